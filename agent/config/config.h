@@ -1,0 +1,59 @@
+#pragma once
+/// The typed configuration snapshot. Built once by load_config() from TOML
+/// (toml++ is used only in loader.cpp), validated completely, then trusted by
+/// the rest of the agent. Immutable once built.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/core/clock.h"
+#include "agent/incidents/incident.h"
+#include "agent/rollback/rollback_action.h"
+#include "flags/flag_provider.h"
+#include "policies/policy_spec.h"
+#include "probes/probe_spec.h"
+
+namespace dg {
+
+struct AgentSpec {
+  std::string service;
+  std::string environment = "production";
+  std::string journal;  ///< absolute path
+  bool dry_run = false;
+  Duration bake{120'000};
+};
+
+struct Config {
+  std::string path;                ///< the main file
+  std::vector<std::string> files;  ///< main file and included files, in load order
+  std::string digest;              ///< sha256 over the files' contents, for the journal
+  AgentSpec agent;
+  std::vector<ProbeSpec> probes;
+  std::vector<PolicySpec> policies;
+  std::vector<FlagProviderSpec> flag_providers;
+  std::vector<RollbackSpec> rollbacks;
+  std::vector<IncidentSinkSpec> incident_sinks;
+
+  const ProbeSpec* probe(const std::string& name) const;
+};
+
+struct Diagnostic {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string path;  ///< key path, e.g. probes.editor.expect.status
+  std::string message;
+  /// `file:line:column: key.path: message`
+  std::string str() const;
+};
+
+struct LoadResult {
+  std::optional<Config> config;  ///< set only when there is no diagnostic
+  std::vector<Diagnostic> diagnostics;
+};
+
+/// Reads, validates and resolves (env: secrets, relative paths) a config file.
+/// Reports every problem found, not only the first.
+LoadResult load_config(const std::string& path);
+
+}  // namespace dg

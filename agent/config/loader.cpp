@@ -1,0 +1,899 @@
+// Config loader: the only place that sees TOML. It decodes every section into
+// typed specs, collects every problem with file:line:column and key path, and
+// suggests the closest known key or name for typos.
+#include <fmt/format.h>
+#include <glob.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <filesystem>
+#include <map>
+#include <regex>
+#include <set>
+#include <toml++/toml.h>
+
+#include "agent/config/config.h"
+#include "agent/core/duration.h"
+#include "agent/core/fs.h"
+#include "agent/core/secrets.h"
+#include "agent/core/sha256.h"
+#include "agent/core/text.h"
+#include "flags/segment.h"
+
+namespace dg {
+
+const ProbeSpec* Config::probe(const std::string& name) const {
+  for (const auto& p : probes)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+std::string Diagnostic::str() const {
+  return fmt::format("{}:{}:{}: {}{}{}", file, line, column, path, path.empty() ? "" : ": ", message);
+}
+
+namespace {
+
+namespace stdfs = std::filesystem;
+
+const char* type_name(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return "a string";
+    case toml::node_type::integer: return "an integer";
+    case toml::node_type::floating_point: return "a float";
+    case toml::node_type::boolean: return "a boolean";
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+std::string join_quoted(const std::vector<std::string>& v) {
+  std::vector<std::string> q;
+  for (const auto& s : v) q.push_back("'" + s + "'");
+  return text::join(q, ", ");
+}
+
+bool looks_secret(std::string_view header) {
+  std::string h;
+  for (char c : header) h += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (const char* word : {"authorization", "token", "api-key", "apikey", "secret", "password", "cookie"})
+    if (h.find(word) != std::string::npos) return true;
+  return false;
+}
+
+// A place in a file, for diagnostics that point at something seen earlier.
+struct Loc {
+  std::string file;
+  int line = 1;
+  int column = 1;
+};
+
+// Where a name is referenced, checked once every file is read.
+struct Ref {
+  std::string kind;  // "probe", "flag provider", "rollback", "incident sink"
+  std::string name;
+  Loc loc;
+  std::string path;
+};
+
+class Loader;
+
+// Reads one TOML table. Every getter marks its key as known; finish() reports
+// the keys nobody asked for, with the closest known key as a suggestion.
+class Reader {
+ public:
+  Reader(Loader& loader, const toml::table& table, std::string path, std::string dir)
+      : loader_(loader), table_(table), path_(std::move(path)), dir_(std::move(dir)) {}
+
+  const toml::node* node(std::string_view key) {
+    known_.emplace_back(key);
+    return table_.get(key);
+  }
+
+  std::string key_path(std::string_view key) const { return path_.empty() ? std::string(key) : path_ + "." + std::string(key); }
+
+  void error_at(const toml::node* n, const std::string& path, const std::string& msg);
+  void missing(std::string_view key, std::string_view what) {
+    error_at(nullptr, key_path(key), fmt::format("missing required key '{}' ({})", key, what));
+  }
+  void wrong_type(std::string_view key, const toml::node& n, std::string_view expected) {
+    error_at(&n, key_path(key), fmt::format("expected {}, found {}", expected, type_name(n)));
+  }
+
+  std::optional<std::string> str(std::string_view key, bool required = false, std::string_view what = "a string") {
+    const toml::node* n = node(key);
+    if (!n) {
+      if (required) missing(key, what);
+      return std::nullopt;
+    }
+    if (!n->is_string()) {
+      wrong_type(key, *n, "a string");
+      return std::nullopt;
+    }
+    return n->as_string()->get();
+  }
+
+  // A string that may be an `env:NAME` reference, resolved now.
+  std::optional<std::string> secret_str(std::string_view key, bool required = false, std::string_view what = "a string") {
+    auto v = str(key, required, what);
+    if (!v) return v;
+    return resolve(table_.get(key), key_path(key), *v);
+  }
+
+  std::optional<std::string> resolve(const toml::node* n, const std::string& path, const std::string& value) {
+    auto r = secrets::resolve(value);
+    if (!r) {
+      error_at(n, path, r.error().message + " (referenced as \"" + value + "\")");
+      return std::nullopt;
+    }
+    return *r;
+  }
+
+  std::optional<bool> boolean(std::string_view key) {
+    const toml::node* n = node(key);
+    if (!n) return std::nullopt;
+    if (!n->is_boolean()) {
+      wrong_type(key, *n, "true or false");
+      return std::nullopt;
+    }
+    return n->as_boolean()->get();
+  }
+
+  std::optional<long long> integer(std::string_view key, long long min, long long max, bool required = false) {
+    const toml::node* n = node(key);
+    if (!n) {
+      if (required) missing(key, "an integer");
+      return std::nullopt;
+    }
+    if (!n->is_integer()) {
+      wrong_type(key, *n, "an integer");
+      return std::nullopt;
+    }
+    long long v = n->as_integer()->get();
+    if (v < min || v > max) {
+      error_at(n, key_path(key), fmt::format("{} is out of range ({} to {})", v, min, max));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<Duration> duration(std::string_view key, Duration min = Duration{1}, bool required = false) {
+    const toml::node* n = node(key);
+    if (!n) {
+      if (required) missing(key, "a duration such as \"10s\"");
+      return std::nullopt;
+    }
+    if (!n->is_string()) {
+      error_at(n, key_path(key),
+               fmt::format("expected a duration string such as \"500ms\", \"10s\" or \"2m\", found {}", type_name(*n)));
+      return std::nullopt;
+    }
+    auto d = parse_duration(n->as_string()->get());
+    if (!d) {
+      error_at(n, key_path(key), d.error().message);
+      return std::nullopt;
+    }
+    if (*d < min) {
+      error_at(n, key_path(key), fmt::format("must be at least {}", format_duration(min)));
+      return std::nullopt;
+    }
+    return *d;
+  }
+
+  // A string or an array of strings.
+  std::optional<std::vector<std::string>> strings(std::string_view key, bool required = false, bool allow_scalar = true) {
+    const toml::node* n = node(key);
+    if (!n) {
+      if (required) missing(key, "an array of strings");
+      return std::nullopt;
+    }
+    if (allow_scalar && n->is_string()) return std::vector<std::string>{n->as_string()->get()};
+    if (!n->is_array()) {
+      wrong_type(key, *n, allow_scalar ? "a string or an array of strings" : "an array of strings");
+      return std::nullopt;
+    }
+    std::vector<std::string> out;
+    const auto& arr = *n->as_array();
+    bool ok = true;
+    for (size_t i = 0; i < arr.size(); ++i) {
+      if (!arr[i].is_string()) {
+        error_at(&arr[i], fmt::format("{}[{}]", key_path(key), i), fmt::format("expected a string, found {}", type_name(arr[i])));
+        ok = false;
+        continue;
+      }
+      out.push_back(arr[i].as_string()->get());
+    }
+    if (!ok) return std::nullopt;
+    return out;
+  }
+
+  // A table of strings (headers, env); values may be env: references.
+  std::vector<std::pair<std::string, std::string>> string_map(std::string_view key, bool headers) {
+    std::vector<std::pair<std::string, std::string>> out;
+    const toml::node* n = node(key);
+    if (!n) return out;
+    if (!n->is_table()) {
+      wrong_type(key, *n, "a table of strings");
+      return out;
+    }
+    for (auto&& [k, v] : *n->as_table()) {
+      std::string p = key_path(key) + "." + std::string(k.str());
+      if (!v.is_string()) {
+        error_at(&v, p, fmt::format("expected a string, found {}", type_name(v)));
+        continue;
+      }
+      std::string value = v.as_string()->get();
+      if (headers && looks_secret(k.str()) && !secrets::is_reference(value)) {
+        error_at(&v, p, "literal secret in the config; reference it from the environment as \"env:NAME\"");
+        continue;
+      }
+      if (auto r = resolve(&v, p, value)) out.emplace_back(std::string(k.str()), *r);
+    }
+    return out;
+  }
+
+  const toml::table* table(std::string_view key) {
+    const toml::node* n = node(key);
+    if (!n) return nullptr;
+    if (!n->is_table()) {
+      wrong_type(key, *n, "a table");
+      return nullptr;
+    }
+    return n->as_table();
+  }
+
+  // A path relative to the directory of the file it is written in.
+  std::optional<std::string> path(std::string_view key, bool required = false) {
+    auto v = str(key, required, "a file path");
+    if (!v) return v;
+    if (v->empty()) {
+      error_at(table_.get(key), key_path(key), "empty path");
+      return std::nullopt;
+    }
+    return absolute(*v);
+  }
+  std::string absolute(const std::string& p) const {
+    stdfs::path fp(p);
+    return fp.is_absolute() ? fp.lexically_normal().string() : (stdfs::path(dir_) / fp).lexically_normal().string();
+  }
+
+  void finish();
+  const toml::table& raw() const { return table_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& base_path() const { return path_; }
+  Loader& loader() { return loader_; }
+
+ private:
+  Loader& loader_;
+  const toml::table& table_;
+  std::string path_;
+  std::string dir_;
+  std::vector<std::string> known_;
+};
+
+class Loader {
+ public:
+  std::vector<Diagnostic> diags;
+  Config cfg;
+  std::vector<Ref> refs;
+  std::map<std::string, std::map<std::string, Loc>> seen;  // section -> name -> first definition
+  std::string current_file;
+  std::string digest_input;
+
+  Loc loc_of(const toml::source_region& src) const {
+    Loc l{current_file, 1, 1};
+    if (src.begin.line > 0) {
+      l.line = static_cast<int>(src.begin.line);
+      l.column = static_cast<int>(src.begin.column);
+    }
+    return l;
+  }
+
+  void error(const Loc& l, std::string path, std::string msg) {
+    diags.push_back(Diagnostic{l.file, l.line, l.column, std::move(path), secrets::redact(msg)});
+  }
+
+  // Parses one file; returns nullopt after reporting a syntax error.
+  std::optional<toml::table> parse(const std::string& file) {
+    current_file = file;
+    auto content = fs::read_file(file);
+    if (!content) {
+      error(Loc{file, 1, 1}, "", content.error().message);
+      return std::nullopt;
+    }
+    digest_input += file + "\n" + *content + "\n";
+    try {
+      return toml::parse(*content, file);
+    } catch (const toml::parse_error& e) {
+      Loc l = loc_of(e.source());
+      error(l, "", fmt::format("TOML syntax error: {}", e.description()));
+      return std::nullopt;
+    }
+  }
+
+  bool claim(const std::string& section, const std::string& what, const std::string& name, const Loc& at,
+             const std::string& path) {
+    auto& names = seen[section];
+    auto it = names.find(name);
+    if (it != names.end()) {
+      error(at, path,
+            fmt::format("duplicate {} name '{}' (first defined at {}:{}:{})", what, name, it->second.file,
+                        it->second.line, it->second.column));
+      return false;
+    }
+    names.emplace(name, at);
+    return true;
+  }
+
+  void load(const std::string& main_path);
+  void read_file(const toml::table& root, const std::string& dir, bool is_main);
+  void read_agent(Reader& r);
+  void read_probe(Reader& r, const std::string& name);
+  void read_http(Reader& r, ProbeSpec& spec);
+  void read_expect(Reader& r, HttpExpect& ex);
+  void read_policy(Reader& r, const std::string& name);
+  void read_action(Reader& r, ActionSpec& action);
+  void read_flag_provider(Reader& r, const std::string& name);
+  void read_rollback(Reader& r, const std::string& name);
+  void read_sink(Reader& r, const std::string& name);
+  void check_refs();
+  void ref(const toml::node* n, Reader& r, std::string kind, std::string name, std::string path) {
+    refs.push_back(Ref{std::move(kind), std::move(name), n ? loc_of(n->source()) : loc_of(r.raw().source()), std::move(path)});
+  }
+};
+
+void Reader::error_at(const toml::node* n, const std::string& path, const std::string& msg) {
+  const toml::source_region& src = n ? n->source() : table_.source();
+  loader_.error(loader_.loc_of(src), path, msg);
+}
+
+void Reader::finish() {
+  for (auto&& [k, v] : table_) {
+    std::string key(k.str());
+    if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
+    auto hint = text::closest(key, known_);
+    std::string msg = hint ? fmt::format("unknown key '{}' (did you mean '{}'?)", key, *hint)
+                           : fmt::format("unknown key '{}' (known keys: {})", key, join_quoted(known_));
+    loader_.error(loader_.loc_of(k.source()), key_path(key), msg);
+  }
+}
+
+// Iterates a section of named tables: [probes.NAME], [policies.NAME], ...
+template <class F>
+void each_named(Reader& parent, std::string_view section, F&& f) {
+  const toml::table* t = parent.table(section);
+  if (!t) return;
+  for (auto&& [k, v] : *t) {
+    std::string name(k.str());
+    std::string path = std::string(section) + "." + name;
+    if (!v.is_table()) {
+      parent.error_at(&v, path, fmt::format("expected a table ([{}.{}]), found {}", section, name, type_name(v)));
+      continue;
+    }
+    if (name.empty()) {
+      parent.error_at(&v, path, "empty name");
+      continue;
+    }
+    Reader r(parent.loader(), *v.as_table(), path, parent.dir());
+    f(r, name, parent.loader().loc_of(k.source()));
+    r.finish();
+  }
+}
+
+void Loader::load(const std::string& main_path) {
+  std::error_code ec;
+  std::string main_abs = stdfs::absolute(main_path, ec).lexically_normal().string();
+  cfg.path = main_abs;
+  auto root = parse(main_abs);
+  if (!root) return;
+  cfg.files.push_back(main_abs);
+  std::string dir = stdfs::path(main_abs).parent_path().string();
+
+  // Includes first (their names are needed for reference checks), then the main file.
+  std::vector<std::pair<std::string, toml::table>> included;
+  if (const toml::node* inc = root->get("include")) {
+    std::vector<const toml::node*> patterns;
+    if (inc->is_string()) patterns.push_back(inc);
+    else if (inc->is_array())
+      for (const auto& e : *inc->as_array()) patterns.push_back(&e);
+    else
+      error(loc_of(inc->source()), "include", fmt::format("expected an array of file patterns, found {}", type_name(*inc)));
+    for (const toml::node* p : patterns) {
+      if (!p->is_string()) {
+        error(loc_of(p->source()), "include", fmt::format("expected a file pattern string, found {}", type_name(*p)));
+        continue;
+      }
+      std::string pattern = p->as_string()->get();
+      std::string abs = stdfs::path(pattern).is_absolute() ? pattern : (stdfs::path(dir) / pattern).string();
+      glob_t g{};
+      int rc = ::glob(abs.c_str(), 0, nullptr, &g);
+      std::vector<std::string> matches;
+      if (rc == 0)
+        for (size_t i = 0; i < g.gl_pathc; ++i) matches.emplace_back(g.gl_pathv[i]);
+      ::globfree(&g);
+      bool wildcard = pattern.find_first_of("*?[") != std::string::npos;
+      if (matches.empty() && !wildcard) {
+        error(loc_of(p->source()), "include", fmt::format("included file {} does not exist", pattern));
+        continue;
+      }
+      std::sort(matches.begin(), matches.end());
+      for (const auto& m : matches) {
+        std::string mabs = stdfs::path(m).lexically_normal().string();
+        if (mabs == main_abs || std::find(cfg.files.begin(), cfg.files.end(), mabs) != cfg.files.end()) continue;
+        auto t = parse(mabs);
+        current_file = main_abs;
+        if (!t) continue;
+        cfg.files.push_back(mabs);
+        included.emplace_back(mabs, std::move(*t));
+      }
+    }
+  }
+  current_file = main_abs;
+  read_file(*root, dir, true);
+  for (auto& [file, table] : included) {
+    current_file = file;
+    read_file(table, stdfs::path(file).parent_path().string(), false);
+  }
+  current_file = main_abs;
+
+  if (cfg.agent.service.empty() && !root->get("agent")) {
+    error(Loc{main_abs, 1, 1}, "agent", "missing [agent] section (service = \"...\" is required)");
+  }
+  if (cfg.agent.journal.empty()) cfg.agent.journal = (stdfs::path(dir) / "deployguard-journal.jsonl").string();
+  if (cfg.incident_sinks.empty()) {
+    // No sink configured: incidents still land somewhere a responder can read.
+    cfg.incident_sinks.push_back(IncidentSinkSpec{
+        "default", "file", FileSinkSpec{(stdfs::path(cfg.agent.journal).parent_path() / "deployguard-incidents.jsonl").string()}});
+  }
+  if (cfg.policies.empty() && diags.empty())
+    error(Loc{main_abs, 1, 1}, "policies", "no policy defined: nothing would be guarded");
+  check_refs();
+  cfg.digest = sha256_hex(digest_input);
+}
+
+void Loader::read_file(const toml::table& root, const std::string& dir, bool is_main) {
+  Reader r(*this, root, "", dir);
+  if (is_main) {
+    r.node("include");  // handled in load()
+    if (const toml::table* a = r.table("agent")) {
+      Reader ar(*this, *a, "agent", dir);
+      read_agent(ar);
+      ar.finish();
+    }
+  } else {
+    for (const char* main_only : {"agent", "include"}) {
+      if (const toml::node* n = root.get(main_only)) {
+        error(loc_of(n->source()), main_only, fmt::format("'{}' is allowed only in the main config file", main_only));
+        r.node(main_only);
+      }
+    }
+  }
+  each_named(r, "probes", [&](Reader& pr, const std::string& name, const Loc& at) {
+    if (claim("probes", "probe", name, at, pr.base_path())) read_probe(pr, name);
+  });
+  each_named(r, "policies", [&](Reader& pr, const std::string& name, const Loc& at) {
+    if (claim("policies", "policy", name, at, pr.base_path())) read_policy(pr, name);
+  });
+  each_named(r, "flag_providers", [&](Reader& pr, const std::string& name, const Loc& at) {
+    if (claim("flag_providers", "flag provider", name, at, pr.base_path())) read_flag_provider(pr, name);
+  });
+  each_named(r, "rollbacks", [&](Reader& pr, const std::string& name, const Loc& at) {
+    if (claim("rollbacks", "rollback", name, at, pr.base_path())) read_rollback(pr, name);
+  });
+  each_named(r, "incident_sinks", [&](Reader& pr, const std::string& name, const Loc& at) {
+    if (claim("incident_sinks", "incident sink", name, at, pr.base_path())) read_sink(pr, name);
+  });
+  r.finish();
+}
+
+void Loader::read_agent(Reader& r) {
+  AgentSpec& a = cfg.agent;
+  if (auto v = r.str("service", true, "the name of the guarded service")) {
+    if (v->empty()) r.error_at(r.raw().get("service"), "agent.service", "must not be empty");
+    a.service = *v;
+  }
+  if (auto v = r.str("environment")) a.environment = *v;
+  if (auto v = r.path("journal")) a.journal = *v;
+  if (auto v = r.boolean("dry_run")) a.dry_run = *v;
+  if (auto v = r.duration("bake", Duration{100})) a.bake = *v;
+}
+
+std::optional<std::string> type_of(Reader& r, const std::vector<std::string>& known, std::string_view what) {
+  auto t = r.str("type", true, fmt::format("one of {}", join_quoted(known)));
+  if (!t) return std::nullopt;
+  if (std::find(known.begin(), known.end(), *t) == known.end()) {
+    auto hint = text::closest(*t, known);
+    r.error_at(r.raw().get("type"), r.key_path("type"),
+               fmt::format("unknown {} type '{}' ({}known: {})", what, *t, hint ? "did you mean '" + *hint + "'? " : "",
+                           join_quoted(known)));
+    return std::nullopt;
+  }
+  return t;
+}
+
+void Loader::read_probe(Reader& r, const std::string& name) {
+  ProbeSpec spec;
+  spec.name = name;
+  auto type = type_of(r, {"http", "command", "tcp"}, "probe");
+  if (auto v = r.str("description")) spec.description = *v;
+  if (auto v = r.duration("interval", Duration{100})) spec.interval = *v;
+  if (type == "command") spec.timeout = Duration{30'000};
+  if (auto v = r.duration("timeout", Duration{1})) spec.timeout = *v;
+  if (!type) return;
+  spec.type = *type;
+  if (*type == "http") {
+    read_http(r, spec);
+  } else if (*type == "command") {
+    CommandProbeSpec c;
+    if (auto v = r.strings("argv", true, false)) {
+      if (v->empty()) r.error_at(r.raw().get("argv"), r.key_path("argv"), "empty argv: name the program to run");
+      c.argv = *v;
+    }
+    c.env = r.string_map("env", false);
+    if (auto v = r.path("cwd")) c.cwd = *v;
+    else c.cwd = r.dir();
+    if (auto v = r.integer("expect_exit", 0, 255)) c.expect_exit = static_cast<int>(*v);
+    if (auto v = r.strings("stdout_contains")) c.stdout_contains = *v;
+    spec.kind = std::move(c);
+  } else {
+    TcpProbeSpec t;
+    if (auto v = r.str("host", true, "a host name or address")) t.host = *v;
+    if (auto v = r.integer("port", 1, 65535, true)) t.port = static_cast<int>(*v);
+    spec.kind = std::move(t);
+  }
+  cfg.probes.push_back(std::move(spec));
+}
+
+void Loader::read_http(Reader& r, ProbeSpec& spec) {
+  HttpProbeSpec h;
+  if (auto v = r.secret_str("url", true, "an http:// or https:// URL")) {
+    auto u = boost::urls::parse_absolute_uri(*v);
+    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty()) {
+      // Never echo the URL: it may carry a resolved secret.
+      r.error_at(r.raw().get("url"), r.key_path("url"),
+                 u ? "URL must use http or https and name a host" : "invalid URL (expected e.g. \"http://127.0.0.1:8080/path\")");
+    }
+    h.url = *v;
+  }
+  if (auto v = r.str("method")) {
+    static const std::vector<std::string> methods{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+    if (std::find(methods.begin(), methods.end(), *v) == methods.end())
+      r.error_at(r.raw().get("method"), r.key_path("method"),
+                 fmt::format("unknown HTTP method '{}' (known: {})", *v, join_quoted(methods)));
+    h.method = *v;
+  }
+  h.headers = r.string_map("headers", true);
+  if (auto v = r.str("body")) h.body = *v;
+  if (auto v = r.boolean("tls_verify")) h.verify_tls = *v;
+  if (auto v = r.boolean("follow_redirects")) h.follow_redirects = *v;
+  if (const toml::table* ex = r.table("expect")) {
+    Reader er(*this, *ex, r.key_path("expect"), r.dir());
+    read_expect(er, h.expect);
+    er.finish();
+  }
+  spec.kind = std::move(h);
+}
+
+std::string toml_to_json(const toml::node& n) {
+  std::function<boost::json::value(const toml::node&)> conv = [&](const toml::node& x) -> boost::json::value {
+    if (x.is_string()) return boost::json::value(x.as_string()->get());
+    if (x.is_integer()) return boost::json::value(x.as_integer()->get());
+    if (x.is_floating_point()) return boost::json::value(x.as_floating_point()->get());
+    if (x.is_boolean()) return boost::json::value(x.as_boolean()->get());
+    if (x.is_array()) {
+      boost::json::array a;
+      for (const auto& e : *x.as_array()) a.push_back(conv(e));
+      return a;
+    }
+    if (x.is_table()) {
+      boost::json::object o;
+      for (auto&& [k, v] : *x.as_table()) o[k.str()] = conv(v);
+      return o;
+    }
+    return nullptr;
+  };
+  return boost::json::serialize(conv(n));
+}
+
+void Loader::read_expect(Reader& r, HttpExpect& ex) {
+  if (const toml::node* n = r.node("status")) {
+    std::vector<StatusRange> ranges;
+    auto one = [&](const toml::node& e, const std::string& path) {
+      if (e.is_integer()) {
+        long long s = e.as_integer()->get();
+        if (s < 100 || s > 599) r.error_at(&e, path, fmt::format("HTTP status {} is out of range (100 to 599)", s));
+        ranges.push_back({static_cast<int>(s), static_cast<int>(s)});
+        return;
+      }
+      if (e.is_string()) {
+        static const std::regex range_re(R"((\d{3})\s*-\s*(\d{3}))"), class_re(R"(([1-5])xx)");
+        std::smatch m;
+        std::string s = e.as_string()->get();
+        if (std::regex_match(s, m, range_re)) {
+          int lo = std::stoi(m[1]), hi = std::stoi(m[2]);
+          if (lo <= hi && lo >= 100 && hi <= 599) {
+            ranges.push_back({lo, hi});
+            return;
+          }
+        } else if (std::regex_match(s, m, class_re)) {
+          int c = std::stoi(m[1]);
+          ranges.push_back({c * 100, c * 100 + 99});
+          return;
+        }
+        r.error_at(&e, path, fmt::format("invalid status range \"{}\" (write 200, \"200-299\" or \"2xx\")", s));
+        return;
+      }
+      r.error_at(&e, path, fmt::format("expected a status code or range, found {}", type_name(e)));
+    };
+    if (n->is_array()) {
+      const auto& arr = *n->as_array();
+      if (arr.empty()) r.error_at(n, r.key_path("status"), "empty status list");
+      for (size_t i = 0; i < arr.size(); ++i) one(arr[i], fmt::format("{}[{}]", r.key_path("status"), i));
+    } else {
+      one(*n, r.key_path("status"));
+    }
+    ex.status = ranges;
+  }
+  if (auto v = r.strings("body_contains")) ex.body_contains = *v;
+  if (auto v = r.strings("body_not_contains")) ex.body_not_contains = *v;
+  if (auto v = r.str("body_regex")) {
+    try {
+      ex.body_regex = std::make_shared<const std::regex>(*v, std::regex::ECMAScript);
+      ex.body_regex_text = *v;
+    } catch (const std::regex_error& e) {
+      r.error_at(r.raw().get("body_regex"), r.key_path("body_regex"), fmt::format("invalid regex /{}/: {}", *v, e.what()));
+    }
+  }
+  if (auto v = r.strings("header_present")) {
+    for (auto& h : *v) {
+      std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
+      ex.headers_present.push_back(h);
+    }
+  }
+  for (auto [k, v] : r.string_map("header_equals", false)) {
+    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+    ex.headers_equal.emplace_back(k, v);
+  }
+  if (const toml::table* j = r.table("json")) {
+    for (auto&& [k, v] : *j) {
+      std::string pointer(k.str());
+      std::string path = r.key_path("json") + ".\"" + pointer + "\"";
+      if (!pointer.empty() && pointer.front() != '/') {
+        r.error_at(&v, path, fmt::format("JSON pointer must start with '/' (e.g. \"/{}\")", pointer));
+        continue;
+      }
+      ex.json_equals.emplace_back(pointer, toml_to_json(v));
+    }
+  }
+  if (auto v = r.duration("max_latency")) ex.max_latency = *v;
+}
+
+void Loader::read_policy(Reader& r, const std::string& name) {
+  PolicySpec p;
+  p.name = name;
+  if (auto v = r.str("description")) p.description = *v;
+  if (auto v = r.str("scope")) p.scope = *v;
+  if (const toml::node* n = r.node("probes")) {
+    if (!n->is_array() || n->as_array()->empty()) {
+      r.error_at(n, r.key_path("probes"), "expected a non-empty array of probe names");
+    } else {
+      const auto& arr = *n->as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        std::string path = fmt::format("{}[{}]", r.key_path("probes"), i);
+        if (!arr[i].is_string()) {
+          r.error_at(&arr[i], path, fmt::format("expected a probe name, found {}", type_name(arr[i])));
+          continue;
+        }
+        p.probes.push_back(arr[i].as_string()->get());
+        ref(&arr[i], r, "probe", p.probes.back(), path);
+      }
+    }
+  } else {
+    r.missing("probes", "the probes whose results this policy judges");
+  }
+  bool window_set = false;
+  if (const toml::table* w = r.table("window")) {
+    Reader wr(*this, *w, r.key_path("window"), r.dir());
+    auto k = wr.integer("failures", 1, 10'000, true);
+    auto n = wr.integer("runs", 1, 10'000, true);
+    wr.finish();
+    if (k && n) {
+      if (*k > *n) r.error_at(w, r.key_path("window"), fmt::format("failures ({}) cannot exceed runs ({})", *k, *n));
+      p.window_failures = static_cast<int>(*k);
+      p.window_runs = static_cast<int>(*n);
+      window_set = true;
+    }
+  }
+  if (auto v = r.integer("consecutive_failures", 0, 10'000)) p.consecutive_failures = static_cast<int>(*v);
+  else if (window_set) p.consecutive_failures = 0;
+  if (p.consecutive_failures == 0 && p.window_runs == 0)
+    r.error_at(nullptr, r.key_path("consecutive_failures"), "no trip rule: set consecutive_failures >= 1 or a window");
+  if (auto v = r.integer("max_consecutive_errors", 0, 10'000)) p.max_consecutive_errors = static_cast<int>(*v);
+  if (auto v = r.str("on_errors")) {
+    if (*v == "inconclusive") p.on_errors = OnErrors::Inconclusive;
+    else if (*v == "trip") p.on_errors = OnErrors::Trip;
+    else r.error_at(r.raw().get("on_errors"), r.key_path("on_errors"),
+                    fmt::format("unknown value '{}' (known: 'inconclusive', 'trip')", *v));
+  }
+  if (auto v = r.integer("min_observations", 0, 100'000)) p.min_observations = static_cast<int>(*v);
+  if (auto v = r.duration("verify_for", Duration{100})) p.verify_for = *v;
+  if (auto v = r.integer("recovery_passes", 1, 10'000)) p.recovery_passes = static_cast<int>(*v);
+  if (auto v = r.boolean("dry_run")) p.dry_run = *v;
+  if (const toml::node* n = r.node("incident_sinks")) {
+    if (!n->is_array()) {
+      r.wrong_type("incident_sinks", *n, "an array of incident sink names");
+    } else {
+      const auto& arr = *n->as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        std::string path = fmt::format("{}[{}]", r.key_path("incident_sinks"), i);
+        if (!arr[i].is_string()) {
+          r.error_at(&arr[i], path, fmt::format("expected an incident sink name, found {}", type_name(arr[i])));
+          continue;
+        }
+        p.incident_sinks.push_back(arr[i].as_string()->get());
+        ref(&arr[i], r, "incident sink", p.incident_sinks.back(), path);
+      }
+    }
+  }
+  const toml::node* acts = r.node("actions");
+  if (acts == nullptr) {
+    r.error_at(nullptr, r.key_path("actions"),
+               "policy has no action: add [[policies." + name + ".actions]] (a flag flip or a rollback)");
+  } else if (!acts->is_array() || acts->as_array()->empty()) {
+    r.error_at(acts, r.key_path("actions"), "policy has no action: expected a non-empty array of action tables");
+  } else {
+    const auto& arr = *acts->as_array();
+    for (size_t i = 0; i < arr.size(); ++i) {
+      std::string path = fmt::format("{}[{}]", r.key_path("actions"), i);
+      if (!arr[i].is_table()) {
+        r.error_at(&arr[i], path, fmt::format("expected an action table, found {}", type_name(arr[i])));
+        continue;
+      }
+      Reader ar(*this, *arr[i].as_table(), path, r.dir());
+      ActionSpec action;
+      read_action(ar, action);
+      ar.finish();
+      p.actions.push_back(std::move(action));
+    }
+  }
+  cfg.policies.push_back(std::move(p));
+}
+
+void Loader::read_action(Reader& r, ActionSpec& action) {
+  auto type = type_of(r, {"flag", "rollback"}, "action");
+  if (!type) {
+    // Still mark the keys of both kinds as known, so only 'type' is reported.
+    for (const char* k : {"provider", "flag", "variant", "segment", "rollback"}) r.node(k);
+    return;
+  }
+  action.type = *type;
+  if (*type == "flag") {
+    FlagActionSpec f;
+    if (auto v = r.str("provider", true, "the name of a flag provider")) {
+      f.provider = *v;
+      ref(r.raw().get("provider"), r, "flag provider", *v, r.key_path("provider"));
+    }
+    if (auto v = r.str("flag", true, "the flag key")) f.flag = *v;
+    if (auto v = r.str("variant")) f.variant = *v;
+    if (auto v = r.str("segment")) {
+      auto compiled = compile_segment(*v);
+      if (!compiled) r.error_at(r.raw().get("segment"), r.key_path("segment"), compiled.error().message);
+      else {
+        f.segment = *v;
+        f.segment_jsonlogic = *compiled;
+      }
+    }
+    action.kind = std::move(f);
+  } else {
+    RollbackActionSpec rb;
+    if (auto v = r.str("rollback", true, "the name of a rollback")) {
+      rb.rollback = *v;
+      ref(r.raw().get("rollback"), r, "rollback", *v, r.key_path("rollback"));
+    }
+    action.kind = std::move(rb);
+  }
+}
+
+void Loader::read_flag_provider(Reader& r, const std::string& name) {
+  FlagProviderSpec s;
+  s.name = name;
+  auto type = type_of(r, {"flagd-file"}, "flag provider");
+  FlagdFileSpec f;
+  if (auto v = r.path("path", type.has_value())) f.path = *v;
+  if (!type) return;
+  s.type = *type;
+  s.kind = f;
+  cfg.flag_providers.push_back(std::move(s));
+}
+
+void Loader::read_rollback(Reader& r, const std::string& name) {
+  RollbackSpec s;
+  s.name = name;
+  auto type = type_of(r, {"command"}, "rollback");
+  CommandRollbackSpec c;
+  if (auto v = r.strings("argv", type.has_value(), false)) {
+    if (v->empty()) r.error_at(r.raw().get("argv"), r.key_path("argv"), "empty argv: name the program to run");
+    c.argv = *v;
+  }
+  c.env = r.string_map("env", false);
+  if (auto v = r.path("cwd")) c.cwd = *v;
+  else c.cwd = r.dir();
+  if (auto v = r.duration("timeout")) s.timeout = *v;
+  if (!type) return;
+  s.type = *type;
+  s.kind = std::move(c);
+  cfg.rollbacks.push_back(std::move(s));
+}
+
+void Loader::read_sink(Reader& r, const std::string& name) {
+  IncidentSinkSpec s;
+  s.name = name;
+  auto type = type_of(r, {"webhook", "file"}, "incident sink");
+  if (!type) {
+    for (const char* k : {"url", "headers", "timeout", "max_attempts", "backoff", "path"}) r.node(k);
+    return;
+  }
+  s.type = *type;
+  if (*type == "webhook") {
+    WebhookSinkSpec w;
+    if (auto v = r.secret_str("url", true, "an http:// or https:// URL")) {
+      auto u = boost::urls::parse_absolute_uri(*v);
+      if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
+        r.error_at(r.raw().get("url"), r.key_path("url"), "invalid URL (expected e.g. \"https://hooks.example.com/x\")");
+      w.url = *v;
+    }
+    w.headers = r.string_map("headers", true);
+    if (auto v = r.duration("timeout")) w.timeout = *v;
+    if (auto v = r.integer("max_attempts", 1, 20)) w.max_attempts = static_cast<int>(*v);
+    if (auto v = r.duration("backoff")) w.backoff = *v;
+    s.kind = std::move(w);
+  } else {
+    FileSinkSpec f;
+    if (auto v = r.path("path", true)) f.path = *v;
+    s.kind = std::move(f);
+  }
+  cfg.incident_sinks.push_back(std::move(s));
+}
+
+void Loader::check_refs() {
+  auto names = [&](const std::string& section) {
+    std::vector<std::string> out;
+    for (const auto& [n, l] : seen[section]) out.push_back(n);
+    return out;
+  };
+  std::map<std::string, std::string> section_of{{"probe", "probes"},
+                                                {"flag provider", "flag_providers"},
+                                                {"rollback", "rollbacks"},
+                                                {"incident sink", "incident_sinks"}};
+  for (const auto& r : refs) {
+    auto known = names(section_of[r.kind]);
+    if (std::find(known.begin(), known.end(), r.name) != known.end()) continue;
+    auto hint = text::closest(r.name, known);
+    std::string msg = fmt::format("unknown {} '{}'", r.kind, r.name);
+    if (hint) msg += fmt::format(" (did you mean '{}'?)", *hint);
+    else if (known.empty()) msg += fmt::format(" (no {} is defined; add [{}.{}])", r.kind, section_of[r.kind], r.name);
+    else msg += fmt::format(" (defined: {})", join_quoted(known));
+    error(r.loc, r.path, msg);
+  }
+}
+
+}  // namespace
+
+LoadResult load_config(const std::string& path) {
+  Loader loader;
+  loader.load(path);
+  LoadResult result;
+  std::stable_sort(loader.diags.begin(), loader.diags.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.file, a.line, a.column) < std::tie(b.file, b.line, b.column);
+  });
+  result.diagnostics = std::move(loader.diags);
+  if (result.diagnostics.empty()) result.config = std::move(loader.cfg);
+  return result;
+}
+
+}  // namespace dg

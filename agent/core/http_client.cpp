@@ -1,0 +1,120 @@
+#include "agent/core/http_client.h"
+
+#include <curl/curl.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <mutex>
+
+namespace dg {
+namespace {
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
+    s.remove_suffix(1);
+  return std::string(s);
+}
+
+struct Sink {
+  HttpResponse* response;
+  size_t max_body;
+};
+
+size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
+  auto* sink = static_cast<Sink*>(user);
+  size_t n = size * nmemb;
+  auto& body = sink->response->body;
+  size_t room = body.size() < sink->max_body ? sink->max_body - body.size() : 0;
+  body.append(data, std::min(room, n));
+  if (n > room) sink->response->body_truncated = true;
+  return n;
+}
+
+size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
+  auto* response = static_cast<HttpResponse*>(user);
+  size_t n = size * nmemb;
+  std::string_view line(data, n);
+  if (line.starts_with("HTTP/")) {
+    response->headers.clear();  // a new response (redirect or 100-continue) starts
+    return n;
+  }
+  auto colon = line.find(':');
+  if (colon != std::string_view::npos)
+    response->headers.emplace_back(lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
+  return n;
+}
+
+}  // namespace
+
+const std::string* HttpResponse::header(std::string_view name) const {
+  std::string key = lower(name);
+  for (const auto& [k, v] : headers)
+    if (k == key) return &v;
+  return nullptr;
+}
+
+Result<HttpResponse> http_perform(const HttpRequest& request) {
+  static std::once_flag init;
+  std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return fail("cannot create an HTTP client handle");
+  HttpResponse response;
+  Sink sink{&response, request.max_body};
+  char errbuf[CURL_ERROR_SIZE] = {0};
+  curl_slist* headers = nullptr;
+  for (const auto& [k, v] : request.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
+  // Never let curl add "Expect: 100-continue" to bodies: some servers stall on it.
+  headers = curl_slist_append(headers, "Expect:");
+
+  curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+  if (request.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+  }
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, request.verify_tls ? 1L : 0L);
+  curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, request.verify_tls ? 2L : 0L);
+  curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
+  curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
+  curl_easy_setopt(curl, CURLOPT_USERAGENT, "deployguard/0.1");
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+
+  auto started = std::chrono::steady_clock::now();
+  CURLcode rc = curl_easy_perform(curl);
+  response.elapsed = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  response.status = static_cast<int>(status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+
+  if (rc != CURLE_OK) {
+    if (rc == CURLE_OPERATION_TIMEDOUT)
+      return fail(fmt::format("timeout after {} ms", request.timeout.count()));
+    std::string msg = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
+    return fail(msg);
+  }
+  return response;
+}
+
+}  // namespace dg

@@ -1,0 +1,38 @@
+#pragma once
+/// One HTTP exchange over libcurl. Blocking; safe to call from several threads
+/// (each call owns its easy handle). A transport failure (DNS, connect, TLS,
+/// timeout) is an Error; any HTTP status is a response.
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "agent/core/clock.h"
+#include "agent/core/error.h"
+
+namespace dg {
+
+struct HttpRequest {
+  std::string method = "GET";
+  std::string url;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  Duration timeout{5000};
+  bool verify_tls = true;
+  bool follow_redirects = false;
+  size_t max_body = 1024 * 1024;  ///< the rest is discarded and body_truncated set
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< names lower-cased
+  std::string body;
+  bool body_truncated = false;
+  Duration elapsed{0};
+
+  /// First value of a header (name compared case-insensitively), or nullptr.
+  const std::string* header(std::string_view name) const;
+};
+
+Result<HttpResponse> http_perform(const HttpRequest& request);
+
+}  // namespace dg

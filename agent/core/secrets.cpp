@@ -1,0 +1,62 @@
+#include "agent/core/secrets.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <mutex>
+#include <vector>
+
+namespace dg::secrets {
+namespace {
+
+std::mutex g_mutex;
+std::vector<std::string>& registry() {
+  static std::vector<std::string> values;
+  return values;
+}
+
+}  // namespace
+
+bool is_reference(std::string_view value) { return value.starts_with("env:"); }
+
+Result<std::string> resolve(std::string_view value) {
+  if (!is_reference(value)) return std::string(value);
+  std::string name(value.substr(4));
+  if (name.empty()) return fail("empty environment variable name in \"env:\" reference");
+  const char* v = std::getenv(name.c_str());
+  if (v == nullptr) return fail(fmt::format("environment variable {} is not set", name));
+  add(v);
+  return std::string(v);
+}
+
+void add(std::string value) {
+  if (value.size() < 3) return;
+  std::lock_guard lock(g_mutex);
+  auto& r = registry();
+  if (std::find(r.begin(), r.end(), value) == r.end()) {
+    r.push_back(std::move(value));
+    // Longest first, so a secret containing another is redacted whole.
+    std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  }
+}
+
+std::string redact(std::string_view text) {
+  std::string out(text);
+  std::lock_guard lock(g_mutex);
+  for (const auto& s : registry()) {
+    size_t pos = 0;
+    while ((pos = out.find(s, pos)) != std::string::npos) {
+      out.replace(pos, s.size(), "[REDACTED]");
+      pos += 10;
+    }
+  }
+  return out;
+}
+
+void clear_for_tests() {
+  std::lock_guard lock(g_mutex);
+  registry().clear();
+}
+
+}  // namespace dg::secrets

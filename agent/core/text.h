@@ -1,0 +1,24 @@
+#pragma once
+/// Small text helpers shared by diagnostics, evidence and reports.
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "agent/core/clock.h"
+
+namespace dg::text {
+
+size_t edit_distance(std::string_view a, std::string_view b);
+/// The closest candidate within a small edit distance, for "did you mean".
+std::optional<std::string> closest(std::string_view word, std::span<const std::string> candidates);
+/// Bounded, printable excerpt: control bytes escaped, at most `max` bytes kept.
+std::string excerpt(std::string_view s, size_t max = 240);
+/// Excerpt centred on `pos`, for "found here" evidence.
+std::string excerpt_around(std::string_view s, size_t pos, size_t max = 240);
+/// RFC 3339 UTC with milliseconds: 2026-11-25T07:00:00.123Z
+std::string rfc3339(TimePoint t);
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+}  // namespace dg::text

@@ -1,0 +1,117 @@
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "agent/core/http_client.h"
+#include "agent/core/secrets.h"
+#include "agent/core/text.h"
+#include "agent/incidents/incident.h"
+
+namespace dg {
+namespace {
+
+// JSON Lines, one line per event, appended and fsync'd.
+class FileSink final : public IncidentSink {
+ public:
+  explicit FileSink(std::string path) : path_(std::move(path)) {}
+  Result<SinkOutcome> send(const Incident& incident) override {
+    std::string line = secrets::redact(boost::json::serialize(to_json(incident))) + "\n";
+    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return fail(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
+    ssize_t n = ::write(fd, line.data(), line.size());
+    int e = errno;
+    ::fsync(fd);
+    ::close(fd);
+    if (n != static_cast<ssize_t>(line.size())) return fail(fmt::format("cannot write {}: {}", path_, std::strerror(e)));
+    return SinkOutcome{1, fmt::format("appended to {}", path_)};
+  }
+
+ private:
+  std::string path_;
+};
+
+// JSON POST with retries: network errors, 429 and 5xx are retried with
+// exponential backoff and jitter, honouring Retry-After; other 4xx are final.
+class WebhookSink final : public IncidentSink {
+ public:
+  explicit WebhookSink(WebhookSinkSpec spec) : spec_(std::move(spec)) {}
+  Result<SinkOutcome> send(const Incident& incident) override {
+    HttpRequest req;
+    req.method = "POST";
+    req.url = spec_.url;
+    req.headers = spec_.headers;
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back("Idempotency-Key", incident.key);
+    req.body = secrets::redact(boost::json::serialize(to_json(incident)));
+    req.timeout = spec_.timeout;
+    std::mt19937 rng{std::random_device{}()};
+    Duration delay = spec_.backoff;
+    std::string last;
+    for (int attempt = 1; attempt <= spec_.max_attempts; ++attempt) {
+      auto r = http_perform(req);
+      Duration wait = delay;
+      if (r && r->status >= 200 && r->status < 300)
+        return SinkOutcome{attempt, fmt::format("HTTP {}", r->status)};
+      if (r) {
+        last = fmt::format("HTTP {}: {}", r->status, text::excerpt(r->body, 200));
+        if (r->status != 429 && r->status < 500) return fail(last + " (not retried)");
+        if (const std::string* ra = r->header("retry-after")) {
+          long long secs = 0;
+          auto [p, ec] = std::from_chars(ra->data(), ra->data() + ra->size(), secs);
+          if (ec == std::errc{} && secs >= 0) wait = std::chrono::seconds(std::min<long long>(secs, 60));
+        }
+      } else {
+        last = r.error().message;
+      }
+      if (attempt == spec_.max_attempts) break;
+      std::uniform_real_distribution<double> jitter(0.8, 1.2);
+      std::this_thread::sleep_for(Duration(static_cast<long long>(static_cast<double>(wait.count()) * jitter(rng))));
+      delay = std::min(delay * 2, Duration(30'000));
+    }
+    return fail(fmt::format("gave up after {} attempt(s): {}", spec_.max_attempts, secrets::redact(last)));
+  }
+
+ private:
+  WebhookSinkSpec spec_;
+};
+
+}  // namespace
+
+boost::json::object to_json(const Incident& i) {
+  boost::json::array actions;
+  for (const auto& a : i.actions) actions.emplace_back(a);
+  return boost::json::object{
+      {"event", i.event},
+      {"dedup_key", i.key},
+      {"title", i.title},
+      {"status", i.status},
+      {"service", i.service},
+      {"environment", i.environment},
+      {"release", i.release},
+      {"policy", i.policy},
+      {"affected", i.scope},
+      {"experience", i.experience},
+      {"since", text::rfc3339(i.since)},
+      {"at", text::rfc3339(i.at)},
+      {"actions", std::move(actions)},
+      {"journal", i.journal},
+  };
+}
+
+void register_builtin_incident_sinks(IncidentSinkRegistry& registry) {
+  registry.add("file", [](const IncidentSinkSpec& s) -> Result<std::unique_ptr<IncidentSink>> {
+    return std::make_unique<FileSink>(std::get<FileSinkSpec>(s.kind).path);
+  });
+  registry.add("webhook", [](const IncidentSinkSpec& s) -> Result<std::unique_ptr<IncidentSink>> {
+    return std::make_unique<WebhookSink>(std::get<WebhookSinkSpec>(s.kind));
+  });
+}
+
+}  // namespace dg

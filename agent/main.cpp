@@ -1,0 +1,203 @@
+// deployguard: command-line entry point. Parses arguments and wires the
+// modules together; all behaviour lives in the libraries.
+#include <fmt/format.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <boost/json.hpp>
+#include <cstdio>
+#include <iostream>
+#include <random>
+
+#include "agent/config/config.h"
+#include "agent/core/duration.h"
+#include "agent/core/fs.h"
+#include "agent/core/secrets.h"
+#include "agent/core/text.h"
+#include "agent/incidents/notifier.h"
+#include "agent/journal/journal.h"
+#include "agent/runtime.h"
+#include "agent/verify/report.h"
+#include "agent/verify/verify.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+void on_signal(int) { g_stop.store(true); }
+
+class ConsoleProgress final : public dg::Progress {
+ public:
+  explicit ConsoleProgress(bool tty) : tty_(tty) {}
+  ~ConsoleProgress() override { clear(); }
+  void event(const std::string& line) override {
+    clear();
+    std::fprintf(stderr, "%s\n", dg::secrets::redact(line).c_str());
+  }
+  void status(const std::string& line) override {
+    if (!tty_) return;  // quiet lines only when not on a terminal
+    std::fprintf(stderr, "\r\033[K%s", dg::secrets::redact(line).c_str());
+    std::fflush(stderr);
+    shown_ = true;
+  }
+
+ private:
+  void clear() {
+    if (shown_) std::fprintf(stderr, "\r\033[K");
+    shown_ = false;
+  }
+  bool tty_;
+  bool shown_ = false;
+};
+
+int print_diagnostics(const dg::LoadResult& r) {
+  for (const auto& d : r.diagnostics) std::cerr << d.str() << "\n";
+  std::cerr << fmt::format("{} problem(s) found\n", r.diagnostics.size());
+  return dg::kUsage;
+}
+
+int cmd_check(const std::string& config_path) {
+  auto loaded = dg::load_config(config_path);
+  if (!loaded.config) return print_diagnostics(loaded);
+  if (auto rt = dg::build_runtime(*loaded.config); !rt) {
+    std::cerr << config_path << ": " << dg::secrets::redact(rt.error().message) << "\n";
+    return dg::kUsage;
+  }
+  std::cout << "OK\n";
+  return 0;
+}
+
+std::string run_id() {
+  std::random_device rd;
+  return fmt::format("{:08x}{:08x}", rd(), rd());
+}
+
+int cmd_verify(const std::string& config_path, const std::string& release, const std::string& bake_text,
+               bool dry_run_flag, const std::string& json_path, const std::string& junit_path) {
+  auto loaded = dg::load_config(config_path);
+  if (!loaded.config) return print_diagnostics(loaded);
+  const dg::Config& cfg = *loaded.config;
+  dg::VerifyOptions opt;
+  opt.release = release;
+  opt.bake = cfg.agent.bake;
+  opt.dry_run = dry_run_flag || cfg.agent.dry_run;
+  opt.stop = &g_stop;
+  if (!bake_text.empty()) {
+    auto d = dg::parse_duration(bake_text);
+    if (!d || d->count() <= 0) {
+      std::cerr << "--bake: " << (d ? "must be positive" : d.error().message) << "\n";
+      return dg::kUsage;
+    }
+    opt.bake = *d;
+  }
+  auto rt = dg::build_runtime(cfg);
+  if (!rt) {
+    std::cerr << config_path << ": " << dg::secrets::redact(rt.error().message) << "\n";
+    return dg::kUsage;
+  }
+  dg::SystemClock clock;
+  auto journal = dg::Journal::open(cfg.agent.journal, clock);
+  if (!journal) {
+    std::cerr << "deployguard: " << journal.error().message << "\n";
+    return dg::kUsage;
+  }
+  (*journal)->set_context({cfg.agent.service, cfg.agent.environment, release, run_id()});
+  boost::json::array files;
+  for (const auto& f : cfg.files) files.emplace_back(f);
+  if (auto r = (*journal)->append("config_loaded", {{"data", {{"files", files}, {"digest", cfg.digest},
+                                                              {"dry_run", opt.dry_run}}}});
+      !r) {
+    std::cerr << "deployguard: " << r.error().message << "\n";
+    return dg::kUsage;
+  }
+
+  ConsoleProgress progress(::isatty(STDERR_FILENO) == 1);
+  dg::VerifyReport report;
+  {
+    dg::IncidentNotifier notifier(rt->sink_pointers(), **journal);
+    report = dg::run_verify(cfg, *rt, **journal, notifier, clock, opt, progress);
+    if (!notifier.flush(std::chrono::seconds(30)))
+      progress.event("some incident notifications were still pending after 30s; see the journal");
+  }
+  std::cout << dg::summary_text(report) << std::flush;
+  int rc = report.exit_code;
+  auto write = [&](const std::string& path, const std::string& content) {
+    if (path.empty()) return;
+    if (auto w = dg::fs::write_file_atomic(path, content); !w) {
+      std::cerr << "deployguard: " << w.error().message << "\n";
+      if (rc == dg::kHealthy) rc = dg::kInconclusive;
+    }
+  };
+  write(json_path, dg::report_json(report));
+  write(junit_path, dg::report_junit(report));
+  return rc;
+}
+
+int cmd_journal_verify(std::string path, const std::string& config_path) {
+  if (path.empty()) {
+    if (config_path.empty()) {
+      std::cerr << "journal verify: give a journal path or --config FILE\n";
+      return dg::kUsage;
+    }
+    auto loaded = dg::load_config(config_path);
+    if (!loaded.config) return print_diagnostics(loaded);
+    path = loaded.config->agent.journal;
+  }
+  auto check = dg::verify_journal(path);
+  if (check.ok) {
+    std::cout << "OK: " << check.message << "\n";
+    return 0;
+  }
+  std::cout << "BROKEN: " << check.message << " (" << check.records << " record(s) before it verify)\n";
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"deployguard: guards a release with synthetic probes and policies, and mitigates by itself"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "deployguard 0.1.0");
+
+  std::string config_path, release, bake, json_path, junit_path, journal_path;
+  bool dry_run = false;
+
+  auto* check = app.add_subcommand("check", "validate a config file; prints OK or every problem");
+  check->add_option("--config,-c", config_path, "config file")->required();
+
+  auto* verify = app.add_subcommand("verify", "bake a release: probe, judge, mitigate, journal");
+  verify->add_option("--config,-c", config_path, "config file")->required();
+  verify->add_option("--release,-r", release, "the release being verified")->required();
+  verify->add_option("--bake", bake, "bake time, e.g. 2m (default: agent.bake)");
+  verify->add_flag("--dry-run", dry_run, "record what would be done without doing it");
+  verify->add_option("--json", json_path, "write a JSON report here");
+  verify->add_option("--junit", junit_path, "write a JUnit XML report here");
+
+  auto* journal = app.add_subcommand("journal", "journal tools");
+  journal->require_subcommand(1);
+  auto* jverify = journal->add_subcommand("verify", "check the hash chain; report the first broken record");
+  jverify->add_option("path", journal_path, "journal file (default: the one in --config)");
+  jverify->add_option("--config,-c", config_path, "config file naming the journal");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : dg::kUsage;
+  }
+
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  if (*check) return cmd_check(config_path);
+  if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);
+  if (*jverify) return cmd_journal_verify(journal_path, config_path);
+  return dg::kUsage;
+}

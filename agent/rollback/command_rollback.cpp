@@ -1,0 +1,44 @@
+#include <fmt/format.h>
+
+#include "agent/core/process.h"
+#include "agent/core/text.h"
+#include "agent/rollback/rollback_action.h"
+
+namespace dg {
+namespace {
+
+class CommandRollback final : public RollbackAction {
+ public:
+  explicit CommandRollback(RollbackSpec spec) : spec_(std::move(spec)) {}
+
+  Result<RollbackOutcome> run() override {
+    const auto& cmd = std::get<CommandRollbackSpec>(spec_.kind);
+    auto r = run_command({.argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd, .timeout = spec_.timeout});
+    if (!r) return std::unexpected(r.error());
+    RollbackOutcome out;
+    out.exit_code = r->exit_code;
+    out.timed_out = r->timed_out;
+    out.elapsed = r->elapsed;
+    std::string combined = r->out;
+    if (!r->err.empty()) combined += (combined.empty() ? "" : "\n") + r->err;
+    out.output = text::excerpt(combined, 2000);
+    out.ok = !r->timed_out && r->signal == 0 && r->exit_code == 0;
+    if (r->timed_out) out.detail = fmt::format("timeout after {} ms; process group killed", spec_.timeout.count());
+    else if (r->signal) out.detail = fmt::format("killed by signal {}", r->signal);
+    else out.detail = fmt::format("exit code {}", r->exit_code);
+    return out;
+  }
+
+ private:
+  RollbackSpec spec_;
+};
+
+}  // namespace
+
+void register_builtin_rollbacks(RollbackRegistry& registry) {
+  registry.add("command", [](const RollbackSpec& spec) -> Result<std::unique_ptr<RollbackAction>> {
+    return std::make_unique<CommandRollback>(spec);
+  });
+}
+
+}  // namespace dg

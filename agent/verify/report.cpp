@@ -1,0 +1,171 @@
+#include "agent/verify/report.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include "agent/core/json_text.h"
+#include "agent/core/secrets.h"
+#include "agent/core/text.h"
+
+namespace dg {
+namespace {
+
+namespace json = boost::json;
+
+std::string secs(TimePoint from, TimePoint to) {
+  return fmt::format("{:.1f}s", std::chrono::duration<double>(to - from).count());
+}
+
+std::optional<double> secs_or_null(TimePoint from, const std::optional<TimePoint>& to) {
+  if (!to) return std::nullopt;
+  return std::chrono::duration<double>(*to - from).count();
+}
+
+const char* verdict_line(int code) {
+  switch (code) {
+    case kHealthy: return "HEALTHY: the release passed the bake";
+    case kMitigated: return "TRIPPED and MITIGATED: stop the pipeline; users recovered";
+    case kMitigationFailed: return "TRIPPED and NOT MITIGATED: a human is needed now";
+    case kInconclusive: return "INCONCLUSIVE: not enough evidence to call the release healthy";
+  }
+  return "?";
+}
+
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters, even escaped.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
+        else out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string summary_text(const VerifyReport& r) {
+  std::string out;
+  out += fmt::format("\n== deployguard verify: {} {} release {} ==\n", r.service, r.environment, r.release);
+  out += fmt::format("result: {} (exit {}){}\n", verdict_line(r.exit_code), r.exit_code,
+                     r.dry_run ? " [dry run: no side effects]" : "");
+  out += fmt::format("baked {} of {}{}\n", secs(r.started, r.finished), text::rfc3339(r.started),
+                     r.interrupted ? " (interrupted)" : "");
+  out += "probes:\n";
+  for (const auto& p : r.probes) {
+    if (p.runs == 0) continue;
+    out += fmt::format("  {:<28} {:<8} {} run(s): {} passed, {} failed, {} error(s); last: {}\n", p.name, p.type,
+                       p.runs, p.passed, p.failed, p.errors, text::excerpt(p.last_detail, 160));
+  }
+  out += "policies:\n";
+  for (const auto& p : r.policies) {
+    out += fmt::format("  {:<28} {}\n", p.name, p.state);
+    for (const auto& reason : p.reasons) out += fmt::format("      {}\n", text::excerpt(reason, 300));
+    if (p.tripped_at) {
+      out += fmt::format("      time to detect: {} after the bake started", secs(r.started, *p.tripped_at));
+      if (p.first_failure) out += fmt::format(" (first failing observation at +{})", secs(r.started, *p.first_failure));
+      out += "\n";
+    }
+    for (size_t i = 0; i < p.actions.size(); ++i) {
+      const auto& a = p.actions[i];
+      out += fmt::format("      step {}: {} -> {}{}\n", i + 1, a.description, a.outcome,
+                         a.recovery.empty() ? "" : ", " + a.recovery);
+      if (!a.detail.empty()) out += fmt::format("              {}\n", text::excerpt(a.detail, 300));
+    }
+    if (p.recovered_at)
+      out += fmt::format("      time to mitigate: {} after the bake started ({} after detection)\n",
+                         secs(r.started, *p.recovered_at), secs(*p.tripped_at, *p.recovered_at));
+    if (!p.incident_key.empty()) out += fmt::format("      incident: {}\n", p.incident_key);
+  }
+  out += fmt::format("journal: {}\n", r.journal);
+  return secrets::redact(out);
+}
+
+std::string report_json(const VerifyReport& r) {
+  json::array probes;
+  for (const auto& p : r.probes)
+    probes.push_back({{"name", p.name}, {"type", p.type}, {"runs", p.runs}, {"passed", p.passed},
+                      {"failed", p.failed}, {"errors", p.errors}, {"last_detail", p.last_detail}});
+  json::array policies;
+  for (const auto& p : r.policies) {
+    json::array actions;
+    for (const auto& a : p.actions) {
+      json::array reasons;
+      for (const auto& s : a.recovery_reasons) reasons.emplace_back(s);
+      actions.push_back({{"description", a.description}, {"type", a.type}, {"outcome", a.outcome},
+                         {"detail", a.detail}, {"recovery", a.recovery}, {"recovery_reasons", reasons},
+                         {"at", text::rfc3339(a.at)}});
+    }
+    json::array reasons;
+    for (const auto& s : p.reasons) reasons.emplace_back(s);
+    json::object o{{"name", p.name}, {"state", p.state}, {"reasons", reasons}, {"actions", actions}};
+    if (!p.probe.empty()) o["probe"] = p.probe;
+    if (!p.experience.empty()) o["experience"] = p.experience;
+    if (!p.incident_key.empty()) o["incident_key"] = p.incident_key;
+    auto put = [&](const char* key, const std::optional<double>& v) {
+      if (v) o[key] = *v;
+      else o[key] = nullptr;
+    };
+    put("time_to_detect_seconds", secs_or_null(r.started, p.tripped_at));
+    put("time_to_mitigate_seconds", secs_or_null(r.started, p.recovered_at));
+    policies.push_back(std::move(o));
+  }
+  json::object doc{{"service", r.service},
+                   {"environment", r.environment},
+                   {"release", r.release},
+                   {"exit_code", r.exit_code},
+                   {"result", verdict_line(r.exit_code)},
+                   {"dry_run", r.dry_run},
+                   {"interrupted", r.interrupted},
+                   {"started", text::rfc3339(r.started)},
+                   {"finished", text::rfc3339(r.finished)},
+                   {"bake_seconds", std::chrono::duration<double>(r.bake).count()},
+                   {"journal", r.journal},
+                   {"config_digest", r.config_digest},
+                   {"probes", probes},
+                   {"policies", policies}};
+  return secrets::redact(pretty_json(doc));
+}
+
+std::string report_junit(const VerifyReport& r) {
+  int failures = 0, skipped = 0;
+  for (const auto& p : r.policies) {
+    failures += p.state == "mitigated" || p.state == "mitigation_failed" || p.state == "tripped_dry_run";
+    skipped += p.state == "inconclusive" || p.state == "not_judged";
+  }
+  double total = std::chrono::duration<double>(r.finished - r.started).count();
+  std::string out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  out += fmt::format("<testsuites name=\"deployguard verify\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
+                     r.policies.size(), failures, skipped, total);
+  out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3f}\" timestamp=\"{}\">\n",
+                     xml_escape(fmt::format("{} {} release {}", r.service, r.environment, r.release)),
+                     r.policies.size(), failures, skipped, total, text::rfc3339(r.started));
+  for (const auto& p : r.policies) {
+    out += fmt::format("    <testcase classname=\"deployguard.{}\" name=\"{}\" time=\"{:.3f}\">\n",
+                       xml_escape(r.service), xml_escape(p.name), total);
+    std::string body = text::join(p.reasons, "\n");
+    for (const auto& a : p.actions)
+      body += fmt::format("\n{} -> {}{} {}", a.description, a.outcome, a.recovery.empty() ? "" : " (" + a.recovery + ")", a.detail);
+    if (p.state == "mitigated" || p.state == "mitigation_failed" || p.state == "tripped_dry_run") {
+      out += fmt::format("      <failure type=\"{}\" message=\"{}\">{}</failure>\n", p.state,
+                         xml_escape(p.reasons.empty() ? p.state : p.reasons.front()), xml_escape(body));
+    } else if (p.state == "inconclusive" || p.state == "not_judged") {
+      out += fmt::format("      <skipped message=\"{}\"/>\n", xml_escape(p.state + ": " + text::join(p.reasons, "; ")));
+    } else {
+      out += fmt::format("      <system-out>{}</system-out>\n", xml_escape(body));
+    }
+    out += "    </testcase>\n";
+  }
+  out += "  </testsuite>\n</testsuites>\n";
+  return secrets::redact(out);
+}
+
+}  // namespace dg

@@ -1,0 +1,83 @@
+#pragma once
+/// verify: bakes one release. Runs probes on their schedules for the bake
+/// time, evaluates policies as observations arrive, and when one trips walks
+/// its remediation ladder (act, verify recovery, escalate), notifying incident
+/// sinks and journaling every decision. Returns a report; the exit code
+/// follows the product contract (0 healthy, 1 mitigated, 3 mitigation failed
+/// or incomplete, 4 inconclusive).
+#include <atomic>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "agent/config/config.h"
+#include "agent/core/clock.h"
+#include "agent/incidents/notifier.h"
+#include "agent/journal/journal.h"
+#include "agent/runtime.h"
+#include "policies/evaluator.h"
+
+namespace dg {
+
+enum ExitCode : int { kHealthy = 0, kMitigated = 1, kUsage = 2, kMitigationFailed = 3, kInconclusive = 4 };
+
+struct VerifyOptions {
+  std::string release;
+  Duration bake{120'000};
+  bool dry_run = false;
+  const std::atomic<bool>* stop = nullptr;  ///< set by a signal handler: end the bake early
+};
+
+/// Where progress goes: event lines always, a status line on a TTY.
+class Progress {
+ public:
+  virtual ~Progress() = default;
+  virtual void event(const std::string& line) = 0;
+  virtual void status(const std::string& line) = 0;
+};
+
+struct ActionRecord {
+  std::string description;
+  std::string type;     ///< "flag" | "rollback"
+  std::string outcome;  ///< "applied" | "unchanged" | "failed" | "would_have"
+  std::string detail;
+  std::string recovery;  ///< "recovered" | "still_failing" | "not_confirmed" | ""
+  std::vector<std::string> recovery_reasons;
+  TimePoint at{};
+};
+
+struct PolicyResult {
+  std::string name;
+  /// "healthy" | "inconclusive" | "mitigated" | "mitigation_failed" | "tripped_dry_run"
+  std::string state;
+  std::vector<std::string> reasons;
+  std::string probe;       ///< deciding probe, when tripped
+  std::string experience;  ///< what users see (failing expectation + evidence)
+  std::optional<TimePoint> first_failure, tripped_at, recovered_at;
+  std::vector<ActionRecord> actions;
+  std::string incident_key;
+};
+
+struct ProbeStats {
+  std::string name;
+  std::string type;
+  int runs = 0, passed = 0, failed = 0, errors = 0;
+  std::string last_detail;
+  Duration latency_total{0};
+};
+
+struct VerifyReport {
+  std::string service, environment, release, journal, config_digest;
+  TimePoint started{}, finished{};
+  Duration bake{0};
+  bool dry_run = false;
+  bool interrupted = false;
+  int exit_code = kHealthy;
+  std::vector<PolicyResult> policies;
+  std::vector<ProbeStats> probes;
+};
+
+VerifyReport run_verify(const Config& config, Runtime& runtime, Journal& journal, IncidentNotifier& notifier,
+                        Clock& clock, const VerifyOptions& options, Progress& progress);
+
+}  // namespace dg

@@ -1,0 +1,281 @@
+'use strict';
+// Demo "wiki" service for deployguard. It has a deliberate release-2 bug:
+// with connect-framework on and no plugins, the editor page ships without
+// its bootstrap script (still HTTP 200), so only a content probe notices.
+//
+// Usage: node server.js --port PORT --state DIR
+// DIR/release     deployed release, re-read on every request
+// DIR/flags.json  flagd flag definitions, reloaded when mtime/inode changes
+// DIR/tenants.json  {"acme":{"pluginCount":0},...}
+
+const http = require('http');
+const fs = require('fs');
+const { URL } = require('url');
+const { FlagdCore } = require('@openfeature/flagd-core');
+
+function usage(msg) {
+  process.stderr.write(`${msg}\nusage: node server.js --port PORT --state DIR\n`);
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = {};
+  for (let i = 0; i < argv.length; i++) {
+    const [key, inline] = argv[i].split(/=(.*)/s);
+    if (key !== '--port' && key !== '--state') usage(`unknown argument: ${argv[i]}`);
+    const val = inline !== undefined ? inline : argv[++i];
+    if (val === undefined) usage(`missing value for ${key}`);
+    opts[key.slice(2)] = val;
+  }
+  if (opts.state === undefined) usage('--state is required');
+  if (opts.port === undefined || !/^\d+$/.test(opts.port) || Number(opts.port) > 65535) {
+    usage('--port must be an integer 0-65535');
+  }
+  return { port: Number(opts.port), stateDir: opts.state };
+}
+
+const { port, stateDir } = parseArgs(process.argv.slice(2));
+const RELEASE_FILE = `${stateDir}/release`;
+const FLAGS_FILE = `${stateDir}/flags.json`;
+const TENANTS_FILE = `${stateDir}/tenants.json`;
+
+function warn(msg) {
+  process.stderr.write(`wiki: warning: ${msg}\n`);
+}
+
+// flagd-core logs through this; debug/info would flood stderr on every request.
+const flagLogger = {
+  debug() {},
+  info() {},
+  warn: (...a) => warn(a.join(' ')),
+  error: (...a) => warn(a.join(' ')),
+};
+
+// Returns a getter that re-parses `path` only when its inode/mtime/size
+// changes. A bad or missing file keeps the last good value, so a half-written
+// or broken edit never takes the service down.
+function reloading(path, parse, initial) {
+  let value = initial;
+  let seen = null; // identity of the last version we looked at (good or bad)
+  return function get() {
+    let st;
+    try {
+      st = fs.statSync(path);
+    } catch (e) {
+      if (seen !== 'missing') warn(`${path}: ${e.message}; keeping previous contents`);
+      seen = 'missing';
+      return value;
+    }
+    const id = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    if (id === seen) return value;
+    seen = id;
+    try {
+      value = parse(fs.readFileSync(path, 'utf8'));
+    } catch (e) {
+      warn(`${path}: ${e.message}; keeping previous contents`);
+    }
+    return value;
+  };
+}
+
+const getFlags = reloading(FLAGS_FILE, (text) => {
+  const doc = JSON.parse(text);
+  // setConfigurations() happily accepts [] or {} and drops every flag;
+  // treat that as a broken file rather than silently resetting flags.
+  if (!isObject(doc) || !isObject(doc.flags)) throw new Error('not a flagd file (no "flags" object)');
+  // Fresh evaluator per load, so a failed load cannot half-replace the old one.
+  const core = new FlagdCore(undefined, flagLogger);
+  core.setConfigurations(text);
+  return core;
+}, null);
+
+const getTenants = reloading(TENANTS_FILE, (text) => {
+  const doc = JSON.parse(text);
+  if (!isObject(doc)) throw new Error('expected a JSON object of tenants');
+  return doc;
+}, {});
+
+function isObject(v) {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function readRelease() {
+  try {
+    return fs.readFileSync(RELEASE_FILE, 'utf8').trim() || 'unknown';
+  } catch (e) {
+    return 'unknown';
+  }
+}
+
+function lookupTenant(id) {
+  const tenants = getTenants();
+  // hasOwnProperty: "__proto__" or "constructor" must not count as tenants.
+  if (id === null || !Object.prototype.hasOwnProperty.call(tenants, id)) return null;
+  const t = tenants[id];
+  return { id, pluginCount: Number(isObject(t) && t.pluginCount) || 0 };
+}
+
+// Any failure to evaluate falls back to the flag's code default (true).
+function evalFramework(tenant) {
+  const fallback = { value: true, variant: null, reason: 'ERROR' };
+  const core = getFlags();
+  if (!core) return fallback;
+  try {
+    const r = core.resolveBooleanEvaluation(
+      'connect-framework', true,
+      { targetingKey: tenant.id, pluginCount: tenant.pluginCount }, flagLogger);
+    if (typeof r.value !== 'boolean') return fallback;
+    return { value: r.value, variant: r.variant ?? null, reason: r.reason ?? null };
+  } catch (e) {
+    warn(`connect-framework evaluation failed: ${e.message}`);
+    return fallback;
+  }
+}
+
+// ---- metrics (Prometheus text exposition 0.0.4) ----
+
+const requestsTotal = new Map(); // serialized labels -> count
+const errorsTotal = new Map();
+
+function escapeLabel(v) {
+  return String(v).replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function labels(obj) {
+  return '{' + Object.entries(obj).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',') + '}';
+}
+
+function inc(map, lbls) {
+  const key = labels(lbls);
+  map.set(key, (map.get(key) || 0) + 1);
+}
+
+function renderMetrics() {
+  const out = [];
+  out.push('# HELP wiki_http_requests_total HTTP requests served, by route, release and status code.');
+  out.push('# TYPE wiki_http_requests_total counter');
+  for (const [k, v] of requestsTotal) out.push(`wiki_http_requests_total${k} ${v}`);
+  out.push('# HELP wiki_http_errors_total Failed requests: 5xx responses or editor pages rendered without the bootstrap module.');
+  out.push('# TYPE wiki_http_errors_total counter');
+  for (const [k, v] of errorsTotal) out.push(`wiki_http_errors_total${k} ${v}`);
+  out.push('# HELP wiki_release_info Currently deployed release.');
+  out.push('# TYPE wiki_release_info gauge');
+  out.push(`wiki_release_info${labels({ release: readRelease() })} 1`);
+  return out.join('\n') + '\n';
+}
+
+// ---- HTTP ----
+
+const KNOWN_ROUTES = new Set(['/edit', '/flags/eval', '/healthz', '/metrics', '/control/errors']);
+
+function routeLabel(path) {
+  if (path.startsWith('/static/')) return '/static';
+  return KNOWN_ROUTES.has(path) ? path : 'other';
+}
+
+let editErrorRate = 0; // set by POST /control/errors
+
+const BOOTSTRAP_JS = "// Editor bootstrap: mounts the rich-text editor.\n" +
+  "document.querySelectorAll('[data-editor]').forEach(function (el) { el.dataset.ready = 'true'; });\n";
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function editorPage(tenant, release, frameworkOn) {
+  // THE BUG: release 2's connect-framework path forgets the bootstrap module
+  // for tenants without plugins.
+  const withBootstrap = !(release === '2' && frameworkOn && tenant.pluginCount === 0);
+  const html = [
+    '<!doctype html>',
+    '<html><head><meta charset="utf-8">',
+    `<title>Edit page - ${escapeHtml(tenant.id)}</title>`,
+    withBootstrap ? '<script src="/static/editor-bootstrap.js"></script>' : '',
+    '</head><body>',
+    `<div id="editor" data-editor data-tenant="${escapeHtml(tenant.id)}" ` +
+      `data-release="${escapeHtml(release)}" data-framework="${frameworkOn ? 'on' : 'off'}"></div>`,
+    '</body></html>',
+  ].filter(Boolean).join('\n') + '\n';
+  return { html, withBootstrap };
+}
+
+function handle(req, res) {
+  const url = new URL(req.url, 'http://127.0.0.1');
+  const path = url.pathname;
+  const release = readRelease(); // re-read each time: deploy/rollback rewrite it
+  const route = routeLabel(path);
+  let brokenPage = false;
+
+  // Every response goes through here so the counters cannot miss one.
+  function send(code, type, body) {
+    inc(requestsTotal, { route, release, code });
+    if (code >= 500 || brokenPage) inc(errorsTotal, { route, release });
+    res.writeHead(code, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  }
+  const sendJson = (code, obj) => send(code, 'application/json', JSON.stringify(obj) + '\n');
+  const sendText = (code, text) => send(code, 'text/plain; charset=utf-8', text);
+
+  try {
+    const get = req.method === 'GET' || req.method === 'HEAD';
+
+    if (get && path === '/edit') {
+      if (editErrorRate > 0 && Math.random() < editErrorRate) return sendText(500, 'injected fault\n');
+      const tenant = lookupTenant(url.searchParams.get('tenant'));
+      if (!tenant) return sendText(404, 'unknown tenant\n');
+      const flag = evalFramework(tenant);
+      const page = editorPage(tenant, release, flag.value);
+      brokenPage = !page.withBootstrap;
+      return send(200, 'text/html; charset=utf-8', page.html);
+    }
+    if (get && path === '/static/editor-bootstrap.js') {
+      return send(200, 'application/javascript; charset=utf-8', BOOTSTRAP_JS);
+    }
+    if (get && path === '/flags/eval') {
+      const tenant = lookupTenant(url.searchParams.get('tenant'));
+      if (!tenant) return sendJson(404, { error: 'unknown tenant' });
+      const flag = evalFramework(tenant);
+      return sendJson(200, { tenant: tenant.id, value: flag.value, variant: flag.variant, reason: flag.reason });
+    }
+    if (get && path === '/healthz') return sendText(200, 'ok');
+    if (get && path === '/metrics') {
+      return send(200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics());
+    }
+    if (req.method === 'POST' && path === '/control/errors') {
+      const raw = url.searchParams.get('rate');
+      const rate = Number(raw);
+      if (raw === null || raw.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1) {
+        return sendJson(400, { error: 'rate must be a number between 0 and 1' });
+      }
+      editErrorRate = rate;
+      return sendJson(200, { error_rate: rate });
+    }
+    return sendText(404, 'not found\n');
+  } catch (e) {
+    warn(`request ${req.method} ${req.url} failed: ${e.stack || e}`);
+    if (!res.headersSent) return sendText(500, 'internal error\n');
+    res.destroy();
+  }
+}
+
+const server = http.createServer((req, res) => {
+  req.resume(); // no route reads a body; drain it so keep-alive works
+  handle(req, res);
+});
+
+server.on('error', (e) => {
+  process.stderr.write(`wiki: ${e.message}\n`);
+  process.exit(1);
+});
+
+server.listen(port, '127.0.0.1', () => {
+  process.stdout.write(`wiki listening on 127.0.0.1:${server.address().port}\n`);
+});
+
+function shutdown() {
+  server.close(() => process.exit(0));
+  server.closeIdleConnections(); // don't wait for idle keep-alive clients
+  setTimeout(() => process.exit(0), 2000).unref(); // nor for slow ones
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);

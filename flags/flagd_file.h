@@ -1,0 +1,11 @@
+#pragma once
+/// flagd-file provider: an OpenFeature flagd flag-definition JSON file. Every
+/// write replaces the file atomically and keeps all other flags and unknown
+/// fields; a segment flip becomes a `targeting` rule in front of the existing one.
+#include "flags/flag_provider.h"
+
+namespace dg {
+
+Result<std::unique_ptr<FlagProvider>> make_flagd_file_provider(const FlagProviderSpec& spec);
+
+}  // namespace dg

@@ -1,0 +1,53 @@
+#pragma once
+/// Typed, validated policy definitions: when a policy trips, how it judges
+/// recovery, and its remediation ladder.
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "agent/core/clock.h"
+
+namespace dg {
+
+/// Flip a flag to a variant, for everyone or only for a segment.
+struct FlagActionSpec {
+  std::string provider;
+  std::string flag;
+  std::string variant = "off";
+  std::string segment;            ///< as written, e.g. "pluginCount == 0"; empty = everyone
+  std::string segment_jsonlogic;  ///< the segment compiled to JsonLogic (JSON text)
+};
+
+/// Run a named rollback action.
+struct RollbackActionSpec {
+  std::string rollback;
+};
+
+struct ActionSpec {
+  std::string type;  ///< "flag" | "rollback"
+  std::variant<FlagActionSpec, RollbackActionSpec> kind;
+  std::string describe() const;
+};
+
+enum class OnErrors { Inconclusive, Trip };
+
+struct PolicySpec {
+  std::string name;
+  std::string description;
+  std::string scope;  ///< who is affected, in words, for incidents
+  std::vector<std::string> probes;
+  int consecutive_failures = 3;  ///< 0 = rule off
+  int window_failures = 0;       ///< k of ...
+  int window_runs = 0;           ///< ... the last n judged runs; 0 = rule off
+  int max_consecutive_errors = 3;
+  OnErrors on_errors = OnErrors::Inconclusive;
+  int min_observations = 3;  ///< judged runs per probe needed by the end of a bake
+  Duration verify_for{30'000};
+  int recovery_passes = 2;   ///< consecutive passes per probe that confirm recovery
+  std::vector<ActionSpec> actions;
+  std::vector<std::string> incident_sinks;  ///< empty = every configured sink
+  bool dry_run = false;
+};
+
+}  // namespace dg

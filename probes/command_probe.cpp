@@ -1,0 +1,65 @@
+#include "probes/command_probe.h"
+
+#include <fmt/format.h>
+
+#include "agent/core/text.h"
+
+namespace dg {
+namespace {
+
+class CommandProbe final : public Probe {
+ public:
+  explicit CommandProbe(ProbeSpec spec) : spec_(std::move(spec)) {}
+  Observation run(const Clock& clock) override {
+    const auto& cmd = std::get<CommandProbeSpec>(spec_.kind);
+    CommandSpec run_spec{.argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd, .timeout = spec_.timeout};
+    TimePoint at = clock.now();
+    return evaluate_command(spec_, run_command(run_spec), at);
+  }
+
+ private:
+  ProbeSpec spec_;
+};
+
+std::string tail(const std::string& s, size_t max = 240) {
+  return text::excerpt(s.size() > max ? std::string_view(s).substr(s.size() - max) : std::string_view(s), max);
+}
+
+}  // namespace
+
+Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>& result, TimePoint at) {
+  const auto& cmd = std::get<CommandProbeSpec>(spec.kind);
+  Observation obs{.signal = spec.name, .at = at};
+  if (!result) {
+    obs.outcome = Outcome::Error;
+    obs.detail = result.error().message;
+    return obs;
+  }
+  const CommandResult& r = *result;
+  obs.latency = r.elapsed;
+  if (r.timed_out) {
+    obs.outcome = Outcome::Error;
+    obs.detail = fmt::format("timeout after {} ms; process group killed", spec.timeout.count());
+    obs.excerpt = tail(r.out);
+    return obs;
+  }
+  std::vector<std::string> failures;
+  if (r.signal != 0) failures.push_back(fmt::format("killed by signal {}", r.signal));
+  else if (r.exit_code != cmd.expect_exit)
+    failures.push_back(fmt::format("exit code {} (expected {})", r.exit_code, cmd.expect_exit));
+  for (const auto& needle : cmd.stdout_contains)
+    if (r.out.find(needle) == std::string::npos) failures.push_back(fmt::format("stdout does not contain \"{}\"", needle));
+  if (failures.empty()) {
+    obs.outcome = Outcome::Passed;
+    obs.detail = fmt::format("exit {} in {} ms", r.exit_code, r.elapsed.count());
+  } else {
+    obs.outcome = Outcome::Failed;
+    obs.detail = text::join(failures, "; ");
+    obs.excerpt = r.err.empty() ? tail(r.out) : "stderr: " + tail(r.err);
+  }
+  return obs;
+}
+
+std::unique_ptr<Probe> make_command_probe(const ProbeSpec& spec) { return std::make_unique<CommandProbe>(spec); }
+
+}  // namespace dg

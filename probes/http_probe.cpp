@@ -1,0 +1,124 @@
+#include "probes/http_probe.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+
+#include "agent/core/duration.h"
+#include "agent/core/text.h"
+
+namespace dg {
+namespace {
+
+std::string status_text(const std::vector<StatusRange>& ranges) {
+  std::vector<std::string> parts;
+  for (const auto& r : ranges)
+    parts.push_back(r.lo == r.hi ? std::to_string(r.lo) : fmt::format("{}-{}", r.lo, r.hi));
+  return text::join(parts, ", ");
+}
+
+class HttpProbe final : public Probe {
+ public:
+  explicit HttpProbe(ProbeSpec spec) : spec_(std::move(spec)) {}
+  Observation run(const Clock& clock) override {
+    const auto& http = std::get<HttpProbeSpec>(spec_.kind);
+    HttpRequest req;
+    req.method = http.method;
+    req.url = http.url;
+    req.headers = http.headers;
+    req.body = http.body;
+    req.timeout = spec_.timeout;
+    req.verify_tls = http.verify_tls;
+    req.follow_redirects = http.follow_redirects;
+    TimePoint at = clock.now();
+    return evaluate_http(spec_, http_perform(req), at);
+  }
+
+ private:
+  ProbeSpec spec_;
+};
+
+}  // namespace
+
+Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& response, TimePoint at) {
+  const auto& http = std::get<HttpProbeSpec>(spec.kind);
+  const auto& ex = http.expect;
+  Observation obs{.signal = spec.name, .at = at};
+  if (!response) {
+    obs.outcome = Outcome::Error;
+    obs.detail = fmt::format("{} {}: {}", http.method, http.url, response.error().message);
+    return obs;
+  }
+  const HttpResponse& r = *response;
+  obs.latency = r.elapsed;
+  std::vector<std::string> failures;
+  std::string excerpt;
+
+  bool status_ok = false;
+  for (const auto& range : ex.status) status_ok = status_ok || (r.status >= range.lo && r.status <= range.hi);
+  if (!status_ok) failures.push_back(fmt::format("status {} (expected {})", r.status, status_text(ex.status)));
+
+  if (ex.max_latency && r.elapsed > *ex.max_latency)
+    failures.push_back(fmt::format("latency {} ms above max_latency {}", r.elapsed.count(),
+                                   format_duration(*ex.max_latency)));
+
+  for (const auto& name : ex.headers_present)
+    if (r.header(name) == nullptr) failures.push_back(fmt::format("header \"{}\" missing", name));
+  for (const auto& [name, value] : ex.headers_equal) {
+    const std::string* got = r.header(name);
+    if (got == nullptr) failures.push_back(fmt::format("header \"{}\" missing (expected \"{}\")", name, value));
+    else if (*got != value)
+      failures.push_back(fmt::format("header \"{}\" is \"{}\" (expected \"{}\")", name, text::excerpt(*got, 120), value));
+  }
+
+  for (const auto& needle : ex.body_contains) {
+    if (r.body.find(needle) == std::string::npos) {
+      failures.push_back(fmt::format("body does not contain \"{}\"", needle));
+      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+    }
+  }
+  for (const auto& needle : ex.body_not_contains) {
+    auto pos = r.body.find(needle);
+    if (pos != std::string::npos) {
+      failures.push_back(fmt::format("body contains \"{}\" at offset {}", needle, pos));
+      if (excerpt.empty()) excerpt = text::excerpt_around(r.body, pos);
+    }
+  }
+  if (ex.body_regex && !std::regex_search(r.body, *ex.body_regex)) {
+    failures.push_back(fmt::format("body does not match /{}/", ex.body_regex_text));
+    if (excerpt.empty()) excerpt = text::excerpt(r.body);
+  }
+
+  if (!ex.json_equals.empty()) {
+    boost::system::error_code ec;
+    boost::json::value doc = boost::json::parse(r.body, ec);
+    if (ec) {
+      failures.push_back(fmt::format("body is not JSON ({})", ec.message()));
+      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+    } else {
+      for (const auto& [pointer, expected_text] : ex.json_equals) {
+        boost::json::value expected = boost::json::parse(expected_text);
+        boost::system::error_code pec;
+        const boost::json::value* got = doc.find_pointer(pointer, pec);
+        if (got == nullptr) failures.push_back(fmt::format("JSON {} is missing (expected {})", pointer, expected_text));
+        else if (*got != expected)
+          failures.push_back(fmt::format("JSON {} is {} (expected {})", pointer,
+                                         text::excerpt(boost::json::serialize(*got), 120), expected_text));
+      }
+    }
+  }
+
+  if (failures.empty()) {
+    obs.outcome = Outcome::Passed;
+    obs.detail = fmt::format("status {} in {} ms", r.status, r.elapsed.count());
+  } else {
+    obs.outcome = Outcome::Failed;
+    obs.detail = text::join(failures, "; ");
+    obs.excerpt = excerpt.empty() ? text::excerpt(r.body) : excerpt;
+  }
+  return obs;
+}
+
+std::unique_ptr<Probe> make_http_probe(const ProbeSpec& spec) { return std::make_unique<HttpProbe>(spec); }
+
+}  // namespace dg
