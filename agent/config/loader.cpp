@@ -262,6 +262,12 @@ class Reader {
     return fp.is_absolute() ? fp.lexically_normal().string() : (stdfs::path(dir_) / fp).lexically_normal().string();
   }
 
+  /// After a fatal problem with the table (unknown type), its other keys
+  /// cannot be judged: do not bury the real error under "unknown key" noise.
+  void accept_all() {
+    for (auto&& [k, v] : table_) known_.emplace_back(k.str());
+  }
+
   void finish();
   const toml::table& raw() const { return table_; }
   const std::string& dir() const { return dir_; }
@@ -386,16 +392,18 @@ void each_named(Reader& parent, std::string_view section, F&& f) {
 }
 
 void Loader::load(const std::string& main_path) {
+  // Diagnostics name files as the user wrote them; resolution uses absolute paths.
   std::error_code ec;
   std::string main_abs = stdfs::absolute(main_path, ec).lexically_normal().string();
+  std::string dir_display = stdfs::path(main_path).parent_path().string();
+  std::string dir = stdfs::path(main_abs).parent_path().string();
   cfg.path = main_abs;
-  auto root = parse(main_abs);
+  auto root = parse(main_path);
   if (!root) return;
   cfg.files.push_back(main_abs);
-  std::string dir = stdfs::path(main_abs).parent_path().string();
 
   // Includes first (their names are needed for reference checks), then the main file.
-  std::vector<std::pair<std::string, toml::table>> included;
+  std::vector<std::tuple<std::string, std::string, toml::table>> included;  // display, absolute, table
   if (const toml::node* inc = root->get("include")) {
     std::vector<const toml::node*> patterns;
     if (inc->is_string()) patterns.push_back(inc);
@@ -404,14 +412,17 @@ void Loader::load(const std::string& main_path) {
     else
       error(loc_of(inc->source()), "include", fmt::format("expected an array of file patterns, found {}", type_name(*inc)));
     for (const toml::node* p : patterns) {
+      current_file = main_path;
       if (!p->is_string()) {
         error(loc_of(p->source()), "include", fmt::format("expected a file pattern string, found {}", type_name(*p)));
         continue;
       }
       std::string pattern = p->as_string()->get();
-      std::string abs = stdfs::path(pattern).is_absolute() ? pattern : (stdfs::path(dir) / pattern).string();
+      std::string shown = stdfs::path(pattern).is_absolute() || dir_display.empty()
+                              ? pattern
+                              : (stdfs::path(dir_display) / pattern).string();
       glob_t g{};
-      int rc = ::glob(abs.c_str(), 0, nullptr, &g);
+      int rc = ::glob(shown.c_str(), 0, nullptr, &g);
       std::vector<std::string> matches;
       if (rc == 0)
         for (size_t i = 0; i < g.gl_pathc; ++i) matches.emplace_back(g.gl_pathv[i]);
@@ -423,26 +434,25 @@ void Loader::load(const std::string& main_path) {
       }
       std::sort(matches.begin(), matches.end());
       for (const auto& m : matches) {
-        std::string mabs = stdfs::path(m).lexically_normal().string();
-        if (mabs == main_abs || std::find(cfg.files.begin(), cfg.files.end(), mabs) != cfg.files.end()) continue;
-        auto t = parse(mabs);
-        current_file = main_abs;
+        std::string mabs = stdfs::absolute(m, ec).lexically_normal().string();
+        if (std::find(cfg.files.begin(), cfg.files.end(), mabs) != cfg.files.end()) continue;
+        auto t = parse(m);
         if (!t) continue;
         cfg.files.push_back(mabs);
-        included.emplace_back(mabs, std::move(*t));
+        included.emplace_back(m, mabs, std::move(*t));
       }
     }
   }
-  current_file = main_abs;
+  current_file = main_path;
   read_file(*root, dir, true);
-  for (auto& [file, table] : included) {
-    current_file = file;
-    read_file(table, stdfs::path(file).parent_path().string(), false);
+  for (auto& [shown, abs, table] : included) {
+    current_file = shown;
+    read_file(table, stdfs::path(abs).parent_path().string(), false);
   }
-  current_file = main_abs;
+  current_file = main_path;
 
   if (cfg.agent.service.empty() && !root->get("agent")) {
-    error(Loc{main_abs, 1, 1}, "agent", "missing [agent] section (service = \"...\" is required)");
+    error(Loc{main_path, 1, 1}, "agent", "missing [agent] section (service = \"...\" is required)");
   }
   if (cfg.agent.journal.empty()) cfg.agent.journal = (stdfs::path(dir) / "deployguard-journal.jsonl").string();
   if (cfg.incident_sinks.empty()) {
@@ -451,7 +461,7 @@ void Loader::load(const std::string& main_path) {
         "default", "file", FileSinkSpec{(stdfs::path(cfg.agent.journal).parent_path() / "deployguard-incidents.jsonl").string()}});
   }
   if (cfg.policies.empty() && diags.empty())
-    error(Loc{main_abs, 1, 1}, "policies", "no policy defined: nothing would be guarded");
+    error(Loc{main_path, 1, 1}, "policies", "no policy defined: nothing would be guarded");
   check_refs();
   cfg.digest = sha256_hex(digest_input);
 }
@@ -474,19 +484,24 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
     }
   }
   each_named(r, "probes", [&](Reader& pr, const std::string& name, const Loc& at) {
-    if (claim("probes", "probe", name, at, pr.base_path())) read_probe(pr, name);
+    claim("probes", "probe", name, at, pr.base_path());  // a duplicate is still checked
+    read_probe(pr, name);
   });
   each_named(r, "policies", [&](Reader& pr, const std::string& name, const Loc& at) {
-    if (claim("policies", "policy", name, at, pr.base_path())) read_policy(pr, name);
+    claim("policies", "policy", name, at, pr.base_path());  // a duplicate is still checked
+    read_policy(pr, name);
   });
   each_named(r, "flag_providers", [&](Reader& pr, const std::string& name, const Loc& at) {
-    if (claim("flag_providers", "flag provider", name, at, pr.base_path())) read_flag_provider(pr, name);
+    claim("flag_providers", "flag provider", name, at, pr.base_path());  // a duplicate is still checked
+    read_flag_provider(pr, name);
   });
   each_named(r, "rollbacks", [&](Reader& pr, const std::string& name, const Loc& at) {
-    if (claim("rollbacks", "rollback", name, at, pr.base_path())) read_rollback(pr, name);
+    claim("rollbacks", "rollback", name, at, pr.base_path());  // a duplicate is still checked
+    read_rollback(pr, name);
   });
   each_named(r, "incident_sinks", [&](Reader& pr, const std::string& name, const Loc& at) {
-    if (claim("incident_sinks", "incident sink", name, at, pr.base_path())) read_sink(pr, name);
+    claim("incident_sinks", "incident sink", name, at, pr.base_path());  // a duplicate is still checked
+    read_sink(pr, name);
   });
   r.finish();
 }
@@ -505,8 +520,12 @@ void Loader::read_agent(Reader& r) {
 
 std::optional<std::string> type_of(Reader& r, const std::vector<std::string>& known, std::string_view what) {
   auto t = r.str("type", true, fmt::format("one of {}", join_quoted(known)));
-  if (!t) return std::nullopt;
+  if (!t) {
+    r.accept_all();
+    return std::nullopt;
+  }
   if (std::find(known.begin(), known.end(), *t) == known.end()) {
+    r.accept_all();
     auto hint = text::closest(*t, known);
     r.error_at(r.raw().get("type"), r.key_path("type"),
                fmt::format("unknown {} type '{}' ({}known: {})", what, *t, hint ? "did you mean '" + *hint + "'? " : "",
@@ -766,11 +785,7 @@ void Loader::read_policy(Reader& r, const std::string& name) {
 
 void Loader::read_action(Reader& r, ActionSpec& action) {
   auto type = type_of(r, {"flag", "rollback"}, "action");
-  if (!type) {
-    // Still mark the keys of both kinds as known, so only 'type' is reported.
-    for (const char* k : {"provider", "flag", "variant", "segment", "rollback"}) r.node(k);
-    return;
-  }
+  if (!type) return;
   action.type = *type;
   if (*type == "flag") {
     FlagActionSpec f;
@@ -834,10 +849,7 @@ void Loader::read_sink(Reader& r, const std::string& name) {
   IncidentSinkSpec s;
   s.name = name;
   auto type = type_of(r, {"webhook", "file"}, "incident sink");
-  if (!type) {
-    for (const char* k : {"url", "headers", "timeout", "max_attempts", "backoff", "path"}) r.node(k);
-    return;
-  }
+  if (!type) return;
   s.type = *type;
   if (*type == "webhook") {
     WebhookSinkSpec w;
