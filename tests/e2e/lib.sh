@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Shared set-up for end-to-end scenarios: a private copy of the demo (config,
+# flags, tenants, scripts) in a temp dir, on a free port, with the demo wiki
+# service running; everything is stopped and removed on exit.
+set -euo pipefail
+
+DG_SOURCE_DIR=${DG_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+DEPLOYGUARD_BIN=${DEPLOYGUARD_BIN:-$DG_SOURCE_DIR/build/deployguard}
+WIKI=$DG_SOURCE_DIR/examples/wiki
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/dg-e2e-XXXXXX")
+STATE=$WORK/.state
+SERVER_PID=""
+
+cleanup() {
+  local rc=$?
+  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+  if [[ $rc -ne 0 && -d "$WORK" ]]; then
+    echo "---- e2e failed; work dir contents:" >&2
+    for f in "$WORK"/out.txt "$WORK"/err.txt "$STATE"/journal.jsonl "$STATE"/server.log; do
+      [[ -f "$f" ]] && { echo "-- $f" >&2; tail -c 4000 "$f" >&2; }
+    done
+  fi
+  rm -rf "$WORK"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "PASS: $*"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+PORT=$(free_port)
+
+# Copies the demo into $WORK with the free port; extra sed expressions may
+# rewrite the config for a scenario.
+setup_demo() {
+  mkdir -p "$STATE"
+  cp "$WIKI/flags.json" "$WIKI/tenants.json" "$STATE/"
+  cp "$WIKI/rollback.sh" "$WIKI/deploy.sh" "$WORK/"
+  echo 1 >"$STATE/release"
+  sed -e "s/127.0.0.1:18080/127.0.0.1:$PORT/g" -e 's/^bake = .*/bake = "12s"/' "$@" \
+    "$WIKI/deployguard.toml" >"$WORK/deployguard.toml"
+}
+
+start_wiki() {
+  node "$WIKI/server.js" --port "$PORT" --state "$STATE" >"$STATE/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 100); do
+    grep -q "listening" "$STATE/server.log" 2>/dev/null && return 0
+    sleep 0.05
+  done
+  fail "wiki did not start: $(cat "$STATE/server.log")"
+}
+
+deploy() { "$WORK/deploy.sh" "$STATE" "$1" >/dev/null; }
+
+# Runs deployguard; sets RC; stdout/stderr in $WORK/out.txt, $WORK/err.txt.
+dg() {
+  set +e
+  "$DEPLOYGUARD_BIN" "$@" >"$WORK/out.txt" 2>"$WORK/err.txt"
+  RC=$?
+  set -e
+}
+
+editor_ok() { curl -fsS "http://127.0.0.1:$PORT/edit?tenant=$1" | grep -q "editor-bootstrap.js"; }
+framework_of() { curl -fsS "http://127.0.0.1:$PORT/flags/eval?tenant=$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"])'; }
+journal_kinds() { python3 -c 'import json,sys; print(" ".join(json.loads(l)["kind"] for l in open(sys.argv[1])))' "$STATE/journal.jsonl"; }
+expect_rc() { [[ $RC -eq $1 ]] || fail "expected exit code $1, got $RC; stdout: $(cat "$WORK/out.txt"); stderr: $(cat "$WORK/err.txt")"; }
+journal_verifies() {
+  "$DEPLOYGUARD_BIN" journal verify "$STATE/journal.jsonl" >/dev/null || fail "journal does not verify: $("$DEPLOYGUARD_BIN" journal verify "$STATE/journal.jsonl")"
+}
