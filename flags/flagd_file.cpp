@@ -50,7 +50,9 @@ class FlagdFileProvider final : public FlagProvider {
       }
       out.changed = !already;
     } else {
-      json::value segment = json::parse(change.segment_jsonlogic);
+      auto parsed_segment = parse_json(change.segment_jsonlogic);
+      if (!parsed_segment) return fail(fmt::format("invalid segment rule: {}", parsed_segment.error().message));
+      json::value segment = std::move(*parsed_segment);
       const json::value* existing = f.if_contains("targeting");
       if (existing && is_our_rule(*existing, segment, change.variant)) {
         out.changed = false;
@@ -76,7 +78,9 @@ class FlagdFileProvider final : public FlagProvider {
     if (!doc) return std::unexpected(doc.error());
     FlagOutcome out;
     out.previous = snapshot(*doc, snap.flag);
-    json::value prev = json::parse(snap.state_json);
+    auto parsed = parse_json(snap.state_json);
+    if (!parsed) return fail(fmt::format("invalid snapshot of flag {}: {}", snap.flag, parsed.error().message));
+    json::value prev = std::move(*parsed);
     json::object& flags = (*doc).as_object()["flags"].as_object();
     if (prev.is_null()) flags.erase(snap.flag);
     else flags[snap.flag] = prev;
@@ -93,9 +97,9 @@ class FlagdFileProvider final : public FlagProvider {
   Result<json::value> load() {
     auto text = fs::read_file(path_);
     if (!text) return std::unexpected(text.error());
-    boost::system::error_code ec;
-    json::value doc = json::parse(*text, ec);
-    if (ec) return fail(fmt::format("{} is not valid JSON: {}", path_, ec.message()));
+    auto parsed = parse_json(*text);
+    if (!parsed) return fail(fmt::format("{} is not valid JSON: {}", path_, parsed.error().message));
+    json::value doc = std::move(*parsed);
     if (!doc.is_object() || !doc.as_object().contains("flags") || !doc.as_object()["flags"].is_object())
       return fail(fmt::format("{} is not a flagd flag-definition file (no \"flags\" object)", path_));
     return doc;

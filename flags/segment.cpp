@@ -81,11 +81,18 @@ class Parser {
       if (!lit) return std::unexpected(lit.error());
       rhs = std::move(*lit);
     }
-    boost::json::object o;
+    // JsonLogic's == is loose and treats a missing attribute like 0 or "":
+    // compare strictly, and only users that have the attribute are in the
+    // segment, so a flip never reaches users outside it.
+    if (op == "==") op = "===";
+    else if (op == "!=") op = "!==";
     boost::json::object var_ref;
     var_ref["var"] = var;
-    o[op] = boost::json::array{var_ref, rhs};
-    return boost::json::value(std::move(o));
+    boost::json::object present, cmp, both;
+    present["!=="] = boost::json::array{var_ref, nullptr};  // strict: the engine coerces null to 0 under !=
+    cmp[op] = boost::json::array{var_ref, rhs};
+    both["and"] = boost::json::array{present, cmp};
+    return boost::json::value(std::move(both));
   }
 
   Result<boost::json::value> literal() {

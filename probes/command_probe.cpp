@@ -21,9 +21,8 @@ class CommandProbe final : public Probe {
   ProbeSpec spec_;
 };
 
-std::string tail(const std::string& s, size_t max = 240) {
-  return text::excerpt(s.size() > max ? std::string_view(s).substr(s.size() - max) : std::string_view(s), max);
-}
+// The end of the output is where a failing script says why.
+std::string tail(const std::string& s) { return text::excerpt_tail(s); }
 
 }  // namespace
 

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "agent/core/duration.h"
+#include "agent/core/json_text.h"
 #include "agent/core/text.h"
 
 namespace dg {
@@ -90,14 +91,14 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
   }
 
   if (!ex.json_equals.empty()) {
-    boost::system::error_code ec;
-    boost::json::value doc = boost::json::parse(r.body, ec);
-    if (ec) {
-      failures.push_back(fmt::format("body is not JSON ({})", ec.message()));
+    auto parsed = parse_json(r.body);
+    if (!parsed) {
+      failures.push_back(fmt::format("body is not JSON ({})", parsed.error().message));
       if (excerpt.empty()) excerpt = text::excerpt(r.body);
     } else {
+      const boost::json::value& doc = *parsed;
       for (const auto& [pointer, expected_text] : ex.json_equals) {
-        boost::json::value expected = boost::json::parse(expected_text);
+        boost::json::value expected = embed_json(expected_text);
         boost::system::error_code pec;
         const boost::json::value* got = doc.find_pointer(pointer, pec);
         if (got == nullptr) failures.push_back(fmt::format("JSON {} is missing (expected {})", pointer, expected_text));

@@ -42,8 +42,14 @@ class TcpProbe final : public Probe {
       if (rc != 0 && errno == EINPROGRESS) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         pollfd p{fd, POLLOUT, 0};
-        int pr = ::poll(&p, 1, static_cast<int>(std::max<long long>(0, left.count())));
-        if (pr == 0) {
+        int pr;
+        do {
+          left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+          pr = ::poll(&p, 1, static_cast<int>(std::max<long long>(0, left.count())));
+        } while (pr < 0 && errno == EINTR);
+        if (pr < 0) {
+          last_error = std::strerror(errno);
+        } else if (pr == 0) {
           last_error = fmt::format("timeout after {} ms", spec_.timeout.count());
         } else {
           int err = 0;

@@ -630,10 +630,16 @@ void Loader::read_expect(Reader& r, HttpExpect& ex) {
         return;
       }
       if (e.is_string()) {
-        static const std::regex range_re(R"((\d{3})\s*-\s*(\d{3}))"), class_re(R"(([1-5])xx)");
+        static const std::regex range_re(R"((\d{3})\s*-\s*(\d{3}))"), class_re(R"(([1-5])xx)"), one_re(R"(\d{3})");
         std::smatch m;
         std::string s = e.as_string()->get();
-        if (std::regex_match(s, m, range_re)) {
+        if (std::regex_match(s, one_re)) {
+          int v = std::stoi(s);
+          if (v >= 100 && v <= 599) {
+            ranges.push_back({v, v});
+            return;
+          }
+        } else if (std::regex_match(s, m, range_re)) {
           int lo = std::stoi(m[1]), hi = std::stoi(m[2]);
           if (lo <= hi && lo >= 100 && hi <= 599) {
             ranges.push_back({lo, hi});

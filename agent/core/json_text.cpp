@@ -60,4 +60,18 @@ std::string pretty_json(const boost::json::value& v, int indent) {
 
 std::string compact_json(const boost::json::value& v) { return boost::json::serialize(v); }
 
+Result<boost::json::value> parse_json(std::string_view text) {
+  boost::system::error_code ec;
+  boost::json::parse_options opts;
+  opts.max_depth = 512;
+  boost::json::value v = boost::json::parse(text, ec, {}, opts);
+  if (ec) return fail(ec.message());
+  return v;
+}
+
+boost::json::value embed_json(std::string_view text) {
+  auto v = parse_json(text);
+  return v ? std::move(*v) : boost::json::value(boost::json::string(text));
+}
+
 }  // namespace dg

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <boost/json.hpp>
+
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -32,13 +34,17 @@ Result<std::string> resolve(std::string_view value) {
 
 void add(std::string value) {
   if (value.size() < 3) return;
+  // Text is often redacted after JSON serialization, where quotes, backslashes
+  // and control bytes appear escaped: register that spelling too.
+  std::string escaped = boost::json::serialize(boost::json::string(value));
+  escaped = escaped.substr(1, escaped.size() - 2);
   std::lock_guard lock(g_mutex);
   auto& r = registry();
-  if (std::find(r.begin(), r.end(), value) == r.end()) {
-    r.push_back(std::move(value));
-    // Longest first, so a secret containing another is redacted whole.
-    std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  for (std::string* v : {&value, &escaped}) {
+    if (std::find(r.begin(), r.end(), *v) == r.end()) r.push_back(*v);
   }
+  // Longest first, so a secret containing another is redacted whole.
+  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.size() > b.size(); });
 }
 
 std::string redact(std::string_view text) {

@@ -35,20 +35,63 @@ std::optional<std::string> closest(std::string_view word, std::span<const std::s
   return best;
 }
 
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 if invalid.
+size_t utf8_len(std::string_view s, size_t i) {
+  auto b = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k)
+    if ((b(i + k) & 0xC0) != 0x80) return 0;
+  if (n == 3 && ((c == 0xE0 && b(i + 1) < 0xA0) || (c == 0xED && b(i + 1) > 0x9F))) return 0;
+  if (n == 4 && ((c == 0xF0 && b(i + 1) < 0x90) || (c == 0xF4 && b(i + 1) > 0x8F))) return 0;
+  return n;
+}
+
+}  // namespace
+
 std::string excerpt(std::string_view s, size_t max) {
+  // `max` bounds the output, escapes included; the output is always valid
+  // UTF-8 (invalid bytes are escaped), so it can go into JSON as is.
   std::string out;
-  bool cut = s.size() > max;
-  if (cut) s = s.substr(0, max);
-  out.reserve(s.size() + 8);
-  for (unsigned char c : s) {
+  bool cut = false;
+  out.reserve(std::min(s.size(), max) + 8);
+  for (size_t i = 0; i < s.size();) {
+    if (out.size() >= max) {
+      cut = true;
+      break;
+    }
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x80) {
+      size_t n = utf8_len(s, i);
+      if (n) out.append(s.substr(i, n));
+      else out += fmt::format("\\x{:02x}", c);
+      i += n ? n : 1;
+      continue;
+    }
     if (c == '\n') out += "\\n";
     else if (c == '\r') out += "\\r";
     else if (c == '\t') out += "\\t";
     else if (c < 0x20 || c == 0x7f) out += fmt::format("\\x{:02x}", c);
     else out += static_cast<char>(c);
+    ++i;
   }
   if (cut) out += "…";
   return out;
+}
+
+std::string excerpt_tail(std::string_view s, size_t max) {
+  bool cut = s.size() > max;
+  std::string out = excerpt(cut ? s.substr(s.size() - max) : s, 4 * max + 16);
+  if (out.size() > max) {
+    out.erase(0, out.size() - max);
+    cut = true;
+  }
+  // Do not start in the middle of a UTF-8 sequence.
+  while (!out.empty() && (static_cast<unsigned char>(out.front()) & 0xC0) == 0x80) out.erase(0, 1);
+  return cut ? "…" + out : out;
 }
 
 std::string excerpt_around(std::string_view s, size_t pos, size_t max) {

@@ -57,21 +57,26 @@ class WebhookSink final : public IncidentSink {
     for (int attempt = 1; attempt <= spec_.max_attempts; ++attempt) {
       auto r = http_perform(req);
       Duration wait = delay;
+      bool server_said = false;
       if (r && r->status >= 200 && r->status < 300)
         return SinkOutcome{attempt, fmt::format("HTTP {}", r->status)};
       if (r) {
         last = fmt::format("HTTP {}: {}", r->status, text::excerpt(r->body, 200));
-        if (r->status != 429 && r->status < 500) return fail(last + " (not retried)");
+        if (r->status != 429 && r->status < 500) return fail(secrets::redact(last) + " (not retried)");
         if (const std::string* ra = r->header("retry-after")) {
           long long secs = 0;
           auto [p, ec] = std::from_chars(ra->data(), ra->data() + ra->size(), secs);
-          if (ec == std::errc{} && secs >= 0) wait = std::chrono::seconds(std::min<long long>(secs, 60));
+          if (ec == std::errc{} && secs >= 0) {
+            wait = std::chrono::seconds(std::min<long long>(secs, 60));
+            server_said = true;
+          }
         }
       } else {
         last = r.error().message;
       }
       if (attempt == spec_.max_attempts) break;
-      std::uniform_real_distribution<double> jitter(0.8, 1.2);
+      // Jitter spreads retries out, but never earlier than Retry-After asked.
+      std::uniform_real_distribution<double> jitter(server_said ? 1.0 : 0.8, 1.2);
       std::this_thread::sleep_for(Duration(static_cast<long long>(static_cast<double>(wait.count()) * jitter(rng))));
       delay = std::min(delay * 2, Duration(30'000));
     }

@@ -11,6 +11,7 @@
 #include <mutex>
 
 #include "agent/core/fs.h"
+#include "agent/core/json_text.h"
 #include "agent/core/secrets.h"
 #include "agent/core/sha256.h"
 #include "agent/core/text.h"
@@ -75,9 +76,9 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Cl
     auto start = body.rfind('\n');
     std::string_view last = start == std::string_view::npos ? body : body.substr(start + 1);
     auto split = split_line(last);
-    boost::system::error_code ec;
-    boost::json::value v = split ? boost::json::parse(split->body, ec) : boost::json::value();
-    if (!split || ec || !v.is_object() || !v.as_object().contains("seq") || !v.as_object()["seq"].is_int64()) {
+    auto parsed = split ? parse_json(split->body) : Result<boost::json::value>(fail("no hash"));
+    boost::json::value v = parsed ? std::move(*parsed) : boost::json::value();
+    if (!parsed || !v.is_object() || !v.as_object().contains("seq") || !v.as_object()["seq"].is_int64()) {
       ::close(fd);
       return fail(fmt::format("the last record of journal {} is damaged; run `deployguard journal verify {}`", path,
                               path));
@@ -148,9 +149,9 @@ JournalCheck verify_journal(const std::string& path) {
     pos = nl + 1;
     auto split = split_line(line);
     if (!split) return broken("record has no hash field at its end");
-    boost::system::error_code ec;
-    boost::json::value v = boost::json::parse(split->body, ec);
-    if (ec || !v.is_object()) return broken("record is not a JSON object");
+    auto parsed = parse_json(split->body);
+    if (!parsed || !parsed->is_object()) return broken("record is not a JSON object");
+    const boost::json::value& v = *parsed;
     const auto& o = v.as_object();
     const auto* seq = o.if_contains("seq");
     if (!seq || !seq->is_int64() || seq->as_int64() != check.records + 1)

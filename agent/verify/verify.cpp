@@ -8,6 +8,7 @@
 #include <set>
 
 #include "agent/core/duration.h"
+#include "agent/core/json_text.h"
 #include "agent/core/sha256.h"
 #include "agent/core/text.h"
 
@@ -280,7 +281,7 @@ class Bake {
                           {"condition", rec.detail}};
         if (const auto* f = std::get_if<FlagActionSpec>(&action.kind)) {
           auto snap = rt_.flag_providers.at(f->provider)->read(f->flag);
-          if (snap) data["current_state"] = json::parse(snap->state_json);
+          if (snap) data["current_state"] = embed_json(snap->state_json);
           else data["read_error"] = snap.error().message;
         }
         append("would_have", {{"policy", policy.name}, {"data", data}});
@@ -353,8 +354,8 @@ class Bake {
       auto before = provider.read(f->flag);
       json::object intent{{"action", "flag"}, {"step", step}, {"provider", f->provider}, {"flag", f->flag},
                           {"variant", f->variant}, {"segment", f->segment}};
-      if (!f->segment_jsonlogic.empty()) intent["targeting"] = json::parse(f->segment_jsonlogic);
-      if (before) intent["previous_state"] = json::parse(before->state_json);
+      if (!f->segment_jsonlogic.empty()) intent["targeting"] = embed_json(f->segment_jsonlogic);
+      if (before) intent["previous_state"] = embed_json(before->state_json);
       else intent["read_error"] = before.error().message;
       if (!append("action_intent", {{"policy", policy.name}, {"data", intent}})) {
         rec.outcome = "failed";
@@ -367,8 +368,8 @@ class Bake {
         rec.outcome = r->changed ? "applied" : "unchanged";
         rec.detail = r->detail;
         out["changed"] = r->changed;
-        out["previous_state"] = json::parse(r->previous.state_json);
-        out["new_state"] = json::parse(r->current.state_json);
+        out["previous_state"] = embed_json(r->previous.state_json);
+        out["new_state"] = embed_json(r->current.state_json);
         out["detail"] = r->detail;
       } else {
         rec.outcome = "failed";

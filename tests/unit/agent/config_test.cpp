@@ -58,7 +58,7 @@ TEST(ConfigValid, MinimalConfigGetsDefaults) {
   EXPECT_EQ(c.policies[0].consecutive_failures, 3);
   const auto& flag = std::get<FlagActionSpec>(c.policies[0].actions[0].kind);
   EXPECT_EQ(flag.variant, "off");
-  EXPECT_EQ(flag.segment_jsonlogic, R"({"==":[{"var":"pluginCount"},0]})");
+  EXPECT_EQ(flag.segment_jsonlogic, R"({"and":[{"!==":[{"var":"pluginCount"},null]},{"===":[{"var":"pluginCount"},0]}]})");
   // No sink configured: the file sink is the default.
   ASSERT_EQ(c.incident_sinks.size(), 1u);
   EXPECT_EQ(c.incident_sinks[0].type, "file");

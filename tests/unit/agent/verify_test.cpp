@@ -144,7 +144,7 @@ struct Harness {
     p.verify_for = Duration{10'000};
     p.recovery_passes = 2;
     p.actions.push_back(ActionSpec{"flag", FlagActionSpec{"flags", "connect-framework", "off", "pluginCount == 0",
-                                                          R"({"==":[{"var":"pluginCount"},0]})"}});
+                                                          R"({"and":[{"!==":[{"var":"pluginCount"},null]},{"===":[{"var":"pluginCount"},0]}]})"}});
     if (with_rollback) p.actions.push_back(ActionSpec{"rollback", RollbackActionSpec{"previous"}});
     cfg.policies = {p};
     rt.probes["zero_plugins"] = std::make_unique<FakeProbe>("zero_plugins", world, true);
@@ -214,7 +214,7 @@ TEST(Verify, SegmentFlipMitigatesAndExitsOne) {
   EXPECT_EQ(p.actions[0].recovery, "recovered");
   EXPECT_EQ(h.world.applies, 1);
   EXPECT_EQ(h.world.rollbacks, 0);
-  EXPECT_EQ(h.provider->last_segment, R"({"==":[{"var":"pluginCount"},0]})");
+  EXPECT_EQ(h.provider->last_segment, R"({"and":[{"!==":[{"var":"pluginCount"},null]},{"===":[{"var":"pluginCount"},0]}]})");
   // Trip after 3 failures at 1 s intervals (t=0,1,2); recovery after 2 passes.
   EXPECT_EQ(*p.tripped_at - r.started, Duration{2000});
   EXPECT_EQ(*p.recovered_at - *p.tripped_at, Duration{1000});

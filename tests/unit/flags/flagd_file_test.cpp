@@ -45,7 +45,7 @@ TEST_F(Fixture, SegmentFlipAddsATargetingRuleAndKeepsEverythingElse) {
   EXPECT_TRUE(r->changed);
   json::value after = doc();
   const auto& flag = after.at("flags").at("connect-framework");
-  EXPECT_EQ(json::serialize(flag.at("targeting")), R"({"if":[{"==":[{"var":"pluginCount"},0]},"off",null]})");
+  EXPECT_EQ(json::serialize(flag.at("targeting")), R"({"if":[{"and":[{"!==":[{"var":"pluginCount"},null]},{"===":[{"var":"pluginCount"},0]}]},"off",null]})");
   EXPECT_EQ(flag.at("defaultVariant"), "on") << "everyone outside the segment keeps the default";
   EXPECT_EQ(flag.at("x-unknown"), before.at("flags").at("connect-framework").at("x-unknown"));
   EXPECT_EQ(flag.at("metadata"), before.at("flags").at("connect-framework").at("metadata"));
@@ -136,13 +136,20 @@ TEST_F(Fixture, ErrorsLeaveTheFileUntouched) {
   EXPECT_EQ(test::slurp(path), "{ not json");
 }
 
-TEST(Segment, CompilesToJsonLogic) {
-  EXPECT_EQ(*compile_segment("pluginCount == 0"), R"({"==":[{"var":"pluginCount"},0]})");
-  EXPECT_EQ(*compile_segment("plan in ['free', \"trial\"]"), R"({"in":[{"var":"plan"},["free","trial"]]})");
+TEST(Segment, CompilesToStrictJsonLogicThatRequiresTheAttribute) {
+  auto guard = [](const std::string& var, const std::string& cmp) {
+    return R"({"and":[{"!==":[{"var":")" + var + R"("},null]},)" + cmp + "]}";
+  };
+  EXPECT_EQ(*compile_segment("pluginCount == 0"), guard("pluginCount", R"({"===":[{"var":"pluginCount"},0]})"));
+  EXPECT_EQ(*compile_segment("plan in ['free', \"trial\"]"),
+            guard("plan", R"({"in":[{"var":"plan"},["free","trial"]]})"));
   EXPECT_EQ(*compile_segment("pluginCount == 0 and plan != 'enterprise'"),
-            R"({"and":[{"==":[{"var":"pluginCount"},0]},{"!=":[{"var":"plan"},"enterprise"]}]})");
-  EXPECT_EQ(*compile_segment("a >= 1.5 || b < -2"), R"({"or":[{">=":[{"var":"a"},1.5E0]},{"<":[{"var":"b"},-2]}]})");
-  EXPECT_EQ(*compile_segment("beta == true"), R"({"==":[{"var":"beta"},true]})");
+            "{\"and\":[" + guard("pluginCount", R"({"===":[{"var":"pluginCount"},0]})") + "," +
+                guard("plan", R"({"!==":[{"var":"plan"},"enterprise"]})") + "]}");
+  EXPECT_EQ(*compile_segment("a >= 1.5 || b < -2"),
+            "{\"or\":[" + guard("a", R"({">=":[{"var":"a"},1.5E0]})") + "," + guard("b", R"({"<":[{"var":"b"},-2]})") +
+                "]}");
+  EXPECT_EQ(*compile_segment("beta == true"), guard("beta", R"({"===":[{"var":"beta"},true]})"));
 }
 
 TEST(Segment, RejectsWithAColumn) {
