@@ -21,6 +21,7 @@
 #include "agent/runtime.h"
 #include "agent/verify/report.h"
 #include "agent/verify/verify.h"
+#include "probes/metrics/exposition.h"
 
 namespace {
 
@@ -136,6 +137,25 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
   return rc;
 }
 
+int cmd_exposition_check(const std::string& path, const std::string& format) {
+  auto text = dg::fs::read_file(path);
+  if (!text) {
+    std::cerr << text.error().message << "\n";
+    return dg::kUsage;
+  }
+  struct Count final : dg::ExpositionVisitor {
+    void on_sample(const dg::SampleView&) override {}
+  } visitor;
+  auto fmt_kind = format == "openmetrics" ? dg::ExpositionFormat::OpenMetrics : dg::ExpositionFormat::Text004;
+  auto r = dg::parse_exposition(*text, fmt_kind, visitor);
+  if (!r) {
+    std::cout << path << ":" << r.error().str() << "\n";
+    return 1;
+  }
+  std::cout << fmt::format("OK: {} sample(s) in {} famil{}\n", r->samples, r->families, r->families == 1 ? "y" : "ies");
+  return 0;
+}
+
 int cmd_journal_verify(std::string path, const std::string& config_path) {
   if (path.empty()) {
     if (config_path.empty()) {
@@ -182,6 +202,13 @@ int main(int argc, char** argv) {
   jverify->add_option("path", journal_path, "journal file (default: the one in --config)");
   jverify->add_option("--config,-c", config_path, "config file naming the journal");
 
+  auto* expo = app.add_subcommand("exposition", "Prometheus exposition tools");
+  expo->require_subcommand(1);
+  auto* echeck = expo->add_subcommand("check", "parse a /metrics exposition strictly; report the first error as line:column");
+  std::string expo_path, expo_format = "text";
+  echeck->add_option("file", expo_path, "exposition file")->required();
+  echeck->add_option("--format", expo_format, "text (0.0.4) or openmetrics")->check(CLI::IsMember({"text", "openmetrics"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -199,5 +226,6 @@ int main(int argc, char** argv) {
   if (*check) return cmd_check(config_path);
   if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);
   if (*jverify) return cmd_journal_verify(journal_path, config_path);
+  if (*echeck) return cmd_exposition_check(expo_path, expo_format);
   return dg::kUsage;
 }

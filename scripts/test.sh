@@ -17,8 +17,11 @@ done
 scripts/install-deps.sh
 scripts/build.sh -DDEPLOYGUARD_BUILD_TESTS=ON
 (cd build && ctest --output-on-failure --timeout 300 -j2)
+# The public exposition-format corpora live beside the checkout, not in it.
+scripts/conformance.sh ../shared/conformance --quiet
 
 if ((extended)); then
   BUILD_DIR=build-asan scripts/build.sh -DDEPLOYGUARD_BUILD_TESTS=ON -DDEPLOYGUARD_SANITIZE=ON
   (cd build-asan && DEPLOYGUARD_BIN="$PWD/deployguard" ctest --output-on-failure --timeout 600 -j2)
+  DEPLOYGUARD_BIN=build-asan/deployguard scripts/conformance.sh ../shared/conformance --quiet
 fi

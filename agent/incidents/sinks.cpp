@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <thread>
 
@@ -23,6 +24,9 @@ class FileSink final : public IncidentSink {
   explicit FileSink(std::string path) : path_(std::move(path)) {}
   Result<SinkOutcome> send(const Incident& incident) override {
     std::string line = secrets::redact(boost::json::serialize(to_json(incident))) + "\n";
+    std::error_code dir_ec;
+    auto parent = std::filesystem::path(path_).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, dir_ec);
     int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) return fail(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
     ssize_t n = ::write(fd, line.data(), line.size());

@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 
 #include "agent/core/fs.h"
@@ -46,6 +47,9 @@ Journal::Journal(std::string path, int fd, const Clock& clock, long long seq, st
     : path_(std::move(path)), fd_(fd), clock_(clock), seq_(seq), prev_(std::move(prev)), lock_(std::make_shared<Lock>()) {}
 
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Clock& clock) {
+  std::error_code dir_ec;
+  auto parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, dir_ec);
   int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return fail(fmt::format("cannot open journal {}: {}", path, std::strerror(errno)));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {

@@ -40,9 +40,6 @@ json::array to_json(const std::vector<std::string>& v) {
   return a;
 }
 
-std::string seconds_since(TimePoint from, TimePoint to) {
-  return fmt::format("{:.1f}s", std::chrono::duration<double>(to - from).count());
-}
 
 // One bake: schedules, history and the policy ladder. Single-threaded except
 // for probe batches, which run concurrently and are joined before evaluation.
@@ -273,6 +270,18 @@ class Bake {
 
     for (size_t i = 0; i < policy.actions.size(); ++i) {
       const ActionSpec& action = policy.actions[i];
+      if (stopped() && !dry) {
+        // Asked to stop: finish the step in flight, never start the next one.
+        report_.interrupted = true;
+        res.state = "mitigation_failed";
+        res.reasons.push_back(fmt::format("stopped by a signal before step {} ({})", i + 1, action.describe()));
+        progress_.event(res.reasons.back());
+        append("mitigation_failed", {{"policy", policy.name},
+                                     {"data", {{"steps_done", i}, {"reason", res.reasons.back()}}}});
+        incident.status = "mitigation_failed";
+        send("updated");
+        return res;
+      }
       ActionRecord rec{.description = action.describe(), .type = action.type, .at = clock_.now()};
       if (dry) {
         rec.outcome = "would_have";

@@ -18,7 +18,9 @@ std::string write_records(const std::string& path, int n) {
   for (int i = 0; i < n; ++i) {
     clock.advance(Duration{1000});
     long long seq = *(*j)->append("event", {{"data", {{"i", i}}}});
-    if (last >= 0) EXPECT_EQ(seq, last + 1);
+    if (last >= 0) {
+      EXPECT_EQ(seq, last + 1);
+    }
     last = seq;
   }
   return test::slurp(path);

@@ -1,0 +1,60 @@
+#pragma once
+/// Parser for the Prometheus text exposition format 0.0.4 and OpenMetrics 1.0.
+/// Strict where the formats are strict: the first problem stops the parse and
+/// is reported with its line and column. Never crashes on any input.
+///
+/// Samples are handed to a visitor as views into the input (label values are
+/// unescaped into a reused buffer), so a steady-state parse allocates nothing
+/// per sample; only new family names allocate. Not thread-safe per parser.
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "agent/core/error.h"
+
+namespace dg {
+
+enum class ExpositionFormat { Text004, OpenMetrics };
+
+/// Picks the format from a Content-Type header value (0.0.4 when unclear).
+ExpositionFormat format_from_content_type(std::string_view content_type);
+
+struct LabelView {
+  std::string_view name;
+  std::string_view value;  ///< unescaped; valid until the visitor returns
+};
+
+struct SampleView {
+  std::string_view name;    ///< full sample name, e.g. http_requests_total, x_bucket
+  std::string_view family;  ///< the family it belongs to (the TYPE name), or the name itself
+  std::string_view type;    ///< "counter", "histogram", ... or "untyped"/"unknown"
+  std::span<const LabelView> labels;
+  double value = 0;
+  std::optional<double> timestamp;  ///< seconds (0.0.4 milliseconds are converted)
+};
+
+class ExpositionVisitor {
+ public:
+  virtual ~ExpositionVisitor() = default;
+  virtual void on_sample(const SampleView& sample) = 0;
+};
+
+struct ExpositionError {
+  int line = 0;
+  int column = 0;
+  std::string message;
+  std::string str() const;
+};
+
+struct ExpositionStats {
+  size_t lines = 0;
+  size_t samples = 0;
+  size_t families = 0;
+};
+
+std::expected<ExpositionStats, ExpositionError> parse_exposition(std::string_view text, ExpositionFormat format,
+                                                                 ExpositionVisitor& visitor);
+
+}  // namespace dg
