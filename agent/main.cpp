@@ -55,8 +55,8 @@ class ConsoleProgress final : public dg::Progress {
 };
 
 int print_diagnostics(const dg::LoadResult& r) {
+  // Only file:line:column lines, so tools can read them all the same way.
   for (const auto& d : r.diagnostics) std::cerr << d.str() << "\n";
-  std::cerr << fmt::format("{} problem(s) found\n", r.diagnostics.size());
   return dg::kUsage;
 }
 
@@ -99,6 +99,10 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
     std::cerr << config_path << ": " << dg::secrets::redact(rt.error().message) << "\n";
     return dg::kUsage;
   }
+  if (auto problems = dg::preflight(cfg, *rt, opt.bake); !problems.empty()) {
+    for (const auto& p : problems) std::cerr << config_path << ": " << dg::secrets::redact(p) << "\n";
+    return dg::kUsage;
+  }
   dg::SystemClock clock;
   auto journal = dg::Journal::open(cfg.agent.journal, clock);
   if (!journal) {
@@ -116,13 +120,29 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
   }
 
   ConsoleProgress progress(::isatty(STDERR_FILENO) == 1);
+  // An intent without an outcome means an earlier run died mid-action: its
+  // side effect may or may not have happened. Say so; a human must look.
+  auto orphans = dg::orphaned_intents(cfg.agent.journal);
+  if (!orphans.empty()) {
+    boost::json::array list;
+    for (const auto& o : orphans) {
+      list.emplace_back(o);
+      progress.event("WARNING: an earlier run died during an action: " + o);
+    }
+    (void)(*journal)->append("previous_run_interrupted", {{"data", {{"actions", list}}}});
+  }
   dg::VerifyReport report;
   {
     dg::IncidentNotifier notifier(rt->sink_pointers(), **journal);
     report = dg::run_verify(cfg, *rt, **journal, notifier, clock, opt, progress);
     if (!notifier.flush(std::chrono::seconds(30)))
       progress.event("some incident notifications were still pending after 30s; see the journal");
+    report.incident_delivery = notifier.delivery_report();
   }
+  for (const auto& o : orphans)
+    report.warnings.push_back("an earlier run died during an action; check its effect by hand: " + o);
+  if (!orphans.empty() && (report.exit_code == dg::kHealthy || report.exit_code == dg::kInconclusive))
+    report.exit_code = dg::kMitigationFailed;
   std::cout << dg::summary_text(report) << std::flush;
   int rc = report.exit_code;
   auto write = [&](const std::string& path, const std::string& content) {
@@ -165,6 +185,10 @@ int cmd_journal_verify(std::string path, const std::string& config_path) {
     auto loaded = dg::load_config(config_path);
     if (!loaded.config) return print_diagnostics(loaded);
     path = loaded.config->agent.journal;
+  }
+  if (::access(path.c_str(), R_OK) != 0) {
+    std::cerr << "journal verify: cannot read " << path << "\n";
+    return dg::kUsage;
   }
   auto check = dg::verify_journal(path);
   if (check.ok) {

@@ -1,5 +1,10 @@
 #include "agent/runtime.h"
 
+#include <fmt/format.h>
+
+#include "agent/core/duration.h"
+#include "agent/core/json_text.h"
+
 namespace dg {
 namespace {
 
@@ -30,13 +35,51 @@ Result<Runtime> build_runtime(const Config& config) {
   register_builtin_rollbacks(rollbacks);
   IncidentSinkRegistry sinks;
   register_builtin_incident_sinks(sinks);
+  MetricSourceRegistry metric_sources;
+  register_builtin_metric_sources(metric_sources);
 
   Runtime rt;
   if (auto r = build_all(probes, config.probes, rt.probes); !r) return std::unexpected(r.error());
   if (auto r = build_all(flags, config.flag_providers, rt.flag_providers); !r) return std::unexpected(r.error());
   if (auto r = build_all(rollbacks, config.rollbacks, rt.rollbacks); !r) return std::unexpected(r.error());
   if (auto r = build_all(sinks, config.incident_sinks, rt.sinks); !r) return std::unexpected(r.error());
+  if (auto r = build_all(metric_sources, config.metric_sources, rt.metric_sources); !r)
+    return std::unexpected(r.error());
   return rt;
+}
+
+std::vector<std::string> preflight(const Config& config, Runtime& runtime, Duration bake) {
+  std::vector<std::string> problems;
+  for (const auto& p : config.policies) {
+    for (const auto& a : p.actions) {
+      const auto* f = std::get_if<FlagActionSpec>(&a.kind);
+      if (!f) continue;
+      auto snap = runtime.flag_providers.at(f->provider)->read(f->flag);
+      if (!snap) {
+        problems.push_back(fmt::format("policy {}: flag provider {}: {}", p.name, f->provider, snap.error().message));
+        continue;
+      }
+      auto state = parse_json(snap->state_json);
+      if (!state || !state->is_object()) {
+        problems.push_back(fmt::format("policy {}: flag {} does not exist in flag provider {}", p.name, f->flag, f->provider));
+        continue;
+      }
+      const auto* variants = state->as_object().if_contains("variants");
+      if (variants && variants->is_object() && !variants->as_object().contains(f->variant)) {
+        std::string known;
+        for (const auto& kv : variants->as_object()) known += (known.empty() ? "" : ", ") + std::string(kv.key());
+        problems.push_back(fmt::format("policy {}: flag {} has no variant \"{}\" (variants: {})", p.name, f->flag,
+                                       f->variant, known));
+      }
+    }
+    Duration slowest{0};
+    for (const auto& name : p.probes)
+      if (const ProbeSpec* probe = config.probe(name)) slowest = std::max(slowest, probe->interval);
+    if (!p.probes.empty() && bake < slowest * (std::max(1, p.min_observations) - 1))
+      problems.push_back(fmt::format("policy {}: a bake of {} cannot reach min_observations = {} at a probe interval of {}",
+                                     p.name, format_duration(bake), p.min_observations, format_duration(slowest)));
+  }
+  return problems;
 }
 
 }  // namespace dg

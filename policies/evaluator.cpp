@@ -73,10 +73,11 @@ ProbeJudgement judge_probe(const PolicySpec& p, const std::string& probe, const 
     j.since = j.evidence.front().at;
     return j;
   }
-  if (phase == Phase::Final && static_cast<int>(judged.size()) < p.min_observations) {
+  // Never healthy on nothing: at least one judged observation, whatever min_observations says.
+  if (phase == Phase::Final && static_cast<int>(judged.size()) < std::max(1, p.min_observations)) {
     j.state = VerdictState::Inconclusive;
     j.reason = fmt::format("probe {}: {} judged observation(s), {} needed ({} error(s)){}", probe, judged.size(),
-                           p.min_observations, obs.size() - judged.size(),
+                           std::max(1, p.min_observations), obs.size() - judged.size(),
                            obs.size() > judged.size() ? ": " + last_detail(obs, Outcome::Error) : "");
     return j;
   }
@@ -103,7 +104,9 @@ const char* to_string(RecoveryState s) {
   return "?";
 }
 
-Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase) {
+namespace {
+
+Verdict evaluate_probes(const PolicySpec& policy, const History& history, Phase phase) {
   Verdict v;
   std::vector<ProbeJudgement> inconclusive;
   for (const auto& probe : policy.probes) {
@@ -137,10 +140,10 @@ Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase) 
   return v;
 }
 
-Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh) {
+Recovery probe_recovery(const PolicySpec& policy, const History& fresh) {
   Recovery r;
   // Failing again under the trip rules means the mitigation did not help.
-  Verdict again = evaluate(policy, fresh, Phase::Ongoing);
+  Verdict again = evaluate_probes(policy, fresh, Phase::Ongoing);
   if (again.state == VerdictState::Tripped) {
     r.state = RecoveryState::StillFailing;
     r.reasons = again.reasons;
@@ -166,6 +169,77 @@ Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh) {
   }
   r.state = all ? RecoveryState::Recovered : RecoveryState::Pending;
   return r;
+}
+
+
+}  // namespace
+
+Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase, const MetricHistory& metrics) {
+  std::vector<Verdict> parts;
+  if (!policy.probes.empty()) parts.push_back(evaluate_probes(policy, history, phase));
+  for (const auto& c : policy.metrics) {
+    ConditionVerdict cv = evaluate_condition(c, metrics, phase);
+    Verdict v{.state = cv.state, .reasons = {cv.reason}, .metric_evidence = std::move(cv.evidence),
+              .stats = std::move(cv.stats), .probe = c.id, .since = cv.since};
+    parts.push_back(std::move(v));
+  }
+  auto count = [&](VerdictState s) {
+    return std::count_if(parts.begin(), parts.end(), [&](const Verdict& v) { return v.state == s; });
+  };
+  auto merged = [&](VerdictState state, auto pick) {
+    Verdict out{.state = state};
+    for (auto& p : parts) {
+      if (!pick(p)) continue;
+      out.reasons.insert(out.reasons.end(), p.reasons.begin(), p.reasons.end());
+      out.evidence.insert(out.evidence.end(), p.evidence.begin(), p.evidence.end());
+      out.metric_evidence.insert(out.metric_evidence.end(), p.metric_evidence.begin(), p.metric_evidence.end());
+      for (const auto& [k, val] : p.stats) out.stats[k] = val;
+      if (out.probe.empty()) out.probe = p.probe;
+      out.since = std::max(out.since, p.since);
+    }
+    return out;
+  };
+  auto is = [](VerdictState s) { return [s](const Verdict& v) { return v.state == s; }; };
+  auto all_parts = [](const Verdict&) { return true; };
+  size_t n = parts.size();
+  if (policy.combine == Combine::All && n > 1) {
+    // Every part must hold (scope plus confirmation); one healthy part is health.
+    if (static_cast<size_t>(count(VerdictState::Tripped)) == n) return merged(VerdictState::Tripped, all_parts);
+    if (count(VerdictState::Healthy) > 0) return merged(VerdictState::Healthy, all_parts);
+    return merged(VerdictState::Inconclusive, all_parts);
+  }
+  // any: the first trip decides; a trip outranks "cannot judge".
+  for (auto& p : parts)
+    if (p.state == VerdictState::Tripped) return p;
+  if (count(VerdictState::Inconclusive) > 0) return merged(VerdictState::Inconclusive, is(VerdictState::Inconclusive));
+  return merged(VerdictState::Healthy, all_parts);
+}
+
+Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh, const MetricHistory& fresh_metrics) {
+  Verdict again = evaluate(policy, fresh, Phase::Ongoing, fresh_metrics);
+  if (again.state == VerdictState::Tripped) {
+    Recovery r{.state = RecoveryState::StillFailing, .reasons = again.reasons, .evidence = again.evidence};
+    return r;
+  }
+  std::vector<RecoveryState> states;
+  Recovery out;
+  if (!policy.probes.empty()) {
+    Recovery pr = probe_recovery(policy, fresh);
+    states.push_back(pr.state);
+    out.reasons = pr.reasons;
+    out.evidence = pr.evidence;
+  }
+  for (const auto& c : policy.metrics) {
+    std::string reason;
+    states.push_back(condition_recovery(c, fresh_metrics, policy.recovery_passes, reason));
+    out.reasons.push_back(reason);
+  }
+  bool any_still = std::count(states.begin(), states.end(), RecoveryState::StillFailing) > 0;
+  size_t recovered = static_cast<size_t>(std::count(states.begin(), states.end(), RecoveryState::Recovered));
+  if (any_still && policy.combine == Combine::Any) out.state = RecoveryState::StillFailing;
+  else if (policy.combine == Combine::All && states.size() > 1) out.state = recovered > 0 ? RecoveryState::Recovered : RecoveryState::Pending;
+  else out.state = recovered == states.size() ? RecoveryState::Recovered : RecoveryState::Pending;
+  return out;
 }
 
 }  // namespace dg

@@ -7,33 +7,29 @@
 #include <vector>
 
 #include "agent/core/observation.h"
+#include "policies/metric_evaluator.h"
 #include "policies/policy_spec.h"
+#include "policies/verdict.h"
 
 namespace dg {
 
 /// Observations per probe name, oldest first.
 using History = std::map<std::string, std::vector<Observation>>;
 
-enum class VerdictState { Healthy, Tripped, Inconclusive };
-const char* to_string(VerdictState s);
 
 struct Verdict {
   VerdictState state = VerdictState::Healthy;
   std::vector<std::string> reasons;
   std::vector<Observation> evidence;  ///< the observations the verdict rests on
-  std::string probe;                  ///< the deciding probe, when one decided
+  std::vector<MetricReading> metric_evidence;
+  std::map<std::string, double> stats;  ///< numbers behind a metric verdict
+  std::string probe;                  ///< the deciding probe or metric condition
   TimePoint since{};                  ///< first observation of the deciding streak
 };
 
-enum class Phase {
-  Ongoing,  ///< mid-bake: too few observations is not yet a verdict
-  Final,    ///< end of bake: too few observations is inconclusive, never healthy
-};
-
-Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase);
-
-enum class RecoveryState { Recovered, StillFailing, Pending };
-const char* to_string(RecoveryState s);
+/// Judges the policy: its probe rules (if it lists probes) and each metric
+/// condition, combined by `combine` (any: one trip trips; all: every part must).
+Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase, const MetricHistory& metrics = {});
 
 struct Recovery {
   RecoveryState state = RecoveryState::Pending;
@@ -42,6 +38,6 @@ struct Recovery {
 };
 
 /// Judges observations taken after a mitigation. `fresh` must hold only those.
-Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh);
+Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh, const MetricHistory& fresh_metrics = {});
 
 }  // namespace dg

@@ -12,4 +12,20 @@ std::string ActionSpec::describe() const {
   return fmt::format("run rollback {}", std::get<RollbackActionSpec>(kind).rollback);
 }
 
+std::string MetricCondition::describe() const {
+  switch (kind) {
+    case Kind::Threshold: {
+      std::string cmp = above ? fmt::format("above {}", *above) : fmt::format("below {}", below.value_or(0));
+      return fmt::format("{} {}{}", query.text(), cmp,
+                         hold_for.count() ? fmt::format(" for {}ms", hold_for.count()) : "");
+    }
+    case Kind::Baseline:
+      return fmt::format("{} rises more than {}{} over its value before the release", query.text(),
+                         increase_relative ? max_increase * 100 : max_increase, increase_relative ? "%" : "");
+    case Kind::Canary:
+      return fmt::format("canary error rate above baseline (sequential test, alpha {})", alpha);
+  }
+  return id;
+}
+
 }  // namespace dg

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "agent/core/clock.h"
+#include "agent/core/metric_reading.h"
 
 namespace dg {
 
@@ -31,12 +32,38 @@ struct ActionSpec {
 };
 
 enum class OnErrors { Inconclusive, Trip };
+enum class OnNoData { Inconclusive, Trip, Ignore };
+
+/// A condition over a metric source, judged on its readings.
+struct MetricCondition {
+  std::string id;      ///< unique signal name: "<policy>/<name or index>"
+  std::string source;  ///< metric source name
+  enum class Kind { Threshold, Baseline, Canary } kind = Kind::Threshold;
+  MetricQuery query;   ///< threshold and baseline
+  std::optional<double> above, below;
+  Duration hold_for{0};  ///< the breach must hold this long (consecutive readings)
+  // baseline: the same query evaluated at the start of the bake
+  double max_increase = 0;
+  bool increase_relative = true;  ///< "50%" vs an absolute amount
+  // canary: cumulative counts per arm since the start of the bake
+  MetricQuery canary_errors, canary_total, baseline_errors, baseline_total;
+  double alpha = 0.01;         ///< false-alarm bound of the sequential test
+  double min_requests = 500;   ///< per arm, before any verdict
+  OnNoData on_no_data = OnNoData::Inconclusive;
+  int max_source_errors = 3;   ///< consecutive errors before "cannot judge"
+  Duration interval{5000};
+  std::string describe() const;
+};
+
+enum class Combine { Any, All };
 
 struct PolicySpec {
   std::string name;
   std::string description;
   std::string scope;  ///< who is affected, in words, for incidents
   std::vector<std::string> probes;
+  std::vector<MetricCondition> metrics;
+  Combine combine = Combine::Any;  ///< how the probe rule and metric conditions combine
   int consecutive_failures = 3;  ///< 0 = rule off
   int window_failures = 0;       ///< k of ...
   int window_runs = 0;           ///< ... the last n judged runs; 0 = rule off

@@ -12,8 +12,9 @@ state=$wiki/.state
 port=18080   # must match the URLs in examples/wiki/deployguard.toml
 
 scripts/install-deps.sh >/dev/null
-echo "== building deployguard"
-scripts/build.sh >/dev/null
+echo "== building deployguard (log: build/demo-build.log)"
+mkdir -p build
+scripts/build.sh -DDEPLOYGUARD_BUILD_TESTS=OFF >build/demo-build.log 2>&1 || { tail -40 build/demo-build.log >&2; exit 1; }
 
 if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
   echo "demo: port $port is in use; stop whatever listens there and run again" >&2
@@ -73,6 +74,7 @@ for line in open(sys.argv[1]):
     print(f"  {i['event']:9} {i['dedup_key']}  status={i['status']}")
     if i['event'] == 'opened':
         print(f"            affected: {i['affected']}")
+        print(f"            sees:     {i['experience'][:160]}")
         print(f"            since:    {i['since']}")
     for a in i['actions']:
         print(f"            did:      {a}")

@@ -11,6 +11,7 @@
 #include "agent/rollback/rollback_action.h"
 #include "flags/flag_provider.h"
 #include "policies/policy_spec.h"
+#include "probes/metrics/metric_source.h"
 #include "probes/probe_spec.h"
 
 namespace dg {
@@ -33,6 +34,7 @@ struct Config {
   std::vector<FlagProviderSpec> flag_providers;
   std::vector<RollbackSpec> rollbacks;
   std::vector<IncidentSinkSpec> incident_sinks;
+  std::vector<MetricSourceSpec> metric_sources;
 
   const ProbeSpec* probe(const std::string& name) const;
 };

@@ -5,6 +5,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <charconv>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <filesystem>
@@ -317,7 +318,21 @@ class Loader {
       return toml::parse(*content, file);
     } catch (const toml::parse_error& e) {
       Loc l = loc_of(e.source());
-      error(l, "", fmt::format("TOML syntax error: {}", e.description()));
+      std::string desc(e.description());
+      // TOML itself rejects a table defined twice; say it in our words.
+      static const std::regex redefine(R"(cannot redefine existing table '([a-z_]+)\.(.+)')");
+      std::smatch m;
+      static const std::map<std::string, std::string> what{{"probes", "probe"},
+                                                          {"policies", "policy"},
+                                                          {"flag_providers", "flag provider"},
+                                                          {"rollbacks", "rollback"},
+                                                          {"incident_sinks", "incident sink"},
+                                                          {"metric_sources", "metric source"}};
+      if (std::regex_search(desc, m, redefine) && what.contains(m[1].str()))
+        error(l, m[1].str() + "." + m[2].str(),
+              fmt::format("duplicate {} name '{}' (a table may be defined only once)", what.at(m[1].str()), m[2].str()));
+      else
+        error(l, "", fmt::format("TOML syntax error: {}", desc));
       return std::nullopt;
     }
   }
@@ -347,6 +362,17 @@ class Loader {
   void read_flag_provider(Reader& r, const std::string& name);
   void read_rollback(Reader& r, const std::string& name);
   void read_sink(Reader& r, const std::string& name);
+  void read_metric_source(Reader& r, const std::string& name);
+  void read_metric_condition(Reader& r, PolicySpec& p, size_t index);
+  std::optional<ScrapeQuery> read_scrape_query(Reader& r);
+  // Checks that depend on a metric source's type, run once every file is read.
+  struct SourceUse {
+    std::string source;
+    bool promql = false, scrape = false, baseline = false;
+    Loc loc;
+    std::string path;
+  };
+  std::vector<SourceUse> source_uses;
   void check_refs();
   void ref(const toml::node* n, Reader& r, std::string kind, std::string name, std::string path) {
     refs.push_back(Ref{std::move(kind), std::move(name), n ? loc_of(n->source()) : loc_of(r.raw().source()), std::move(path)});
@@ -499,6 +525,10 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
     claim("rollbacks", "rollback", name, at, pr.base_path());  // a duplicate is still checked
     read_rollback(pr, name);
   });
+  each_named(r, "metric_sources", [&](Reader& pr, const std::string& name, const Loc& at) {
+    claim("metric_sources", "metric source", name, at, pr.base_path());  // a duplicate is still checked
+    read_metric_source(pr, name);
+  });
   each_named(r, "incident_sinks", [&](Reader& pr, const std::string& name, const Loc& at) {
     claim("incident_sinks", "incident sink", name, at, pr.base_path());  // a duplicate is still checked
     read_sink(pr, name);
@@ -587,7 +617,7 @@ void Loader::read_http(Reader& r, ProbeSpec& spec) {
     h.method = *v;
   }
   h.headers = r.string_map("headers", true);
-  if (auto v = r.str("body")) h.body = *v;
+  if (auto v = r.secret_str("body")) h.body = *v;
   if (auto v = r.boolean("tls_verify")) h.verify_tls = *v;
   if (auto v = r.boolean("follow_redirects")) h.follow_redirects = *v;
   if (const toml::table* ex = r.table("expect")) {
@@ -718,9 +748,31 @@ void Loader::read_policy(Reader& r, const std::string& name) {
         ref(&arr[i], r, "probe", p.probes.back(), path);
       }
     }
-  } else {
-    r.missing("probes", "the probes whose results this policy judges");
   }
+  if (auto v = r.str("combine")) {
+    if (*v == "any") p.combine = Combine::Any;
+    else if (*v == "all") p.combine = Combine::All;
+    else r.error_at(r.raw().get("combine"), r.key_path("combine"), fmt::format("unknown value '{}' (known: 'any', 'all')", *v));
+  }
+  if (const toml::node* m = r.node("metrics")) {
+    if (!m->is_array()) {
+      r.wrong_type("metrics", *m, "an array of tables ([[policies." + name + ".metrics]])");
+    } else {
+      const auto& arr = *m->as_array();
+      for (size_t i = 0; i < arr.size(); ++i) {
+        std::string path = fmt::format("{}[{}]", r.key_path("metrics"), i);
+        if (!arr[i].is_table()) {
+          r.error_at(&arr[i], path, fmt::format("expected a metric condition table, found {}", type_name(arr[i])));
+          continue;
+        }
+        Reader mr(*this, *arr[i].as_table(), path, r.dir());
+        read_metric_condition(mr, p, i);
+        mr.finish();
+      }
+    }
+  }
+  if (p.probes.empty() && p.metrics.empty() && !r.raw().get("probes"))
+    r.error_at(nullptr, r.key_path("probes"), "policy judges nothing: list probes or add [[policies." + name + ".metrics]]");
   bool window_set = false;
   if (const toml::table* w = r.table("window")) {
     Reader wr(*this, *w, r.key_path("window"), r.dir());
@@ -745,7 +797,7 @@ void Loader::read_policy(Reader& r, const std::string& name) {
     else r.error_at(r.raw().get("on_errors"), r.key_path("on_errors"),
                     fmt::format("unknown value '{}' (known: 'inconclusive', 'trip')", *v));
   }
-  if (auto v = r.integer("min_observations", 0, 100'000)) p.min_observations = static_cast<int>(*v);
+  if (auto v = r.integer("min_observations", 1, 100'000)) p.min_observations = static_cast<int>(*v);
   if (auto v = r.duration("verify_for", Duration{100})) p.verify_for = *v;
   if (auto v = r.integer("recovery_passes", 1, 10'000)) p.recovery_passes = static_cast<int>(*v);
   if (auto v = r.boolean("dry_run")) p.dry_run = *v;
@@ -878,6 +930,190 @@ void Loader::read_sink(Reader& r, const std::string& name) {
   cfg.incident_sinks.push_back(std::move(s));
 }
 
+void Loader::read_metric_source(Reader& r, const std::string& name) {
+  MetricSourceSpec s;
+  s.name = name;
+  auto type = type_of(r, {"prometheus", "scrape"}, "metric source");
+  if (!type) return;
+  s.type = *type;
+  std::string url;
+  if (auto v = r.secret_str("url", true, *type == "prometheus" ? "the Prometheus base URL" : "the /metrics URL")) {
+    auto u = boost::urls::parse_absolute_uri(*v);
+    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
+      r.error_at(r.raw().get("url"), r.key_path("url"), "invalid URL (expected e.g. \"http://127.0.0.1:9090\")");
+    url = *v;
+  }
+  auto headers = r.string_map("headers", true);
+  Duration timeout{5000};
+  if (auto v = r.duration("timeout")) timeout = *v;
+  bool verify = true;
+  if (auto v = r.boolean("tls_verify")) verify = *v;
+  if (*type == "prometheus") s.kind = PrometheusSourceSpec{url, headers, timeout, verify};
+  else s.kind = ScrapeSourceSpec{url, headers, timeout, verify};
+  cfg.metric_sources.push_back(std::move(s));
+}
+
+std::optional<ScrapeQuery> Loader::read_scrape_query(Reader& r) {
+  ScrapeQuery q;
+  auto metric = r.str("metric");
+  if (!metric) return std::nullopt;
+  q.metric = *metric;
+  bool ok = !q.metric.empty() && (std::isalpha(static_cast<unsigned char>(q.metric[0])) || q.metric[0] == '_' || q.metric[0] == ':');
+  for (char c : q.metric) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':');
+  if (!ok) r.error_at(r.raw().get("metric"), r.key_path("metric"), fmt::format("invalid metric name '{}'", q.metric));
+  if (const toml::table* labels = r.table("labels")) {
+    for (auto&& [k, v] : *labels) {
+      std::string path = r.key_path("labels") + "." + std::string(k.str());
+      if (!v.is_string()) {
+        r.error_at(&v, path, fmt::format("expected a string (\"value\", \"!value\", \"~regex\" or \"!~regex\"), found {}", type_name(v)));
+        continue;
+      }
+      std::string text = v.as_string()->get();
+      LabelMatcher m{.name = std::string(k.str())};
+      if (text.starts_with("!~")) { m.op = LabelMatcher::Op::NotRe; m.value = text.substr(2); }
+      else if (text.starts_with("~")) { m.op = LabelMatcher::Op::Re; m.value = text.substr(1); }
+      else if (text.starts_with("!")) { m.op = LabelMatcher::Op::Ne; m.value = text.substr(1); }
+      else m.value = text;
+      if (m.op == LabelMatcher::Op::Re || m.op == LabelMatcher::Op::NotRe) {
+        try {
+          m.re = std::make_shared<const std::regex>(m.value, std::regex::ECMAScript);
+        } catch (const std::regex_error& e) {
+          r.error_at(&v, path, fmt::format("invalid regex /{}/: {}", m.value, e.what()));
+        }
+      }
+      q.matchers.push_back(std::move(m));
+    }
+  }
+  if (auto v = r.str("function")) {
+    if (*v == "value") q.function = ScrapeQuery::Function::Value;
+    else if (*v == "rate") q.function = ScrapeQuery::Function::Rate;
+    else if (*v == "quantile") q.function = ScrapeQuery::Function::Quantile;
+    else r.error_at(r.raw().get("function"), r.key_path("function"),
+                    fmt::format("unknown function '{}' (known: 'value', 'rate', 'quantile')", *v));
+  }
+  if (auto v = r.duration("window", Duration{100})) q.window = *v;
+  if (const toml::node* n = r.node("quantile")) {
+    double qv = n->is_floating_point() ? n->as_floating_point()->get() : n->is_integer() ? static_cast<double>(n->as_integer()->get()) : -1;
+    if (qv < 0 || qv > 1) r.error_at(n, r.key_path("quantile"), "expected a number from 0 to 1");
+    else q.quantile = qv;
+  }
+  if (auto v = r.strings("by", false, false)) q.by = *v;
+  return q;
+}
+
+std::optional<double> number_at(Reader& r, std::string_view key) {
+  const toml::node* n = r.node(key);
+  if (!n) return std::nullopt;
+  if (n->is_floating_point()) return n->as_floating_point()->get();
+  if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
+  r.wrong_type(key, *n, "a number");
+  return std::nullopt;
+}
+
+void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
+  MetricCondition c;
+  std::string label = std::to_string(index);
+  if (auto v = r.str("name")) label = *v;
+  c.id = p.name + "/" + label;
+  SourceUse use;
+  use.loc = loc_of(r.raw().source());
+  use.path = r.base_path();
+  if (auto v = r.str("source", true, "the name of a metric source")) {
+    c.source = *v;
+    use.source = *v;
+    ref(r.raw().get("source"), r, "metric source", *v, r.key_path("source"));
+  }
+  std::string type = "threshold";
+  if (auto v = r.str("type")) type = *v;
+  if (type == "threshold") c.kind = MetricCondition::Kind::Threshold;
+  else if (type == "baseline") c.kind = MetricCondition::Kind::Baseline;
+  else if (type == "canary") c.kind = MetricCondition::Kind::Canary;
+  else r.error_at(r.raw().get("type"), r.key_path("type"),
+                  fmt::format("unknown metric condition type '{}' (known: 'threshold', 'baseline', 'canary')", type));
+  if (c.kind != MetricCondition::Kind::Canary) {
+    if (auto v = r.str("query")) {
+      c.query.promql = *v;
+      use.promql = true;
+    }
+    if (auto q = read_scrape_query(r)) {
+      c.query.scrape = *q;
+      use.scrape = true;
+    }
+    if (!use.promql && !use.scrape) r.missing("query", "PromQL for a prometheus source, or 'metric' for a scrape source");
+    if (use.promql && use.scrape) r.error_at(nullptr, r.key_path("query"), "give either 'query' (prometheus) or 'metric' (scrape), not both");
+  } else {
+    auto arm = [&](const char* key, MetricQuery& q) {
+      const toml::node* n = r.node(key);
+      if (!n) {
+        r.missing(key, "a PromQL query (prometheus) or { metric = ..., labels = {...} } (scrape) giving a cumulative count");
+        return;
+      }
+      if (n->is_string()) {
+        q.promql = n->as_string()->get();
+        use.promql = true;
+      } else if (n->is_table()) {
+        Reader ar(*this, *n->as_table(), r.key_path(key), r.dir());
+        if (auto sq = read_scrape_query(ar)) q.scrape = *sq;
+        else ar.missing("metric", "the counter to read");
+        ar.finish();
+        use.scrape = true;
+      } else {
+        r.wrong_type(key, *n, "a query string or a table");
+      }
+    };
+    arm("canary_errors", c.canary_errors);
+    arm("canary_total", c.canary_total);
+    arm("baseline_errors", c.baseline_errors);
+    arm("baseline_total", c.baseline_total);
+    if (auto v = number_at(r, "alpha")) {
+      if (*v <= 0 || *v >= 0.5) r.error_at(r.raw().get("alpha"), r.key_path("alpha"), "alpha must be between 0 and 0.5");
+      else c.alpha = *v;
+    }
+    if (auto v = number_at(r, "min_requests")) c.min_requests = std::max(0.0, *v);
+  }
+  c.above = number_at(r, "above");
+  c.below = number_at(r, "below");
+  if (c.kind == MetricCondition::Kind::Threshold) {
+    if (c.above.has_value() == c.below.has_value())
+      r.error_at(nullptr, r.key_path("above"), "a threshold needs exactly one of 'above' or 'below'");
+  }
+  if (c.kind == MetricCondition::Kind::Baseline) {
+    use.baseline = true;
+    const toml::node* n = r.node("max_increase");
+    if (!n) {
+      r.missing("max_increase", "e.g. \"50%\" or an absolute amount such as 0.01");
+    } else if (n->is_string()) {
+      std::string t = n->as_string()->get();
+      double pct = 0;
+      auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), pct);
+      if (ec != std::errc{} || std::string_view(ptr) != "%" || pct < 0)
+        r.error_at(n, r.key_path("max_increase"), fmt::format("invalid percentage \"{}\" (write e.g. \"50%\")", t));
+      c.max_increase = pct / 100.0;
+      c.increase_relative = true;
+    } else if (n->is_integer() || n->is_floating_point()) {
+      c.max_increase = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
+      c.increase_relative = false;
+    } else {
+      r.wrong_type("max_increase", *n, "a percentage string or a number");
+    }
+    if (c.below) r.error_at(r.raw().get("below"), r.key_path("below"), "a baseline condition takes 'above' (a floor), not 'below'");
+  }
+  if (auto v = r.duration("for", Duration{0})) c.hold_for = *v;
+  if (auto v = r.str("on_no_data")) {
+    if (*v == "inconclusive") c.on_no_data = OnNoData::Inconclusive;
+    else if (*v == "trip") c.on_no_data = OnNoData::Trip;
+    else if (*v == "ignore") c.on_no_data = OnNoData::Ignore;
+    else r.error_at(r.raw().get("on_no_data"), r.key_path("on_no_data"),
+                    fmt::format("unknown value '{}' (known: 'inconclusive', 'trip', 'ignore')", *v));
+  }
+  if (auto v = r.integer("max_source_errors", 1, 10'000)) c.max_source_errors = static_cast<int>(*v);
+  if (auto v = r.duration("interval", Duration{100})) c.interval = *v;
+  for (const auto& other : p.metrics)
+    if (other.id == c.id) r.error_at(r.raw().get("name"), r.key_path("name"), fmt::format("duplicate metric condition name '{}'", label));
+  source_uses.push_back(std::move(use));
+  p.metrics.push_back(std::move(c));
+}
+
 void Loader::check_refs() {
   auto names = [&](const std::string& section) {
     std::vector<std::string> out;
@@ -885,6 +1121,7 @@ void Loader::check_refs() {
     return out;
   };
   std::map<std::string, std::string> section_of{{"probe", "probes"},
+                                                {"metric source", "metric_sources"},
                                                 {"flag provider", "flag_providers"},
                                                 {"rollback", "rollbacks"},
                                                 {"incident sink", "incident_sinks"}};
@@ -897,6 +1134,31 @@ void Loader::check_refs() {
     else if (known.empty()) msg += fmt::format(" (no {} is defined; add [{}.{}])", r.kind, section_of[r.kind], r.name);
     else msg += fmt::format(" (defined: {})", join_quoted(known));
     error(r.loc, r.path, msg);
+  }
+  for (const auto& p : cfg.policies) {
+    Duration slowest{0};
+    for (const auto& name : p.probes)
+      for (const auto& probe : cfg.probes)
+        if (probe.name == name) slowest = std::max(slowest, probe.interval);
+    for (const auto& m : p.metrics) slowest = std::max(slowest, m.interval);
+    if (slowest.count() > 0 && p.verify_for < slowest * (p.recovery_passes - 1)) {
+      auto at = seen["policies"].count(p.name) ? seen["policies"][p.name] : Loc{cfg.path, 1, 1};
+      error(at, "policies." + p.name + ".verify_for",
+            fmt::format("verify_for {} is too short to see recovery_passes = {} at an interval of {} (needs at least {})",
+                        format_duration(p.verify_for), p.recovery_passes, format_duration(slowest),
+                        format_duration(slowest * (p.recovery_passes - 1))));
+    }
+  }
+  for (const auto& u : source_uses) {
+    auto it = std::find_if(cfg.metric_sources.begin(), cfg.metric_sources.end(),
+                           [&](const MetricSourceSpec& m) { return m.name == u.source; });
+    if (it == cfg.metric_sources.end()) continue;  // reported above
+    if (it->type == "prometheus" && u.scrape)
+      error(u.loc, u.path, fmt::format("source '{}' is a prometheus source: give PromQL in 'query', not 'metric'", u.source));
+    if (it->type == "scrape" && u.promql)
+      error(u.loc, u.path, fmt::format("source '{}' is a scrape source: select with 'metric' and 'labels', not PromQL", u.source));
+    if (it->type == "scrape" && u.baseline)
+      error(u.loc, u.path, fmt::format("a baseline needs a prometheus source (source '{}' has no history before the release)", u.source));
   }
 }
 

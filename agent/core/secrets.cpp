@@ -38,9 +38,21 @@ void add(std::string value) {
   // and control bytes appear escaped: register that spelling too.
   std::string escaped = boost::json::serialize(boost::json::string(value));
   escaped = escaped.substr(1, escaped.size() - 2);
+  // ...and the XML/HTML spelling, for reports such as JUnit.
+  std::string xml;
+  for (char c : value) {
+    switch (c) {
+      case '&': xml += "&amp;"; break;
+      case '<': xml += "&lt;"; break;
+      case '>': xml += "&gt;"; break;
+      case '"': xml += "&quot;"; break;
+      case '\'': xml += "&apos;"; break;
+      default: xml += c;
+    }
+  }
   std::lock_guard lock(g_mutex);
   auto& r = registry();
-  for (std::string* v : {&value, &escaped}) {
+  for (std::string* v : {&value, &escaped, &xml}) {
     if (std::find(r.begin(), r.end(), *v) == r.end()) r.push_back(*v);
   }
   // Longest first, so a secret containing another is redacted whole.

@@ -107,6 +107,15 @@ std::string rfc3339(TimePoint t) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", secs, frac);
 }
 
+std::string url_encode(std::string_view s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += static_cast<char>(c);
+    else out += fmt::format("%{:02X}", c);
+  }
+  return out;
+}
+
 std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < parts.size(); ++i) {

@@ -10,55 +10,75 @@
 
 namespace dg {
 
+// One worker per sink: a dead or slow sink delays only its own deliveries,
+// never another sink's and never the ladder.
 struct IncidentNotifier::Impl {
-  struct Job {
-    Incident incident;
-    std::string sink;
+  struct Worker {
+    std::string name;
+    IncidentSink* sink = nullptr;
+    std::deque<Incident> queue;
+    bool busy = false;
+    std::string last_error;  // empty when the last delivery worked
+    int delivered = 0, failed = 0;
+    std::thread thread;
   };
-  std::map<std::string, IncidentSink*> sinks;
   Journal& journal;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<Job> queue;
-  bool busy = false;
   bool stop = false;
-  std::thread worker;
+  std::map<std::string, std::unique_ptr<Worker>> workers;
 
-  Impl(std::map<std::string, IncidentSink*> s, Journal& j) : sinks(std::move(s)), journal(j) {
-    worker = std::thread([this] { loop(); });
+  Impl(const std::map<std::string, IncidentSink*>& sinks, Journal& j) : journal(j) {
+    for (const auto& [name, sink] : sinks) {
+      auto w = std::make_unique<Worker>();
+      w->name = name;
+      w->sink = sink;
+      workers[name] = std::move(w);
+    }
+    for (auto& [name, w] : workers) w->thread = std::thread([this, wp = w.get()] { loop(*wp); });
   }
 
-  void loop() {
+  void loop(Worker& w) {
     std::unique_lock lock(mu);
     for (;;) {
-      cv.wait(lock, [&] { return stop || !queue.empty(); });
+      cv.wait(lock, [&] { return stop || !w.queue.empty(); });
       if (stop) {
         // Shutting down after flush() gave up: say what was not delivered.
-        for (const auto& job : queue)
-          (void)journal.append("incident_" + job.incident.event,
-                               {{"policy", job.incident.policy},
-                                {"data", {{"sink", job.sink}, {"key", job.incident.key}, {"ok", false},
+        for (const auto& i : w.queue)
+          (void)journal.append("incident_" + i.event,
+                               {{"policy", i.policy},
+                                {"data", {{"sink", w.name}, {"key", i.key}, {"ok", false},
                                           {"error", "not delivered: the agent stopped first"}}}});
-        queue.clear();
+        if (!w.queue.empty()) {
+          w.failed += static_cast<int>(w.queue.size());
+          w.last_error = "not delivered: the agent stopped first";
+        }
+        w.queue.clear();
         return;
       }
-      Job job = std::move(queue.front());
-      queue.pop_front();
-      busy = true;
+      Incident incident = std::move(w.queue.front());
+      w.queue.pop_front();
+      w.busy = true;
       lock.unlock();
-      deliver(job);
+      std::string error = deliver(w, incident);
       lock.lock();
-      busy = false;
+      w.busy = false;
+      if (error.empty()) {
+        ++w.delivered;
+        w.last_error.clear();
+      } else {
+        ++w.failed;
+        w.last_error = error;
+      }
       cv.notify_all();
     }
   }
 
-  void deliver(const Job& job) {
-    const Incident& i = job.incident;
-    boost::json::object base{{"policy", i.policy}, {"data", {{"sink", job.sink}, {"key", i.key}, {"event", i.event}}}};
-    (void)journal.append("incident_intent", base);
-    auto r = sinks.at(job.sink)->send(i);
-    boost::json::object data{{"sink", job.sink}, {"key", i.key}, {"ok", r.has_value()}};
+  std::string deliver(Worker& w, const Incident& i) {
+    (void)journal.append("incident_intent",
+                         {{"policy", i.policy}, {"data", {{"sink", w.name}, {"key", i.key}, {"event", i.event}}}});
+    auto r = w.sink->send(i);
+    boost::json::object data{{"sink", w.name}, {"key", i.key}, {"ok", r.has_value()}};
     if (r) {
       data["attempts"] = r->attempts;
       data["detail"] = r->detail;
@@ -66,11 +86,18 @@ struct IncidentNotifier::Impl {
       data["error"] = r.error().message;
     }
     (void)journal.append("incident_" + i.event, {{"policy", i.policy}, {"data", data}});
+    return r ? "" : r.error().message;
+  }
+
+  bool idle() const {
+    for (const auto& [n, w] : workers)
+      if (!w->queue.empty() || w->busy) return false;
+    return true;
   }
 };
 
 IncidentNotifier::IncidentNotifier(std::map<std::string, IncidentSink*> sinks, Journal& journal)
-    : impl_(std::make_unique<Impl>(std::move(sinks), journal)) {}
+    : impl_(std::make_unique<Impl>(sinks, journal)) {}
 
 IncidentNotifier::~IncidentNotifier() {
   {
@@ -78,13 +105,13 @@ IncidentNotifier::~IncidentNotifier() {
     impl_->stop = true;
   }
   impl_->cv.notify_all();
-  impl_->worker.join();
+  for (auto& [name, w] : impl_->workers) w->thread.join();
 }
 
 void IncidentNotifier::notify(const Incident& incident, const std::vector<std::string>& sink_names, bool dry_run) {
   std::vector<std::string> names = sink_names;
   if (names.empty())
-    for (const auto& [name, sink] : impl_->sinks) names.push_back(name);
+    for (const auto& [name, w] : impl_->workers) names.push_back(name);
   if (dry_run) {
     for (const auto& name : names)
       (void)impl_->journal.append(
@@ -94,13 +121,27 @@ void IncidentNotifier::notify(const Incident& incident, const std::vector<std::s
     return;
   }
   std::lock_guard lock(impl_->mu);
-  for (const auto& name : names) impl_->queue.push_back({incident, name});
+  for (const auto& name : names)
+    if (auto it = impl_->workers.find(name); it != impl_->workers.end()) it->second->queue.push_back(incident);
   impl_->cv.notify_all();
 }
 
 bool IncidentNotifier::flush(Duration max_wait) {
   std::unique_lock lock(impl_->mu);
-  return impl_->cv.wait_for(lock, max_wait, [&] { return impl_->queue.empty() && !impl_->busy; });
+  return impl_->cv.wait_for(lock, max_wait, [&] { return impl_->idle(); });
+}
+
+std::vector<std::string> IncidentNotifier::delivery_report() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::string> out;
+  for (const auto& [name, w] : impl_->workers) {
+    if (w->delivered == 0 && w->failed == 0 && w->queue.empty() && !w->busy) continue;
+    std::string line = name + ": " + std::to_string(w->delivered) + " delivered";
+    if (w->failed) line += ", " + std::to_string(w->failed) + " FAILED (last: " + w->last_error + ")";
+    if (!w->queue.empty() || w->busy) line += ", still pending";
+    out.push_back(line);
+  }
+  return out;
 }
 
 }  // namespace dg

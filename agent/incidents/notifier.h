@@ -1,7 +1,7 @@
 #pragma once
-/// IncidentNotifier: delivers incident events to sinks on its own thread, in
-/// order, journaling intent before and outcome after each delivery. notify()
-/// never blocks on a sink. Thread-safe.
+/// IncidentNotifier: delivers incident events to sinks, one worker thread per
+/// sink (in order per sink), journaling intent before and outcome after each
+/// delivery. notify() never blocks on a sink. Thread-safe.
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +23,8 @@ class IncidentNotifier {
   void notify(const Incident& incident, const std::vector<std::string>& sink_names, bool dry_run);
   /// Waits until the queue is empty or `max_wait` passed; returns true if empty.
   bool flush(Duration max_wait);
+  /// Per sink: how many events were delivered, failed or are still pending.
+  std::vector<std::string> delivery_report() const;
 
  private:
   struct Impl;

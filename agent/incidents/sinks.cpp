@@ -52,7 +52,9 @@ class WebhookSink final : public IncidentSink {
     req.url = spec_.url;
     req.headers = spec_.headers;
     req.headers.emplace_back("Content-Type", "application/json");
-    req.headers.emplace_back("Idempotency-Key", incident.key);
+    // One key per event (retries of it share it); the incident's own identity
+    // is dedup_key in the body, the same for opened, updated and resolved.
+    req.headers.emplace_back("Idempotency-Key", fmt::format("{}:{}:{}", incident.key, incident.event, text::rfc3339(incident.at)));
     req.body = secrets::redact(boost::json::serialize(to_json(incident)));
     req.timeout = spec_.timeout;
     std::mt19937 rng{std::random_device{}()};

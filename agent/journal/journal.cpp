@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 
 #include "agent/core/fs.h"
@@ -170,6 +171,43 @@ JournalCheck verify_journal(const std::string& path) {
   }
   check.message = fmt::format("{}: {} record(s), chain intact", path, check.records);
   return check;
+}
+
+std::vector<std::string> orphaned_intents(const std::string& path) {
+  auto content = fs::read_file(path);
+  if (!content) return {};
+  std::map<std::string, std::string> open;  // run|policy|step|action -> description
+  std::string_view all(*content);
+  size_t pos = 0;
+  while (pos < all.size()) {
+    auto nl = all.find('\n', pos);
+    if (nl == std::string_view::npos) break;
+    auto split = split_line(all.substr(pos, nl - pos));
+    pos = nl + 1;
+    if (!split) continue;
+    auto v = parse_json(split->body);
+    if (!v || !v->is_object()) continue;
+    const auto& o = v->as_object();
+    auto str = [&](const boost::json::object& obj, const char* k) {
+      const auto* x = obj.if_contains(k);
+      return x && x->is_string() ? std::string(x->as_string()) : x ? boost::json::serialize(*x) : std::string();
+    };
+    std::string kind = str(o, "kind");
+    if (kind != "action_intent" && kind != "action_outcome") continue;
+    const auto* data = o.if_contains("data");
+    if (!data || !data->is_object()) continue;
+    const auto& d = data->as_object();
+    std::string key = str(o, "run") + "|" + str(o, "policy") + "|" + str(d, "step") + "|" + str(d, "action");
+    if (kind == "action_intent")
+      open[key] = fmt::format("run {} (release {}, {}): policy {} step {} {} {}", str(o, "run"), str(o, "release"),
+                              str(o, "time"), str(o, "policy"), str(d, "step"), str(d, "action"),
+                              d.contains("flag") ? str(d, "flag") : str(d, "rollback"));
+    else
+      open.erase(key);
+  }
+  std::vector<std::string> out;
+  for (auto& [k, v] : open) out.push_back(v);
+  return out;
 }
 
 }  // namespace dg

@@ -6,6 +6,7 @@
 #include <boost/json/object.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "agent/core/clock.h"
 #include "agent/core/error.h"
@@ -55,6 +56,10 @@ struct JournalCheck {
 /// Walks the chain: every line parses, seq counts up from 1, prev links to the
 /// previous hash, and the hash matches the record's content.
 JournalCheck verify_journal(const std::string& path);
+
+/// Actions whose intent was journaled without an outcome: the process died
+/// mid-action (kill -9, power loss). One line per orphan, for people.
+std::vector<std::string> orphaned_intents(const std::string& path);
 
 /// The genesis `prev` value.
 inline constexpr const char* kJournalGenesis = "0000000000000000000000000000000000000000000000000000000000000000";

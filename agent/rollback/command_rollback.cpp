@@ -21,7 +21,7 @@ class CommandRollback final : public RollbackAction {
     out.elapsed = r->elapsed;
     std::string combined = r->out;
     if (!r->err.empty()) combined += (combined.empty() ? "" : "\n") + r->err;
-    out.output = text::excerpt(combined, 2000);
+    out.output = text::excerpt_tail(combined, 2000);  // scripts say why at the end
     out.ok = !r->timed_out && r->signal == 0 && r->exit_code == 0;
     if (r->timed_out) out.detail = fmt::format("timeout after {} ms; process group killed", spec_.timeout.count());
     else if (r->signal) out.detail = fmt::format("killed by signal {}", r->signal);

@@ -85,6 +85,11 @@ std::string summary_text(const VerifyReport& r) {
                          secs(r.started, *p.recovered_at), secs(*p.tripped_at, *p.recovered_at));
     if (!p.incident_key.empty()) out += fmt::format("      incident: {}\n", p.incident_key);
   }
+  if (!r.incident_delivery.empty()) {
+    out += "incident delivery:\n";
+    for (const auto& d : r.incident_delivery) out += fmt::format("  {}\n", d);
+  }
+  for (const auto& w : r.warnings) out += fmt::format("WARNING: {}\n", w);
   out += fmt::format("journal: {}\n", r.journal);
   return secrets::redact(out);
 }
@@ -132,6 +137,11 @@ std::string report_json(const VerifyReport& r) {
                    {"config_digest", r.config_digest},
                    {"probes", probes},
                    {"policies", policies}};
+  json::array delivery, warnings;
+  for (const auto& d : r.incident_delivery) delivery.emplace_back(d);
+  for (const auto& w : r.warnings) warnings.emplace_back(w);
+  doc["incident_delivery"] = delivery;
+  doc["warnings"] = warnings;
   return secrets::redact(pretty_json(doc));
 }
 

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <array>
 #include <future>
+#include <mutex>
 #include <set>
 
 #include "agent/core/duration.h"
@@ -28,10 +30,36 @@ json::object to_json(const Observation& o) {
   return j;
 }
 
+json::object to_json(const MetricReading& r) {
+  json::array series;
+  for (const auto& s : r.series) series.push_back({{"labels", labels_key(s.labels)}, {"value", s.value}});
+  json::object j{{"condition", r.signal}, {"at", text::rfc3339(r.at)}, {"status", to_string(r.status)},
+                 {"query", r.query}, {"series", series}};
+  if (!r.detail.empty()) j["detail"] = r.detail;
+  if (!r.warnings.empty()) {
+    json::array w;
+    for (const auto& x : r.warnings) w.emplace_back(x);
+    j["warnings"] = w;
+  }
+  return j;
+}
+
+json::array to_json(const std::vector<MetricReading>& readings) {
+  json::array a;
+  for (const auto& r : readings) a.push_back(to_json(r));
+  return a;
+}
+
 json::array to_json(const std::vector<Observation>& obs) {
   json::array a;
   for (const auto& o : obs) a.push_back(to_json(o));
   return a;
+}
+
+json::object stats_json(const Verdict& v) {
+  json::object o;
+  for (const auto& [k, x] : v.stats) o[k] = x;
+  return o;
 }
 
 json::array to_json(const std::vector<std::string>& v) {
@@ -66,23 +94,23 @@ class Bake {
                                 format_duration(opt_.bake), opt_.dry_run ? " (dry run: no side effects)" : ""));
 
     TimePoint end = report_.started + opt_.bake;
-    std::set<std::string> used;
-    for (const auto& p : cfg_.policies) used.insert(p.probes.begin(), p.probes.end());
-    std::map<std::string, TimePoint> due;
-    for (const auto& name : used) due[name] = report_.started;
+    Schedule schedule;
+    for (const auto& p : cfg_.policies) {
+      for (const auto& name : p.probes) schedule.probes[name] = report_.started;
+      for (const auto& c : p.metrics) {
+        conditions_[c.id] = &c;
+        schedule.metrics[c.id] = report_.started;
+      }
+    }
+    take_baselines(canary_bases_, metric_history_);
 
     std::optional<PolicyResult> acted;
     while (!stopped()) {
       TimePoint now = clock_.now();
       if (now >= end) break;
-      std::vector<std::string> batch;
-      for (auto& [name, t] : due)
-        if (t <= now) batch.push_back(name);
-      if (!batch.empty()) {
-        for (auto& o : run_batch(batch)) record(history_, std::move(o));
-        for (const auto& name : batch) due[name] = next_due(due[name], cfg_.probe(name)->interval);
+      if (tick(schedule, nullptr, nullptr, report_.started, canary_bases_)) {
         for (const auto& policy : cfg_.policies) {
-          Verdict v = evaluate(policy, history_, Phase::Ongoing);
+          Verdict v = evaluate(policy, history_, Phase::Ongoing, metric_history_);
           if (v.state == VerdictState::Tripped) {
             acted = handle_trip(policy, v);
             break;
@@ -91,9 +119,7 @@ class Bake {
         if (acted) break;
         progress_.status(status_line(end));
       }
-      TimePoint wake = end;
-      for (const auto& [name, t] : due) wake = std::min(wake, t);
-      sleep_until(wake);
+      sleep_until(std::min(end, next_wake(schedule)));
     }
 
     if (acted) {
@@ -132,26 +158,20 @@ class Bake {
     return next;
   }
 
-  std::vector<Observation> run_batch(const std::vector<std::string>& names) {
-    std::vector<std::future<Observation>> futures;
-    for (const auto& name : names) {
-      Probe* probe = rt_.probes.at(name).get();
-      futures.push_back(std::async(std::launch::async, [probe, this] { return probe->run(clock_); }));
-    }
-    std::vector<Observation> out;
-    for (auto& f : futures) out.push_back(f.get());
-    for (const auto& o : out) {
-      auto& s = stats_[o.signal];
-      ++s.runs;
-      s.passed += o.outcome == Outcome::Passed;
-      s.failed += o.outcome == Outcome::Failed;
-      s.errors += o.outcome == Outcome::Error;
-      s.last_detail = o.detail;
-      s.latency_total += o.latency;
-      if (o.outcome != Outcome::Passed)
-        progress_.event(fmt::format("probe {} {}: {}", o.signal, to_string(o.outcome), o.detail));
-    }
-    return out;
+  void count(const Observation& o) {
+    auto& st = stats_[o.signal];
+    ++st.runs;
+    st.passed += o.outcome == Outcome::Passed;
+    st.failed += o.outcome == Outcome::Failed;
+    st.errors += o.outcome == Outcome::Error;
+    st.last_detail = o.detail;
+    st.latency_total += o.latency;
+    // Quiet: say it when what a signal reports changes, not on every run.
+    std::string said = o.outcome == Outcome::Passed ? "passed" : std::string(to_string(o.outcome)) + ": " + o.detail;
+    auto& last = last_said_[o.signal];
+    if (said != last && !(last.empty() && o.outcome == Outcome::Passed))
+      progress_.event(fmt::format("probe {} {}", o.signal, said));
+    last = said;
   }
 
   static void record(History& h, Observation o) {
@@ -192,13 +212,14 @@ class Bake {
   }
 
   PolicyResult final_verdict(const PolicySpec& policy) {
-    Verdict v = evaluate(policy, history_, Phase::Final);
+    Verdict v = evaluate(policy, history_, Phase::Final, metric_history_);
     PolicyResult r{.name = policy.name, .reasons = v.reasons};
     if (v.state == VerdictState::Inconclusive || report_.interrupted) {
       r.state = "inconclusive";
       if (report_.interrupted) r.reasons.insert(r.reasons.begin(), "the bake was interrupted before its end");
       append("policy_inconclusive", {{"policy", policy.name},
-                                     {"data", {{"reasons", to_json(r.reasons)}, {"evidence", to_json(v.evidence)}}}});
+                                     {"data", {{"reasons", to_json(r.reasons)}, {"evidence", to_json(v.evidence)},
+                                               {"metric_evidence", to_json(v.metric_evidence)}, {"stats", stats_json(v)}}}});
     } else {
       r.state = "healthy";
       append("policy_healthy", {{"policy", policy.name}, {"data", {{"reasons", to_json(r.reasons)}}}});
@@ -243,7 +264,9 @@ class Bake {
     auto seq = append("policy_tripped", {{"policy", policy.name},
                                          {"data", {{"reasons", to_json(v.reasons)}, {"probe", v.probe},
                                                    {"since", text::rfc3339(v.since)}, {"dry_run", dry},
-                                                   {"evidence", to_json(v.evidence)}}}});
+                                                   {"evidence", to_json(v.evidence)},
+                                                   {"metric_evidence", to_json(v.metric_evidence)},
+                                                   {"stats", stats_json(v)}}}});
 
     Incident incident;
     incident.key = "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg_.agent.service, cfg_.agent.environment,
@@ -298,11 +321,12 @@ class Bake {
         res.actions.push_back(rec);
         continue;
       }
-      bool ok = execute(policy, action, i + 1, rec);
+      std::optional<FlagSnapshot> undo;
+      bool ok = execute(policy, action, i + 1, rec, undo);
       incident.actions.push_back(fmt::format("{} ({}): {}", rec.description, rec.outcome, rec.detail));
+      send("updated");  // responders learn of the step before its verification
       if (!ok) {
         res.actions.push_back(rec);
-        send("updated");
         continue;  // escalate to the next step without waiting
       }
       Recovery r = verify_recovery(policy);
@@ -328,7 +352,9 @@ class Bake {
       }
       progress_.event(fmt::format("step {} did not recover users: {}", i + 1, text::join(r.reasons, "; ")));
       incident.actions.back() += " — users did not recover";
-      if (i + 1 < policy.actions.size()) {
+      if (i + 1 < policy.actions.size() && !stopped()) {
+        // A flip that did not help is not left behind for the next step.
+        if (undo) undo_flag(policy, std::get<FlagActionSpec>(action.kind), *undo, i + 1, incident);
         append("escalated", {{"policy", policy.name},
                              {"data", {{"from_step", i + 1}, {"to_step", i + 2},
                                        {"to", policy.actions[i + 1].describe()}}}});
@@ -356,7 +382,29 @@ class Bake {
 
   // Intent (with what is needed to undo) is durable before the side effect;
   // the outcome follows, failures included.
-  bool execute(const PolicySpec& policy, const ActionSpec& action, size_t step, ActionRecord& rec) {
+  void undo_flag(const PolicySpec& policy, const FlagActionSpec& f, const FlagSnapshot& previous, size_t step,
+                 Incident& incident) {
+    FlagProvider& provider = *rt_.flag_providers.at(f.provider);
+    if (!append("action_intent", {{"policy", policy.name},
+                                  {"data", {{"action", "undo_flag"}, {"step", step}, {"provider", f.provider},
+                                            {"flag", f.flag}, {"restore_state", embed_json(previous.state_json)}}}}))
+      return;
+    auto r = provider.restore(previous);
+    json::object out{{"action", "undo_flag"}, {"step", step}, {"flag", f.flag}, {"ok", r.has_value()}};
+    if (r) {
+      out["changed"] = r->changed;
+      out["detail"] = r->detail;
+    } else {
+      out["error"] = r.error().message;
+    }
+    append("action_outcome", {{"policy", policy.name}, {"data", out}});
+    std::string line = fmt::format("undid step {} (flag {} restored): {}", step, f.flag, r ? r->detail : r.error().message);
+    progress_.event("  " + line);
+    incident.actions.push_back(line);
+  }
+
+  bool execute(const PolicySpec& policy, const ActionSpec& action, size_t step, ActionRecord& rec,
+               std::optional<FlagSnapshot>& undo) {
     progress_.event(fmt::format("step {}: {}", step, rec.description));
     if (const auto* f = std::get_if<FlagActionSpec>(&action.kind)) {
       FlagProvider& provider = *rt_.flag_providers.at(f->provider);
@@ -376,6 +424,7 @@ class Bake {
       if (r) {
         rec.outcome = r->changed ? "applied" : "unchanged";
         rec.detail = r->detail;
+        if (r->changed) undo = r->previous;
         out["changed"] = r->changed;
         out["previous_state"] = embed_json(r->previous.state_json);
         out["new_state"] = embed_json(r->current.state_json);
@@ -420,34 +469,184 @@ class Bake {
   // judges only what was observed after the action.
   Recovery verify_recovery(const PolicySpec& policy) {
     History fresh;
+    MetricHistory fresh_metrics;
+    // Judge only what is observed after the action: baselines stay, canary
+    // counts start again from now.
+    for (const auto& c : policy.metrics)
+      if (auto it = metric_history_.find(c.id + "#baseline"); it != metric_history_.end()) fresh_metrics[it->first] = it->second;
+    {
+      std::lock_guard lock(bases_mu_);
+      recovery_bases_.clear();
+    }
+    take_canary_bases(policy, recovery_bases_);
     TimePoint start = clock_.now();
     TimePoint end = start + policy.verify_for;
-    std::map<std::string, TimePoint> due;
-    for (const auto& name : policy.probes) due[name] = start;
+    Schedule schedule;
+    for (const auto& name : policy.probes) schedule.probes[name] = start;
+    for (const auto& c : policy.metrics) schedule.metrics[c.id] = start;
     Recovery r;
     while (!stopped()) {
-      TimePoint now = clock_.now();
-      std::vector<std::string> batch;
-      for (auto& [name, t] : due)
-        if (t <= now) batch.push_back(name);
-      if (!batch.empty()) {
-        for (auto& o : run_batch(batch)) {
-          record(history_, o);
-          record(fresh, std::move(o));
-        }
-        for (const auto& name : batch) due[name] = next_due(due[name], cfg_.probe(name)->interval);
-        r = evaluate_recovery(policy, fresh);
+      if (tick(schedule, &fresh, &fresh_metrics, start, recovery_bases_)) {
+        r = evaluate_recovery(policy, fresh, fresh_metrics);
         if (r.state != RecoveryState::Pending) return r;
         progress_.status(fmt::format("verifying {}: {}", policy.name, text::join(r.reasons, "; ")));
       }
       if (clock_.now() >= end) break;
-      TimePoint wake = end;
-      for (const auto& [name, t] : due) wake = std::min(wake, t);
-      sleep_until(wake);
+      sleep_until(std::min(end, next_wake(schedule)));
     }
     r.reasons.insert(r.reasons.begin(), fmt::format("recovery not confirmed within verify_for {}",
                                                     format_duration(policy.verify_for)));
     return r;
+  }
+
+  // What falls due together runs together: probes and metric reads, each on
+  // its own task, joined before anything is judged.
+  struct Schedule {
+    std::map<std::string, TimePoint> probes;   // probe name -> next run
+    std::map<std::string, TimePoint> metrics;  // condition id -> next read
+  };
+
+  // Launches what is due (unless still running from before) and collects what
+  // finished within a short slice of real time. A slow signal stays in flight
+  // without holding up the others; its missed ticks are skipped, not queued.
+  bool tick(Schedule& s, History* fresh, MetricHistory* fresh_metrics, TimePoint fresh_since,
+            std::map<std::string, std::array<double, 4>>& bases) {
+    TimePoint now = clock_.now();
+    for (const auto& [name, t] : s.probes) {
+      if (t > now || probes_inflight_.contains(name)) continue;
+      Probe* probe = rt_.probes.at(name).get();
+      probes_inflight_[name] = std::async(std::launch::async, [probe, this] { return probe->run(clock_); });
+    }
+    for (const auto& [id, t] : s.metrics) {
+      if (t > now || metrics_inflight_.contains(id)) continue;
+      const MetricCondition* c = conditions_.at(id);
+      metrics_inflight_[id] = std::async(std::launch::async, [this, c, &bases] { return read_condition(*c, bases); });
+    }
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(25);
+    bool any = false;
+    for (auto it = probes_inflight_.begin(); it != probes_inflight_.end();) {
+      if (it->second.wait_until(deadline) != std::future_status::ready) {
+        ++it;
+        continue;
+      }
+      Observation o = it->second.get();
+      count(o);
+      if (fresh && o.at >= fresh_since) record(*fresh, o);
+      record(history_, std::move(o));
+      if (auto d = s.probes.find(it->first); d != s.probes.end()) d->second = next_due(d->second, cfg_.probe(it->first)->interval);
+      it = probes_inflight_.erase(it);
+      any = true;
+    }
+    for (auto it = metrics_inflight_.begin(); it != metrics_inflight_.end();) {
+      if (it->second.wait_until(deadline) != std::future_status::ready) {
+        ++it;
+        continue;
+      }
+      MetricReading r = it->second.get();
+      std::string said = r.status == ReadingStatus::Ok ? "ok" : std::string(to_string(r.status)) + ": " + r.detail;
+      auto& last = last_said_[r.signal];
+      if (said != last && !(last.empty() && r.status == ReadingStatus::Ok))
+        progress_.event(fmt::format("metric {} {}", r.signal, said));
+      last = said;
+      if (fresh_metrics && r.at >= fresh_since) record_reading(*fresh_metrics, r);
+      record_reading(metric_history_, std::move(r));
+      if (auto d = s.metrics.find(it->first); d != s.metrics.end())
+        d->second = next_due(d->second, conditions_.at(it->first)->interval);
+      it = metrics_inflight_.erase(it);
+      any = true;
+    }
+    return any;
+  }
+
+  // When to look again: the next due signal that is not already running, or
+  // soon if something is still in flight.
+  TimePoint next_wake(const Schedule& s) const {
+    TimePoint t = TimePoint::max();
+    for (const auto& [n, d] : s.probes)
+      if (!probes_inflight_.contains(n)) t = std::min(t, d);
+    for (const auto& [n, d] : s.metrics)
+      if (!metrics_inflight_.contains(n)) t = std::min(t, d);
+    if (!probes_inflight_.empty() || !metrics_inflight_.empty()) t = std::min(t, clock_.now() + Duration{25});
+    return t;
+  }
+
+  static void record_reading(MetricHistory& h, MetricReading r) {
+    auto& v = h[r.signal];
+    v.push_back(std::move(r));
+    if (v.size() > kHistoryLimit) v.erase(v.begin(), v.begin() + static_cast<long>(v.size() - kHistoryLimit));
+  }
+
+  static double total(const MetricReading& r) {
+    double sum = 0;
+    for (const auto& s : r.series) sum += s.value;
+    return sum;
+  }
+
+  // A reading for one condition. Canary conditions read four cumulative
+  // counters and report what each arm counted since `bases` were taken.
+  MetricReading read_condition(const MetricCondition& c, std::map<std::string, std::array<double, 4>>& bases) {
+    MetricSource& source = *rt_.metric_sources.at(c.source);
+    if (c.kind != MetricCondition::Kind::Canary) {
+      MetricReading r = source.read(c.query, clock_);
+      r.signal = c.id;
+      return r;
+    }
+    MetricReading out;
+    out.signal = c.id;
+    out.at = clock_.now();
+    const MetricQuery* queries[4] = {&c.canary_errors, &c.canary_total, &c.baseline_errors, &c.baseline_total};
+    static const char* arms[4][2] = {{"canary", "errors"}, {"canary", "total"}, {"baseline", "errors"}, {"baseline", "total"}};
+    std::vector<std::string> texts;
+    double now_counts[4];
+    for (int i = 0; i < 4; ++i) {
+      MetricReading r = source.read(*queries[i], clock_);
+      texts.push_back(queries[i]->text());
+      out.warnings.insert(out.warnings.end(), r.warnings.begin(), r.warnings.end());
+      if (r.status == ReadingStatus::Error) {
+        out.status = ReadingStatus::Error;
+        out.detail = fmt::format("{}: {}", queries[i]->text(), r.detail);
+        return out;
+      }
+      bool is_total = i % 2 == 1;
+      if (r.status == ReadingStatus::NoData && is_total) {
+        out.status = ReadingStatus::NoData;
+        out.detail = fmt::format("no {} traffic counted yet ({}: {})", arms[i][0], queries[i]->text(), r.detail);
+        return out;
+      }
+      now_counts[i] = r.status == ReadingStatus::Ok ? total(r) : 0;  // an absent error counter counted none
+    }
+    std::lock_guard lock(bases_mu_);
+    auto [it, fresh] = bases.try_emplace(c.id, std::array<double, 4>{now_counts[0], now_counts[1], now_counts[2], now_counts[3]});
+    out.status = ReadingStatus::Ok;
+    out.query = text::join(texts, " | ");
+    for (int i = 0; i < 4; ++i) {
+      double base = it->second[i];
+      double d = now_counts[i] >= base ? now_counts[i] - base : now_counts[i];  // a counter reset restarts from zero
+      out.series.push_back({{{"arm", arms[i][0]}, {"kind", arms[i][1]}}, d});
+    }
+    return out;
+  }
+
+  void take_canary_bases(const PolicySpec& policy, std::map<std::string, std::array<double, 4>>& bases) {
+    for (const auto& c : policy.metrics)
+      if (c.kind == MetricCondition::Kind::Canary) (void)read_condition(c, bases);
+  }
+
+  // Before the bake judges anything: each baseline condition's value at the
+  // start of the bake, and each canary condition's starting counts.
+  void take_baselines(std::map<std::string, std::array<double, 4>>& bases, MetricHistory& history) {
+    for (const auto& p : cfg_.policies) {
+      take_canary_bases(p, bases);
+      for (const auto& c : p.metrics) {
+        if (c.kind != MetricCondition::Kind::Baseline) continue;
+        MetricReading r = rt_.metric_sources.at(c.source)->read(c.query, clock_, report_.started);
+        r.signal = c.id + "#baseline";
+        if (r.status != ReadingStatus::Ok)
+          progress_.event(fmt::format("metric {}: no baseline value: {}", c.id, r.detail));
+        append("baseline_taken", {{"policy", p.name}, {"data", {{"condition", c.id}, {"reading", to_json(r)}}}});
+        record_reading(history, std::move(r));
+      }
+    }
   }
 
   const Config& cfg_;
@@ -458,6 +657,13 @@ class Bake {
   const VerifyOptions& opt_;
   Progress& progress_;
   History history_;
+  MetricHistory metric_history_;
+  std::map<std::string, const MetricCondition*> conditions_;
+  std::map<std::string, std::array<double, 4>> canary_bases_, recovery_bases_;
+  std::map<std::string, std::future<Observation>> probes_inflight_;
+  std::map<std::string, std::future<MetricReading>> metrics_inflight_;
+  std::map<std::string, std::string> last_said_;
+  std::mutex bases_mu_;
   std::map<std::string, ProbeStats> stats_;
   VerifyReport report_;
   bool journal_failed_ = false;

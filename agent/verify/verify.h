@@ -75,6 +75,8 @@ struct VerifyReport {
   int exit_code = kHealthy;
   std::vector<PolicyResult> policies;
   std::vector<ProbeStats> probes;
+  std::vector<std::string> incident_delivery;  ///< per sink, filled after the notifier is flushed
+  std::vector<std::string> warnings;           ///< e.g. a previous run died mid-action
 };
 
 VerifyReport run_verify(const Config& config, Runtime& runtime, Journal& journal, IncidentNotifier& notifier,

@@ -3,6 +3,7 @@
 // required); OpenMetrics follows its ABNF (single spaces, no blank lines,
 // metadata before samples, `# EOF`, exemplars, suffix rules per type).
 #include "probes/metrics/exposition.h"
+#include "probes/metrics/exposition_number.h"
 
 #include <fmt/format.h>
 
@@ -752,4 +753,8 @@ std::expected<ExpositionStats, ExpositionError> parse_exposition(std::string_vie
   return Parser(text, format, visitor).run();
 }
 
+}  // namespace dg
+
+namespace dg {
+std::optional<double> parse_sample_value(std::string_view s) { return parse_number(s, false); }
 }  // namespace dg

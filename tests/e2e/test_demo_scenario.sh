@@ -27,7 +27,9 @@ done
 python3 - "$STATE/incidents.jsonl" "$WORK/report.json" <<'PY' || fail "incident/report content"
 import json, sys
 events = [json.loads(l) for l in open(sys.argv[1])]
-assert [e["event"] for e in events] == ["opened", "resolved"], events
+kinds = [e["event"] for e in events]
+assert kinds[0] == "opened" and kinds[-1] == "resolved" and set(kinds[1:-1]) <= {"updated"}, kinds
+assert "updated" in kinds, "responders hear of the flip before it is verified"
 assert len({e["dedup_key"] for e in events}) == 1, "one incident per trip"
 opened = events[0]
 assert "pluginCount == 0" in opened["affected"], opened["affected"]

@@ -137,7 +137,10 @@ TEST(WebhookSink, RetriesA500AndSendsTheSameIdempotentRequest) {
     EXPECT_EQ(req.method, "POST");
     EXPECT_EQ(req.target, "/hooks/incidents");
     EXPECT_TRUE(req.header("Content-Type").starts_with("application/json")) << req.header("Content-Type");
-    EXPECT_EQ(req.header("Idempotency-Key"), incident.key);
+    // Per event: retries share it; opened/updated/resolved of one incident do not.
+    EXPECT_TRUE(req.header("Idempotency-Key").starts_with(incident.key + ":" + incident.event + ":"))
+        << req.header("Idempotency-Key");
+    EXPECT_EQ(req.header("Idempotency-Key"), reqs[0].header("Idempotency-Key"));
     EXPECT_EQ(req.header("Authorization"), "Bearer hook-token-123");
     EXPECT_EQ(req.header("X-Team"), "platform");
     EXPECT_EQ(str(parse_object(req.body), "dedup_key"), incident.key);
@@ -341,12 +344,24 @@ TEST(FileSink, AppendsToExistingContent) {
 }
 
 TEST(FileSink, UnwritablePathIsError) {
-  auto sink = make_sink(
-      IncidentSinkSpec{.name = "log", .type = "file", .kind = FileSinkSpec{"/nonexistent/dg-dir/incidents.jsonl"}});
+  // The parent "directory" is a regular file: no one, root included, can create it.
+  TempDir dir;
+  write_text(dir.file("afile"), "x");
+  std::string path = dir.file("afile/incidents.jsonl");
+  auto sink = make_sink(IncidentSinkSpec{.name = "log", .type = "file", .kind = FileSinkSpec{path}});
   ASSERT_NE(sink, nullptr);
   auto r = sink->send(sample_incident());
   ASSERT_FALSE(r.has_value());
-  EXPECT_NE(r.error().message.find("/nonexistent/dg-dir/incidents.jsonl"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find(path), std::string::npos) << r.error().message;
+}
+
+TEST(FileSink, CreatesMissingDirectories) {
+  TempDir dir;
+  std::string path = dir.file("a/b/incidents.jsonl");
+  auto sink = make_sink(IncidentSinkSpec{.name = "log", .type = "file", .kind = FileSinkSpec{path}});
+  ASSERT_NE(sink, nullptr);
+  ASSERT_TRUE(sink->send(sample_incident()).has_value());
+  EXPECT_FALSE(read_text(path).empty());
 }
 
 TEST(IncidentSinkRegistry, UnknownTypeListsKnownOnes) {

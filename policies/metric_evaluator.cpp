@@ -1,0 +1,222 @@
+#include "policies/metric_evaluator.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace dg {
+namespace {
+
+const std::vector<MetricReading> kNone;
+
+const std::vector<MetricReading>& of(const MetricHistory& h, const std::string& id) {
+  auto it = h.find(id);
+  return it == h.end() ? kNone : it->second;
+}
+
+std::optional<double> series_value(const MetricReading& r, const Labels& labels) {
+  for (const auto& s : r.series)
+    if (s.labels == labels) return s.value;
+  return std::nullopt;
+}
+
+std::string fmt_num(double v) { return fmt::format("{:.6g}", v); }
+
+// Ratios the canary mixture puts its weight on: modest regressions matter most.
+constexpr double kRatios[] = {1.25, 1.5, 2.0, 3.0, 5.0, 10.0};
+
+}  // namespace
+
+CanaryTest canary_sequential_test(double e1, double n1, double e0, double n0, double alpha) {
+  // Conditional on the total number of errors, each error belongs to the
+  // canary with probability theta0 = n1/(n1+n0) when both arms fail at the
+  // same rate, and theta_r = r*n1/(r*n1+n0) when the canary fails r times as
+  // often. The likelihood ratio of theta_r against theta0 is a non-negative
+  // martingale under "no regression" (a supermartingale when the canary is
+  // better), and so is an average of them: by Ville's inequality the chance
+  // that it ever reaches 1/alpha, however often we look, is at most alpha.
+  CanaryTest t;
+  t.log_threshold = std::log(1.0 / alpha);
+  t.canary_rate = n1 > 0 ? e1 / n1 : 0;
+  t.baseline_rate = n0 > 0 ? e0 / n0 : 0;
+  if (n1 <= 0 || n0 <= 0 || e1 + e0 <= 0) {
+    t.log_lr = 0;
+    return t;
+  }
+  double theta0 = n1 / (n1 + n0);
+  double max_term = -INFINITY;
+  std::vector<double> terms;
+  for (double r : kRatios) {
+    double theta = r * n1 / (r * n1 + n0);
+    double l = e1 * std::log(theta / theta0) + e0 * std::log((1 - theta) / (1 - theta0));
+    terms.push_back(l);
+    max_term = std::max(max_term, l);
+  }
+  double sum = 0;
+  for (double l : terms) sum += std::exp(l - max_term);
+  t.log_lr = max_term + std::log(sum / static_cast<double>(terms.size()));
+  t.reject = t.log_lr >= t.log_threshold;
+  return t;
+}
+
+ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistory& history, Phase phase) {
+  const auto& readings = of(history, c.id);
+  ConditionVerdict v{.state = VerdictState::Healthy};
+  auto out = [&](VerdictState s, std::string reason) {
+    v.state = s;
+    v.reason = fmt::format("metric {}: {}", c.id, reason);
+    return v;
+  };
+
+  // The source's own failures say nothing about the service: their own limit.
+  int errors = 0;
+  for (auto it = readings.rbegin(); it != readings.rend() && it->status == ReadingStatus::Error; ++it) ++errors;
+  if (errors > 0 && errors >= c.max_source_errors) {
+    v.evidence.assign(readings.end() - errors, readings.end());
+    v.since = v.evidence.front().at;
+    return out(VerdictState::Inconclusive, fmt::format("source {} failed {} time(s) in a row, cannot judge: {}", c.source,
+                                                       errors, readings.back().detail));
+  }
+  std::vector<const MetricReading*> usable;
+  for (const auto& r : readings)
+    if (r.status != ReadingStatus::Error) usable.push_back(&r);
+  if (usable.empty()) {
+    if (phase == Phase::Final)
+      return out(VerdictState::Inconclusive,
+                 readings.empty() ? "no reading taken" : "no usable reading: " + readings.back().detail);
+    return out(VerdictState::Healthy, "waiting for a first reading");
+  }
+  const MetricReading& newest = *usable.back();
+  if (newest.status == ReadingStatus::NoData) {
+    v.evidence = {newest};
+    v.since = newest.at;
+    std::string why = fmt::format("no data ({})", newest.detail);
+    switch (c.on_no_data) {
+      case OnNoData::Inconclusive: return out(VerdictState::Inconclusive, why + "; on_no_data = inconclusive");
+      case OnNoData::Trip: return out(VerdictState::Tripped, why + "; on_no_data = trip");
+      case OnNoData::Ignore: return out(VerdictState::Healthy, why + "; ignored (on_no_data = ignore)");
+    }
+  }
+
+  if (c.kind == MetricCondition::Kind::Canary) {
+    auto count = [&](const char* arm, const char* kind) {
+      for (const auto& s : newest.series) {
+        bool a = false, k = false;
+        for (const auto& [n, val] : s.labels) {
+          a |= n == "arm" && val == arm;
+          k |= n == "kind" && val == kind;
+        }
+        if (a && k) return s.value;
+      }
+      return 0.0;
+    };
+    double e1 = count("canary", "errors"), n1 = count("canary", "total");
+    double e0 = count("baseline", "errors"), n0 = count("baseline", "total");
+    CanaryTest t = canary_sequential_test(e1, n1, e0, n0, c.alpha);
+    v.stats = {{"canary_errors", e1},   {"canary_requests", n1},       {"baseline_errors", e0},
+               {"baseline_requests", n0}, {"log_likelihood_ratio", t.log_lr}, {"log_threshold", t.log_threshold},
+               {"alpha", c.alpha}};
+    v.evidence = {newest};
+    v.since = newest.at;
+    std::string counts = fmt::format("canary {}/{} errors ({:.3f}%), baseline {}/{} ({:.3f}%)", e1, n1,
+                                     100 * t.canary_rate, e0, n0, 100 * t.baseline_rate);
+    if (t.reject)
+      return out(VerdictState::Tripped, fmt::format("{}; sequential test: log LR {:.2f} >= {:.2f} (alpha {})", counts,
+                                                    t.log_lr, t.log_threshold, c.alpha));
+    double need = std::max(c.min_requests - n1, c.min_requests - n0);
+    if (need > 0)
+      return out(VerdictState::Inconclusive,
+                 fmt::format("{}; need {:.0f} more requests per arm (min_requests {})", counts, std::ceil(need), c.min_requests));
+    return out(VerdictState::Healthy, fmt::format("{}; no evidence of a regression (log LR {:.2f} < {:.2f})", counts,
+                                                  t.log_lr, t.log_threshold));
+  }
+
+  // Threshold and baseline: a per-series limit that must be breached for hold_for.
+  const MetricReading* base = nullptr;
+  if (c.kind == MetricCondition::Kind::Baseline) {
+    const auto& b = of(history, c.id + "#baseline");
+    if (b.empty() || b.back().status != ReadingStatus::Ok)
+      return out(VerdictState::Inconclusive,
+                 b.empty() ? "no baseline reading from before the release"
+                           : fmt::format("no baseline value from before the release ({})", b.back().detail));
+    base = &b.back();
+  }
+  auto limit_for = [&](const Labels& labels) -> std::optional<double> {
+    if (!base) return c.above ? c.above : c.below;
+    auto b = series_value(*base, labels);
+    if (!b) return std::nullopt;
+    return c.increase_relative ? *b * (1 + c.max_increase) : *b + c.max_increase;
+  };
+  auto breaches = [&](double value, double limit) {
+    if (base) return value > limit && (!c.above || value > *c.above);  // `above` is the floor for a baseline
+    return c.above ? value > limit : value < limit;
+  };
+  std::vector<std::string> fine;
+  for (const auto& s : newest.series) {
+    auto limit = limit_for(s.labels);
+    std::string key = labels_key(s.labels);
+    if (!limit) {
+      fine.push_back(fmt::format("{} has no baseline value", key));
+      continue;
+    }
+    if (!breaches(s.value, *limit)) {
+      fine.push_back(fmt::format("{} = {} (limit {})", key, fmt_num(s.value), fmt_num(*limit)));
+      continue;
+    }
+    // Walk back while the same series kept breaching.
+    TimePoint since = newest.at;
+    std::vector<MetricReading> streak;
+    for (auto it = usable.rbegin(); it != usable.rend(); ++it) {
+      const MetricReading& r = **it;
+      if (r.status != ReadingStatus::Ok) break;
+      auto val = series_value(r, s.labels);
+      auto lim = limit_for(s.labels);
+      if (!val || !lim || !breaches(*val, *lim)) break;
+      since = r.at;
+      streak.insert(streak.begin(), r);
+    }
+    auto held = std::chrono::duration_cast<Duration>(newest.at - since);
+    v.stats = {{"value", s.value}, {"limit", *limit}, {"held_ms", static_cast<double>(held.count())}};
+    if (base) {
+      if (auto b = series_value(*base, s.labels)) v.stats["baseline"] = *b;
+    }
+    if (held >= c.hold_for) {
+      v.evidence = std::move(streak);
+      if (base) v.evidence.insert(v.evidence.begin(), *base);
+      v.since = since;
+      std::string what = base ? fmt::format("above its pre-release value {} by more than {}{}", fmt_num(v.stats["baseline"]),
+                                            c.increase_relative ? fmt_num(c.max_increase * 100) : fmt_num(c.max_increase),
+                                            c.increase_relative ? "%" : "")
+                              : fmt::format("{} {}", c.above ? "above" : "below", fmt_num(*limit));
+      return out(VerdictState::Tripped, fmt::format("{}{} = {} {} for {} ms (hold {} ms)", newest.query, key,
+                                                    fmt_num(s.value), what, held.count(), c.hold_for.count()));
+    }
+    fine.push_back(fmt::format("{} = {} beyond {} for {} ms of {} ms", key, fmt_num(s.value), fmt_num(*limit),
+                               held.count(), c.hold_for.count()));
+  }
+  std::string summary;
+  for (size_t i = 0; i < fine.size() && i < 5; ++i) summary += (i ? "; " : "") + fine[i];
+  if (fine.size() > 5) summary += fmt::format("; and {} more series", fine.size() - 5);
+  return out(VerdictState::Healthy, summary);
+}
+
+RecoveryState condition_recovery(const MetricCondition& c, const MetricHistory& fresh, int passes, std::string& reason) {
+  ConditionVerdict now = evaluate_condition(c, fresh, Phase::Ongoing);
+  reason = now.reason;
+  if (now.state == VerdictState::Tripped) return RecoveryState::StillFailing;
+  if (c.kind == MetricCondition::Kind::Canary) return now.state == VerdictState::Healthy ? RecoveryState::Recovered : RecoveryState::Pending;
+  const auto& readings = of(fresh, c.id);
+  int good = 0;
+  for (auto it = readings.rbegin(); it != readings.rend(); ++it) {
+    if (it->status != ReadingStatus::Ok) break;
+    MetricHistory one{{c.id, {*it}}};
+    if (auto b = fresh.find(c.id + "#baseline"); b != fresh.end()) one[b->first] = b->second;
+    if (evaluate_condition(c, one, Phase::Ongoing).state != VerdictState::Healthy) break;
+    ++good;
+  }
+  reason += fmt::format(" ({} of {} good readings after the action)", good, passes);
+  return good >= passes ? RecoveryState::Recovered : RecoveryState::Pending;
+}
+
+}  // namespace dg

@@ -1,0 +1,63 @@
+// prometheus: instant PromQL queries over the HTTP API.
+#include <fmt/format.h>
+
+#include "agent/core/http_client.h"
+#include "agent/core/text.h"
+#include "probes/metrics/metric_source.h"
+#include "probes/metrics/prometheus_response.h"
+
+namespace dg {
+namespace {
+
+class PrometheusSource final : public MetricSource {
+ public:
+  explicit PrometheusSource(PrometheusSourceSpec spec) : spec_(std::move(spec)) {
+    while (!spec_.url.empty() && spec_.url.back() == '/') spec_.url.pop_back();
+  }
+
+  MetricReading read(const MetricQuery& q, const Clock& clock, std::optional<TimePoint> at) override {
+    TimePoint started = clock.now();
+    std::string form = "query=" + text::url_encode(q.promql);
+    if (at) {
+      double secs = std::chrono::duration<double>(at->time_since_epoch()).count();
+      form += fmt::format("&time={:.3f}", secs);
+    }
+    HttpRequest req;
+    req.url = spec_.url + "/api/v1/query";
+    req.headers = spec_.headers;
+    req.timeout = spec_.timeout;
+    req.verify_tls = spec_.verify_tls;
+    // Long queries go in a POST body: URLs have practical length limits.
+    if (form.size() > 1500) {
+      req.method = "POST";
+      req.body = form;
+      req.headers.emplace_back("Content-Type", "application/x-www-form-urlencoded");
+    } else {
+      req.url += "?" + form;
+    }
+    req.headers.emplace_back("Accept", "application/json");
+    auto resp = http_perform(req);
+    MetricReading r;
+    if (!resp) {
+      r.status = ReadingStatus::Error;
+      r.detail = fmt::format("prometheus {}: {}", spec_.url, resp.error().message);
+    } else {
+      const std::string* ct = resp->header("content-type");
+      r = decode_prometheus_answer(resp->status, ct ? *ct : "", resp->body);
+    }
+    r.at = started;
+    r.query = q.promql;
+    return r;
+  }
+
+ private:
+  PrometheusSourceSpec spec_;
+};
+
+}  // namespace
+
+std::unique_ptr<MetricSource> make_prometheus_source(const PrometheusSourceSpec& spec) {
+  return std::make_unique<PrometheusSource>(spec);
+}
+
+}  // namespace dg
