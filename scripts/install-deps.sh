@@ -11,7 +11,11 @@ packages=(
   libcurl4-openssl-dev libtomlplusplus-dev libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libssl-dev
   curl ca-certificates python3
+  prometheus
 )
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -23,11 +27,14 @@ if ! command -v node >/dev/null 2>&1; then missing+=(nodejs npm); fi
 
 if ((${#missing[@]})); then
   echo "install-deps: installing ${missing[*]}"
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# The Debian package starts a system Prometheus on :9090; our tests start their
+# own on free loopback ports and need nothing from it.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  $SUDO systemctl stop prometheus >/dev/null 2>&1 || true
 fi
 
 # npm packages for the demo service and the flagd evaluator used by the tests.
