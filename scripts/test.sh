@@ -3,7 +3,9 @@
 # integration (real sockets, real processes, the real flagd evaluator) and end
 # to end (the built binary against the demo service).
 #   scripts/test.sh             the full default suite
-#   scripts/test.sh --extended  also an ASan+UBSan build running the same suite
+#   scripts/test.sh --extended  also an ASan+UBSan build running the same suite,
+#                               the conformance corpora and FUZZ_SECONDS (120) of
+#                               mutation fuzzing of the parsers
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extended=0
@@ -24,4 +26,9 @@ if ((extended)); then
   BUILD_DIR=build-asan scripts/build.sh -DDEPLOYGUARD_BUILD_TESTS=ON -DDEPLOYGUARD_SANITIZE=ON
   (cd build-asan && DEPLOYGUARD_BIN="$PWD/deployguard" ctest --output-on-failure --timeout 600 -j2)
   DEPLOYGUARD_BIN=build-asan/deployguard scripts/conformance.sh ../shared/conformance --quiet
+  # Mutation fuzzing of the parsers under ASan+UBSan, seeded with the corpora.
+  seeds=()
+  [[ -d ../shared/conformance ]] && seeds+=(../shared/conformance)
+  seeds+=(tests/data)
+  build-asan/parsers_fuzz "${FUZZ_SECONDS:-120}" "${seeds[@]}"
 fi

@@ -118,7 +118,8 @@ std::optional<int64_t> parse_int64(std::string_view s) {
 }
 
 struct Family {
-  std::string type;  // empty: no TYPE line
+  uint64_t epoch = 0;  // the parse that last touched it; older state is stale
+  std::string type;    // empty: no TYPE line
   bool help = false, unit = false, samples = false;
 };
 
@@ -127,11 +128,26 @@ struct Failure {
   std::string message;
 };
 
-class Parser {
- public:
-  Parser(std::string_view in, ExpositionFormat fmt, ExpositionVisitor& v)
-      : in_(in), om_(fmt == ExpositionFormat::OpenMetrics), visitor_(v) {}
+}  // namespace
 
+// Parser state lives across parses: names seen before are looked up, not
+// allocated again, so scraping the same target repeatedly allocates nothing.
+class ExpositionParser::Impl {
+ public:
+  std::expected<ExpositionStats, ExpositionError> parse(std::string_view in, ExpositionFormat fmt, ExpositionVisitor& v) {
+    in_ = in;
+    om_ = fmt == ExpositionFormat::OpenMetrics;
+    visitor_ = &v;
+    ++epoch_;
+    stats_ = {};
+    current_.clear();
+    done_series_.clear();
+    series_.any = false;
+    cache_valid_ = false;
+    return run();
+  }
+
+ private:
   std::expected<ExpositionStats, ExpositionError> run() {
     size_t pos = 0;
     int line_no = 0;
@@ -159,7 +175,6 @@ class Parser {
     if (om_) {
       if (auto f = close_family(); f) return err(line_no, 1, f->message);
     }
-    stats_.families = families_.size();
     return stats_;
   }
 
@@ -193,11 +208,29 @@ class Parser {
   Family& family(std::string_view name) {
     auto it = families_.find(name);
     if (it == families_.end()) it = families_.emplace(std::string(name), Family{}).first;
+    if (it->second.epoch != epoch_) {
+      it->second = Family{.epoch = epoch_};
+      ++stats_.families;
+    }
     return it->second;
+  }
+  const Family* current_family(std::string_view name) const {
+    auto it = families_.find(name);
+    return it != families_.end() && it->second.epoch == epoch_ ? &it->second : nullptr;
+  }
+  bool seen(std::string_view name) const {
+    auto it = seen_names_.find(name);
+    return it != seen_names_.end() && it->second == epoch_;
+  }
+  void mark_seen(std::string_view name) {
+    auto it = seen_names_.find(name);
+    if (it == seen_names_.end()) seen_names_.emplace(std::string(name), epoch_);
+    else it->second = epoch_;
   }
 
   std::optional<Failure> parse_comment(size_t i) {
     size_t start = i;
+    cache_valid_ = false;  // a TYPE line may change how names resolve
     ++i;  // '#'
     if (om_) {
       if (i >= line_.size() || line_[i] != ' ') return Failure{start, "expected '# HELP', '# TYPE', '# UNIT' or '# EOF'"};
@@ -286,11 +319,12 @@ class Parser {
   }
 
   // Names under which a TYPE'd family's samples appear.
-  bool sample_seen(std::string_view name, std::string_view type) const {
-    auto seen = [&](std::string_view n) { return seen_names_.contains(n); };
+  bool sample_seen(std::string_view name, std::string_view type) {
     if (seen(name)) return true;
-    std::string buf(name);
-    auto with = [&](const char* suffix) { return seen(buf + suffix); };
+    auto with = [&](const char* suffix) {
+      buf_.assign(name).append(suffix);
+      return seen(buf_);
+    };
     if (type == "histogram" || type == "gaugehistogram")
       return with("_bucket") || with("_sum") || with("_count") || with("_gsum") || with("_gcount");
     if (type == "summary") return with("_sum") || with("_count");
@@ -302,8 +336,9 @@ class Parser {
   std::optional<Failure> switch_family(std::string_view name, size_t col) {
     if (name == current_) return std::nullopt;
     if (auto f = close_family(); f) return Failure{col, f->message};
-    if (closed_.contains(name)) return Failure{col, fmt::format("metric family {} appears twice (its lines must be contiguous)", name)};
-    current_ = std::string(name);
+    if (auto c = closed_.find(name); c != closed_.end() && c->second == epoch_)
+      return Failure{col, fmt::format("metric family {} appears twice (its lines must be contiguous)", name)};
+    current_.assign(name);
     return std::nullopt;
   }
 
@@ -311,7 +346,8 @@ class Parser {
     if (current_.empty()) return std::nullopt;
     if (auto f = finish_series(); f) return f;
     done_series_.clear();
-    closed_.insert(current_);
+    if (auto c = closed_.find(current_); c != closed_.end()) c->second = epoch_;
+    else closed_.emplace(current_, epoch_);
     current_.clear();
     return std::nullopt;
   }
@@ -319,8 +355,8 @@ class Parser {
   // Which family a sample belongs to, by the suffix rules of its type.
   std::pair<std::string_view, std::string_view> resolve(std::string_view name) {
     auto typed = [&](std::string_view base) -> const Family* {
-      auto it = families_.find(base);
-      return it != families_.end() && !it->second.type.empty() ? &it->second : nullptr;
+      const Family* f = current_family(base);
+      return f && !f->type.empty() ? f : nullptr;
     };
     if (const Family* f = typed(name)) {
       // In OpenMetrics a counter's samples are never named like the family.
@@ -477,18 +513,34 @@ class Parser {
       exemplar = true;
     }
 
-    auto [fam_name, type] = resolve(name);
+    // Consecutive samples usually share a name (buckets, label variants):
+    // resolve it, mark it seen and find its family once.
+    if (!cache_valid_ || name != cache_name_) {
+      auto [f, t] = resolve(name);
+      Family& fam = family(f);
+      cache_name_ = name;
+      cache_type_ = t;
+      cache_family_ = &fam;
+      cache_family_name_ = families_.find(f)->first;
+      cache_valid_ = true;
+      cache_marked_ = false;
+    }
+    std::string_view fam_name = cache_family_name_;
+    std::string_view type = cache_type_;
     if (om_) {
       if (auto f = switch_family(fam_name, 0); f) return f;
       if (auto f = om_rules(name, fam_name, type, *value, ts, exemplar, after); f) return f;
     } else {
       if (auto f = text_rules(name, fam_name, type, *value); f) return f;
     }
-    if (!seen_names_.contains(name)) seen_names_.emplace(name);
-    family(fam_name).samples = true;
+    if (!cache_marked_) {
+      mark_seen(name);
+      cache_family_->samples = true;
+      cache_marked_ = true;
+    }
     ++stats_.samples;
     SampleView s{name, fam_name, type, std::span<const LabelView>(labels_.data(), labels_.size()), *value, ts};
-    visitor_.on_sample(s);
+    visitor_->on_sample(s);
     return std::nullopt;
   }
 
@@ -656,7 +708,7 @@ class Parser {
     };
     auto mine = names_of(name, type);
     for (const auto& [other, fam] : families_) {
-      if (other == name || fam.type.empty()) continue;
+      if (other == name || fam.type.empty() || fam.epoch != epoch_) continue;
       if (std::find(mine.begin(), mine.end(), other) != mine.end())
         return fmt::format("metric family {} clashes with family {}", name, other);
       auto theirs = names_of(other, fam.type);
@@ -722,14 +774,19 @@ class Parser {
   }
 
   std::string_view in_;
-  bool om_;
-  ExpositionVisitor& visitor_;
+  bool om_ = false;
+  ExpositionVisitor* visitor_ = nullptr;
+  uint64_t epoch_ = 0;
+  std::string buf_;
+  bool cache_valid_ = false, cache_marked_ = false;
+  std::string_view cache_name_, cache_type_, cache_family_name_;
+  Family* cache_family_ = nullptr;
   std::string_view line_;
   std::vector<LabelView> labels_;
   std::string scratch_;
   std::unordered_map<std::string, Family, StringHash, StringEq> families_;
-  std::unordered_set<std::string, StringHash, StringEq> seen_names_;
-  std::unordered_set<std::string, StringHash, StringEq> closed_;
+  std::unordered_map<std::string, uint64_t, StringHash, StringEq> seen_names_;  // name -> epoch last seen
+  std::unordered_map<std::string, uint64_t, StringHash, StringEq> closed_;      // OpenMetrics families left
   std::string current_;
   // OpenMetrics: the series (label set without le/quantile) being read in
   // the current family, and the series already finished there.
@@ -746,11 +803,17 @@ class Parser {
   ExpositionStats stats_;
 };
 
-}  // namespace
+ExpositionParser::ExpositionParser() : impl_(std::make_unique<Impl>()) {}
+ExpositionParser::~ExpositionParser() = default;
+
+std::expected<ExpositionStats, ExpositionError> ExpositionParser::parse(std::string_view text, ExpositionFormat format,
+                                                                        ExpositionVisitor& visitor) {
+  return impl_->parse(text, format, visitor);
+}
 
 std::expected<ExpositionStats, ExpositionError> parse_exposition(std::string_view text, ExpositionFormat format,
                                                                  ExpositionVisitor& visitor) {
-  return Parser(text, format, visitor).run();
+  return ExpositionParser().parse(text, format, visitor);
 }
 
 }  // namespace dg

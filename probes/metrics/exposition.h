@@ -7,6 +7,7 @@
 /// unescaped into a reused buffer), so a steady-state parse allocates nothing
 /// per sample; only new family names allocate. Not thread-safe per parser.
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -54,6 +55,21 @@ struct ExpositionStats {
   size_t families = 0;
 };
 
+/// A parser kept across parses (one per scraped target): names it has seen are
+/// remembered, so parsing the same exposition again allocates nothing.
+class ExpositionParser {
+ public:
+  ExpositionParser();
+  ~ExpositionParser();
+  std::expected<ExpositionStats, ExpositionError> parse(std::string_view text, ExpositionFormat format,
+                                                        ExpositionVisitor& visitor);
+
+ private:
+  class Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+/// One-off parse.
 std::expected<ExpositionStats, ExpositionError> parse_exposition(std::string_view text, ExpositionFormat format,
                                                                  ExpositionVisitor& visitor);
 

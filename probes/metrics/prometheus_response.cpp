@@ -52,8 +52,14 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
   if (const auto* w = doc.if_contains("warnings"); w && w->is_array())
     for (const auto& e : w->get_array())
       r.warnings.push_back(e.is_string() ? std::string(e.get_string()) : json::serialize(e));
+  // Warnings are evidence on every path, errors included.
+  auto keep = [&](std::string detail) {
+    MetricReading e = error(std::move(detail));
+    e.warnings = r.warnings;
+    return e;
+  };
   const json::value* status = doc.if_contains("status");
-  if (!status || !status->is_string()) return error(fmt::format("HTTP {}: answer has no status field", http_status));
+  if (!status || !status->is_string()) return keep(fmt::format("HTTP {}: answer has no status field", http_status));
   if (status->get_string() != "success") {
     auto str = [&](const char* key) {
       const json::value* v = doc.if_contains(key);
@@ -64,12 +70,12 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
     return e;
   }
   if (http_status < 200 || http_status >= 300)
-    return error(fmt::format("HTTP {} despite status \"success\"", http_status));
+    return keep(fmt::format("HTTP {} despite status \"success\"", http_status));
   const json::value* data = doc.if_contains("data");
-  if (!data || !data->is_object()) return error("answer has no data object");
+  if (!data || !data->is_object()) return keep("answer has no data object");
   const json::value* type = data->get_object().if_contains("resultType");
   const json::value* result = data->get_object().if_contains("result");
-  if (!type || !type->is_string() || !result) return error("answer has no resultType/result");
+  if (!type || !type->is_string() || !result) return keep("answer has no resultType/result");
   std::string_view rt = type->get_string();
 
   size_t total = 0, dropped = 0;
@@ -82,22 +88,22 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
     r.series.push_back({std::move(labels), *v});
   };
   if (rt == "vector") {
-    if (!result->is_array()) return error("vector result is not an array");
+    if (!result->is_array()) return keep("vector result is not an array");
     for (const auto& s : result->get_array()) {
-      if (!s.is_object()) return error("vector element is not an object");
+      if (!s.is_object()) return keep("vector element is not an object");
       const auto& o = s.get_object();
-      if (o.contains("histogram")) return error("native histogram results are not supported; query a classic metric or use histogram_quantile()");
+      if (o.contains("histogram")) return keep("native histogram results are not supported; query a classic metric or use histogram_quantile()");
       const json::value* v = o.if_contains("value");
-      if (!v) return error("vector element has no value");
+      if (!v) return keep("vector element has no value");
       take(labels_of(o.contains("metric") ? o.at("metric") : json::value()), value_of(*v));
     }
   } else if (rt == "scalar") {
     take({}, value_of(*result));
   } else if (rt == "matrix") {
     // Use each series' newest point: a range query answered where an instant one was meant.
-    if (!result->is_array()) return error("matrix result is not an array");
+    if (!result->is_array()) return keep("matrix result is not an array");
     for (const auto& s : result->get_array()) {
-      if (!s.is_object()) return error("matrix element is not an object");
+      if (!s.is_object()) return keep("matrix element is not an object");
       const auto& o = s.get_object();
       const json::value* values = o.if_contains("values");
       if (!values || !values->is_array() || values->get_array().empty()) {
@@ -108,7 +114,7 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
       take(labels_of(o.contains("metric") ? o.at("metric") : json::value()), value_of(values->get_array().back()));
     }
   } else {
-    return error(fmt::format("result type \"{}\" is not a number", std::string(rt)));
+    return keep(fmt::format("result type \"{}\" is not a number", std::string(rt)));
   }
   if (r.series.empty()) {
     r.status = ReadingStatus::NoData;

@@ -79,7 +79,10 @@ class ScrapeSource final : public MetricSource {
     ExpositionFormat format = format_from_content_type(ct ? *ct : "");
     std::string sample_name = sq.function == ScrapeQuery::Function::Quantile ? sq.metric + "_bucket" : sq.metric;
     Selector sel(sq, sample_name);
-    auto parsed = parse_exposition(resp->body, format, sel);
+    auto parsed = [&] {
+      std::lock_guard lock(parser_mu_);  // the parser remembers this target's names across scrapes
+      return parser_.parse(resp->body, format, sel);
+    }();
     if (!parsed)
       return fail_reading(r, fmt::format("scrape {}: invalid exposition at line {}, column {}: {}", spec_.url,
                                          parsed.error().line, parsed.error().column, parsed.error().message));
@@ -168,6 +171,8 @@ class ScrapeSource final : public MetricSource {
   }
 
   ScrapeSourceSpec spec_;
+  std::mutex parser_mu_;
+  ExpositionParser parser_;
   std::mutex mu_;
   std::map<std::string, std::map<Labels, std::deque<Point>>> history_;
 };
