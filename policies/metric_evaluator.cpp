@@ -132,6 +132,44 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
                                                   t.log_lr, t.log_threshold));
   }
 
+  if (c.kind == MetricCondition::Kind::Compare) {
+    // Canary versus baseline value (e.g. p99 latency): each reading carries
+    // both arms; the canary must exceed the tolerance for hold_for.
+    auto arm = [](const MetricReading& r, const char* name) -> std::optional<double> {
+      for (const auto& s : r.series)
+        for (const auto& [k, val] : s.labels)
+          if (k == "arm" && val == name) return s.value;
+      return std::nullopt;
+    };
+    auto limit_of = [&](double base) { return c.increase_relative ? base * (1 + c.max_increase) : base + c.max_increase; };
+    auto breach = [&](const MetricReading& r) {
+      auto cv = arm(r, "canary"), bv = arm(r, "baseline");
+      return r.status == ReadingStatus::Ok && cv && bv && *cv > limit_of(*bv) && (!c.above || *cv > *c.above);
+    };
+    double cv = arm(newest, "canary").value_or(NAN), bv = arm(newest, "baseline").value_or(NAN);
+    v.stats = {{"canary", cv}, {"baseline", bv}, {"limit", limit_of(bv)}};
+    if (!breach(newest))
+      return out(VerdictState::Healthy, fmt::format("canary {} vs baseline {} (limit {})", fmt_num(cv), fmt_num(bv),
+                                                    fmt_num(limit_of(bv))));
+    TimePoint since = newest.at;
+    std::vector<MetricReading> streak;
+    for (auto it = usable.rbegin(); it != usable.rend() && breach(**it); ++it) {
+      since = (*it)->at;
+      streak.insert(streak.begin(), **it);
+    }
+    auto held = std::chrono::duration_cast<Duration>(newest.at - since);
+    v.stats["held_ms"] = static_cast<double>(held.count());
+    if (held < c.hold_for)
+      return out(VerdictState::Healthy, fmt::format("canary {} above the limit {} for {} ms of {} ms", fmt_num(cv),
+                                                    fmt_num(limit_of(bv)), held.count(), c.hold_for.count()));
+    v.evidence = std::move(streak);
+    v.since = since;
+    return out(VerdictState::Tripped,
+               fmt::format("canary {} > baseline {} + {}{} (limit {}) for {} ms", fmt_num(cv), fmt_num(bv),
+                           c.increase_relative ? fmt_num(c.max_increase * 100) : fmt_num(c.max_increase),
+                           c.increase_relative ? "%" : "", fmt_num(limit_of(bv)), held.count()));
+  }
+
   // Threshold and baseline: a per-series limit that must be breached for hold_for.
   const MetricReading* base = nullptr;
   if (c.kind == MetricCondition::Kind::Baseline) {

@@ -24,6 +24,9 @@ std::string MetricCondition::describe() const {
                          increase_relative ? max_increase * 100 : max_increase, increase_relative ? "%" : "");
     case Kind::Canary:
       return fmt::format("canary error rate above baseline (sequential test, alpha {})", alpha);
+    case Kind::Compare:
+      return fmt::format("{} exceeds {} by more than {}{}", query.text(), baseline_query.text(),
+                         increase_relative ? max_increase * 100 : max_increase, increase_relative ? "%" : "");
   }
   return id;
 }

@@ -38,8 +38,9 @@ enum class OnNoData { Inconclusive, Trip, Ignore };
 struct MetricCondition {
   std::string id;      ///< unique signal name: "<policy>/<name or index>"
   std::string source;  ///< metric source name
-  enum class Kind { Threshold, Baseline, Canary } kind = Kind::Threshold;
-  MetricQuery query;   ///< threshold and baseline
+  enum class Kind { Threshold, Baseline, Canary, Compare } kind = Kind::Threshold;
+  MetricQuery query;   ///< threshold and baseline; the canary arm for compare
+  MetricQuery baseline_query;  ///< compare: the baseline arm (e.g. a latency quantile of the stable version)
   std::optional<double> above, below;
   Duration hold_for{0};  ///< the breach must hold this long (consecutive readings)
   // baseline: the same query evaluated at the start of the bake

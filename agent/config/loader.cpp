@@ -1028,8 +1028,9 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
   if (type == "threshold") c.kind = MetricCondition::Kind::Threshold;
   else if (type == "baseline") c.kind = MetricCondition::Kind::Baseline;
   else if (type == "canary") c.kind = MetricCondition::Kind::Canary;
+  else if (type == "compare") c.kind = MetricCondition::Kind::Compare;
   else r.error_at(r.raw().get("type"), r.key_path("type"),
-                  fmt::format("unknown metric condition type '{}' (known: 'threshold', 'baseline', 'canary')", type));
+                  fmt::format("unknown metric condition type '{}' (known: 'threshold', 'baseline', 'canary', 'compare')", type));
   if (c.kind != MetricCondition::Kind::Canary) {
     if (auto v = r.str("query")) {
       c.query.promql = *v;
@@ -1040,6 +1041,19 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
       use.scrape = true;
     }
     if (!use.promql && !use.scrape) r.missing("query", "PromQL for a prometheus source, or 'metric' for a scrape source");
+    if (c.kind == MetricCondition::Kind::Compare) {
+      const toml::node* n = r.node("baseline_query");
+      if (!n) r.missing("baseline_query", "the baseline arm: PromQL, or { metric = ..., labels = {...} } for a scrape source");
+      else if (n->is_string()) c.baseline_query.promql = n->as_string()->get();
+      else if (n->is_table()) {
+        Reader br(*this, *n->as_table(), r.key_path("baseline_query"), r.dir());
+        if (auto sq = read_scrape_query(br)) c.baseline_query.scrape = *sq;
+        else br.missing("metric", "the series to read");
+        br.finish();
+      } else {
+        r.wrong_type("baseline_query", *n, "a query string or a table");
+      }
+    }
     if (use.promql && use.scrape) r.error_at(nullptr, r.key_path("query"), "give either 'query' (prometheus) or 'metric' (scrape), not both");
   } else {
     auto arm = [&](const char* key, MetricQuery& q) {
@@ -1077,8 +1091,8 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
     if (c.above.has_value() == c.below.has_value())
       r.error_at(nullptr, r.key_path("above"), "a threshold needs exactly one of 'above' or 'below'");
   }
-  if (c.kind == MetricCondition::Kind::Baseline) {
-    use.baseline = true;
+  if (c.kind == MetricCondition::Kind::Baseline || c.kind == MetricCondition::Kind::Compare) {
+    use.baseline = c.kind == MetricCondition::Kind::Baseline;
     const toml::node* n = r.node("max_increase");
     if (!n) {
       r.missing("max_increase", "e.g. \"50%\" or an absolute amount such as 0.01");
@@ -1096,7 +1110,7 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
     } else {
       r.wrong_type("max_increase", *n, "a percentage string or a number");
     }
-    if (c.below) r.error_at(r.raw().get("below"), r.key_path("below"), "a baseline condition takes 'above' (a floor), not 'below'");
+    if (c.below) r.error_at(r.raw().get("below"), r.key_path("below"), "this condition takes 'above' (a floor), not 'below'");
   }
   if (auto v = r.duration("for", Duration{0})) c.hold_for = *v;
   if (auto v = r.str("on_no_data")) {

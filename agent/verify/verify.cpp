@@ -586,6 +586,25 @@ class Bake {
   // counters and report what each arm counted since `bases` were taken.
   MetricReading read_condition(const MetricCondition& c, std::map<std::string, std::array<double, 4>>& bases) {
     MetricSource& source = *rt_.metric_sources.at(c.source);
+    if (c.kind == MetricCondition::Kind::Compare) {
+      // Two values, one per arm, in one reading: the judge compares them.
+      MetricReading canary = source.read(c.query, clock_);
+      MetricReading base = source.read(c.baseline_query, clock_);
+      MetricReading out = canary;
+      out.signal = c.id;
+      out.query = c.query.text() + " | " + c.baseline_query.text();
+      out.warnings.insert(out.warnings.end(), base.warnings.begin(), base.warnings.end());
+      for (const MetricReading* r : {&canary, &base}) {
+        if (r->status != ReadingStatus::Ok) {
+          out.status = r->status;
+          out.detail = fmt::format("{}: {}", r == &canary ? "canary" : "baseline", r->detail);
+          out.series.clear();
+          return out;
+        }
+      }
+      out.series = {{{{"arm", "canary"}}, total(canary)}, {{{"arm", "baseline"}}, total(base)}};
+      return out;
+    }
     if (c.kind != MetricCondition::Kind::Canary) {
       MetricReading r = source.read(c.query, clock_);
       r.signal = c.id;

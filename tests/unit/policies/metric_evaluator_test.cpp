@@ -427,7 +427,9 @@ TEST(CanarySequentialTest, MonotoneInCanaryErrors) {
     CanaryTest t = canary_sequential_test(e1, 2000, 10, 2000, 0.05);
     EXPECT_GT(t.log_lr, prev) << "e1 = " << e1;
     EXPECT_EQ(t.reject, t.log_lr >= t.log_threshold) << e1;
-    if (rejected) EXPECT_TRUE(t.reject) << "once rejected, more errors must stay rejected: e1 = " << e1;
+    if (rejected) {
+      EXPECT_TRUE(t.reject) << "once rejected, more errors must stay rejected: e1 = " << e1;
+    }
     rejected = t.reject;
     prev = t.log_lr;
   }
