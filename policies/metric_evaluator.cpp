@@ -248,9 +248,13 @@ RecoveryState condition_recovery(const MetricCondition& c, const MetricHistory& 
   int good = 0;
   for (auto it = readings.rbegin(); it != readings.rend(); ++it) {
     if (it->status != ReadingStatus::Ok) break;
+    // Each reading alone, against the bare limit: a breach is never "good",
+    // however briefly it has lasted.
+    MetricCondition instant = c;
+    instant.hold_for = Duration{0};
     MetricHistory one{{c.id, {*it}}};
     if (auto b = fresh.find(c.id + "#baseline"); b != fresh.end()) one[b->first] = b->second;
-    if (evaluate_condition(c, one, Phase::Ongoing).state != VerdictState::Healthy) break;
+    if (evaluate_condition(instant, one, Phase::Ongoing).state != VerdictState::Healthy) break;
     ++good;
   }
   reason += fmt::format(" ({} of {} good readings after the action)", good, passes);

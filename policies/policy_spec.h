@@ -49,7 +49,7 @@ struct MetricCondition {
   // canary: cumulative counts per arm since the start of the bake
   MetricQuery canary_errors, canary_total, baseline_errors, baseline_total;
   double alpha = 0.01;         ///< false-alarm bound of the sequential test
-  double min_requests = 500;   ///< per arm, before any verdict
+  double min_requests = 500;   ///< per arm, before a healthy verdict (a rejection by the test stands at any size)
   OnNoData on_no_data = OnNoData::Inconclusive;
   int max_source_errors = 3;   ///< consecutive errors before "cannot judge"
   Duration interval{5000};

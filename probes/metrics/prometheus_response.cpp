@@ -105,6 +105,8 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
     for (const auto& s : result->get_array()) {
       if (!s.is_object()) return keep("matrix element is not an object");
       const auto& o = s.get_object();
+      if (o.contains("histograms"))
+        return keep("native histogram results are not supported; query a classic metric or use histogram_quantile()");
       const json::value* values = o.if_contains("values");
       if (!values || !values->is_array() || values->get_array().empty()) {
         ++total;

@@ -144,6 +144,10 @@ class ScrapeSource final : public MetricSource {
         ++ready;
       }
     }
+    // Forget series that stopped appearing (labels change over time).
+    double horizon = now - 2 * std::chrono::duration<double>(q.window).count();
+    for (auto it = series.begin(); it != series.end();)
+      it = !it->second.empty() && it->second.back().t < horizon ? series.erase(it) : std::next(it);
     if (ready == 0) {
       r.status = ReadingStatus::NoData;
       r.detail = "need a second scrape to compute a rate";

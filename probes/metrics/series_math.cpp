@@ -12,6 +12,9 @@ void trim_window(std::deque<Point>& points, double window) {
   if (points.empty()) return;
   double start = points.back().t - window;
   while (points.size() > 2 && points[1].t <= start) points.pop_front();
+  // After a long gap (the target or the source was away) the old point would
+  // stretch the rate over the gap: start again, as PromQL's window would.
+  while (points.size() > 1 && points.front().t < points.back().t - 2 * window) points.pop_front();
 }
 
 std::optional<double> counter_rate(const std::deque<Point>& points) {
@@ -31,10 +34,11 @@ std::optional<double> parse_le(std::string_view le) { return parse_sample_value(
 double histogram_quantile(double q, std::vector<Bucket> buckets) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   if (buckets.empty() || std::isnan(q)) return nan;
-  std::sort(buckets.begin(), buckets.end(), [](const Bucket& a, const Bucket& b) { return a.le < b.le; });
-  if (!std::isinf(buckets.back().le)) return nan;
+  // Out-of-range q first, as PromQL does.
   if (q < 0) return -std::numeric_limits<double>::infinity();
   if (q > 1) return std::numeric_limits<double>::infinity();
+  std::sort(buckets.begin(), buckets.end(), [](const Bucket& a, const Bucket& b) { return a.le < b.le; });
+  if (!std::isinf(buckets.back().le)) return nan;
   // Cumulative counts must not decrease; scrape races can break that slightly.
   for (size_t i = 1; i < buckets.size(); ++i) buckets[i].count = std::max(buckets[i].count, buckets[i - 1].count);
   double total = buckets.back().count;

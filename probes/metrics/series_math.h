@@ -15,7 +15,8 @@ struct Point {
 };
 
 /// Drops points older than `window` seconds before the newest, keeping one
-/// point at or before the window's start so the rate covers the whole window.
+/// point at or before the window's start so the rate covers the whole window,
+/// unless it is older than two windows (a gap): then it is dropped too.
 void trim_window(std::deque<Point>& points, double window);
 
 /// Per-second increase over the points; a value lower than its predecessor is

@@ -167,7 +167,9 @@ TEST(MetricHoldFor, TripsOnlyOnceTheBreachSpansHoldFor) {
   for (size_t n = 1; n <= all.size(); ++n) {
     ConditionVerdict v = judge(c, {all.begin(), all.begin() + static_cast<long>(n)});
     EXPECT_EQ(state(v.state), want[n - 1]) << "after " << n << " readings: " << v.reason;
-    if (n >= 2) EXPECT_DOUBLE_EQ(v.stats.at("held_ms"), held[n - 1]) << n;
+    if (n >= 2) {
+      EXPECT_DOUBLE_EQ(v.stats.at("held_ms"), held[n - 1]) << n;
+    }
   }
   ConditionVerdict v = judge(c, all);
   EXPECT_EQ(v.since, kT0 + 1s) << "the streak starts at the first breaching reading";
@@ -374,8 +376,11 @@ TEST_P(CanaryTable, Verdict) {
   EXPECT_DOUBLE_EQ(v.stats.at("baseline_errors"), c.e0);
   EXPECT_DOUBLE_EQ(v.stats.at("baseline_requests"), c.n0);
   EXPECT_NEAR(v.stats.at("log_threshold"), std::log(20.0), 1e-12);
-  if (c.want == VerdictState::Tripped) EXPECT_GE(v.stats.at("log_likelihood_ratio"), std::log(1 / 0.05));
-  else EXPECT_LT(v.stats.at("log_likelihood_ratio"), std::log(1 / 0.05));
+  if (c.want == VerdictState::Tripped) {
+    EXPECT_GE(v.stats.at("log_likelihood_ratio"), std::log(1 / 0.05));
+  } else {
+    EXPECT_LT(v.stats.at("log_likelihood_ratio"), std::log(1 / 0.05));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -574,6 +579,24 @@ TEST(MetricRecovery, BreachBeforeTheGoodReadingsIsForgiven) {
   MetricCondition c = above(0.05, 5000ms);  // a breach not yet held does not trip
   std::string why;
   EXPECT_EQ(state(recovery(c, {value(0, 0.2), value(1, 0.01), value(2, 0.01)}, 2, why)), "recovered") << why;
+}
+
+TEST(MetricRecovery, ABreachAmongTheNewestReadingsRestartsTheCount) {
+  MetricCondition c = above(0.05);
+  std::string why;
+  EXPECT_EQ(state(recovery(c, {value(0, 0.01), value(1, 0.2), value(2, 0.01)}, 2, why)), "pending") << why;
+  EXPECT_TRUE(contains(why, "1 of 2 good readings")) << why;
+}
+
+TEST(MetricRecovery, ReadingsBeyondTheLimitAreNotGoodEvenBeforeHoldForElapses) {
+  // hold_for delays a trip; it does not make an out-of-bounds reading good.
+  // Three readings at 0.2 (limit 0.05), 1 s apart, hold 5 s: not a trip yet,
+  // and not a recovery either.
+  MetricCondition c = above(0.05, 5000ms);
+  std::string why;
+  RecoveryState s = recovery(c, {value(0, 0.2), value(1, 0.2), value(2, 0.2)}, 2, why);
+  EXPECT_EQ(state(s), "pending") << why;
+  EXPECT_TRUE(contains(why, "0 of 2 good readings")) << why;
 }
 
 TEST(MetricRecovery, CanaryRecoversWhenHealthy) {

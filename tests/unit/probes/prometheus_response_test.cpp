@@ -215,6 +215,18 @@ TEST(PrometheusAnswer, NativeHistogramIsRejectedClearly) {
   EXPECT_TRUE(contains(r.detail, "histogram_quantile")) << "should say what to do instead: " << r.detail;
 }
 
+TEST(PrometheusAnswer, NativeHistogramInARangeAnswerIsRejectedClearlyToo) {
+  // A range query over a native histogram answers "histograms" instead of
+  // "values". That is not a NaN: say what it is, as for the vector case.
+  std::string body = R"({"status":"success","data":{"resultType":"matrix","result":[
+    {"metric":{"__name__":"http_request_duration_seconds","job":"wiki"},
+     "histograms":[[1795483260,{"count":"120","sum":"33.5","buckets":[[0,"0.5","0.7071067811865475","40"]]}]]}]}})";
+  MetricReading r = decode_prometheus_answer(200, kJson, body);
+  EXPECT_TRUE(r.series.empty());
+  EXPECT_TRUE(contains(r.detail, "native histogram")) << r.detail;
+  EXPECT_FALSE(contains(r.detail, "NaN")) << "misleading: " << r.detail;
+}
+
 TEST(PrometheusAnswer, HtmlFromAProxyIsAnErrorWithABoundedExcerpt) {
   std::string body = recorded("proxy_502_html.txt");
   ASSERT_GT(body.size(), 400u) << "the recorded page must be longer than the excerpt";

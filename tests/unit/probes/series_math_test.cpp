@@ -107,9 +107,18 @@ TEST(TrimWindow, NothingToDropWhenEverythingIsInside) {
 
 TEST(TrimWindow, LeavesEnoughForARate) {
   auto p = every_ten(5);
-  trim_window(p, 1);  // start = 39: 30 is the point at/before it
+  trim_window(p, 6);  // start = 34: 30 is the point at/before it
   EXPECT_EQ(times(p), (std::vector<double>{30, 40}));
   EXPECT_TRUE(counter_rate(p));
+}
+
+TEST(TrimWindow, APointOlderThanTwoWindowsIsAGapNotARate) {
+  // Scrapes 10 s apart against a 1 s window: like PromQL's rate(x[1s]) there,
+  // there is no rate rather than one stretched over the gap.
+  auto p = every_ten(5);
+  trim_window(p, 1);
+  EXPECT_EQ(times(p), (std::vector<double>{40}));
+  EXPECT_FALSE(counter_rate(p));
 }
 
 TEST(TrimWindow, EmptyAndSingleAreLeftAlone) {
