@@ -417,6 +417,28 @@ void each_named(Reader& parent, std::string_view section, F&& f) {
   }
 }
 
+// Iterates an array of tables: [[policies.NAME.actions]], [[policies.NAME.metrics]].
+template <class F>
+void each_table(Reader& parent, std::string_view key, std::string_view what, F&& f) {
+  const toml::node* n = parent.node(key);
+  if (!n) return;
+  if (!n->is_array()) {
+    parent.wrong_type(key, *n, fmt::format("an array of tables ([[{}]])", parent.key_path(key)));
+    return;
+  }
+  const auto& arr = *n->as_array();
+  for (size_t i = 0; i < arr.size(); ++i) {
+    std::string path = fmt::format("{}[{}]", parent.key_path(key), i);
+    if (!arr[i].is_table()) {
+      parent.error_at(&arr[i], path, fmt::format("expected {}, found {}", what, type_name(arr[i])));
+      continue;
+    }
+    Reader r(parent.loader(), *arr[i].as_table(), path, parent.dir());
+    f(r, i);
+    r.finish();
+  }
+}
+
 void Loader::load(const std::string& main_path) {
   // Diagnostics name files as the user wrote them; resolution uses absolute paths.
   std::error_code ec;
@@ -754,23 +776,7 @@ void Loader::read_policy(Reader& r, const std::string& name) {
     else if (*v == "all") p.combine = Combine::All;
     else r.error_at(r.raw().get("combine"), r.key_path("combine"), fmt::format("unknown value '{}' (known: 'any', 'all')", *v));
   }
-  if (const toml::node* m = r.node("metrics")) {
-    if (!m->is_array()) {
-      r.wrong_type("metrics", *m, "an array of tables ([[policies." + name + ".metrics]])");
-    } else {
-      const auto& arr = *m->as_array();
-      for (size_t i = 0; i < arr.size(); ++i) {
-        std::string path = fmt::format("{}[{}]", r.key_path("metrics"), i);
-        if (!arr[i].is_table()) {
-          r.error_at(&arr[i], path, fmt::format("expected a metric condition table, found {}", type_name(arr[i])));
-          continue;
-        }
-        Reader mr(*this, *arr[i].as_table(), path, r.dir());
-        read_metric_condition(mr, p, i);
-        mr.finish();
-      }
-    }
-  }
+  each_table(r, "metrics", "a metric condition table", [&](Reader& mr, size_t i) { read_metric_condition(mr, p, i); });
   if (p.probes.empty() && p.metrics.empty() && !r.raw().get("probes"))
     r.error_at(nullptr, r.key_path("probes"), "policy judges nothing: list probes or add [[policies." + name + ".metrics]]");
   bool window_set = false;
@@ -817,26 +823,20 @@ void Loader::read_policy(Reader& r, const std::string& name) {
       }
     }
   }
-  const toml::node* acts = r.node("actions");
+  const toml::node* acts = r.raw().get("actions");
   if (acts == nullptr) {
+    r.node("actions");
     r.error_at(nullptr, r.key_path("actions"),
                "policy has no action: add [[policies." + name + ".actions]] (a flag flip or a rollback)");
-  } else if (!acts->is_array() || acts->as_array()->empty()) {
+  } else if (acts->is_array() && acts->as_array()->empty()) {
+    r.node("actions");
     r.error_at(acts, r.key_path("actions"), "policy has no action: expected a non-empty array of action tables");
   } else {
-    const auto& arr = *acts->as_array();
-    for (size_t i = 0; i < arr.size(); ++i) {
-      std::string path = fmt::format("{}[{}]", r.key_path("actions"), i);
-      if (!arr[i].is_table()) {
-        r.error_at(&arr[i], path, fmt::format("expected an action table, found {}", type_name(arr[i])));
-        continue;
-      }
-      Reader ar(*this, *arr[i].as_table(), path, r.dir());
+    each_table(r, "actions", "an action table", [&](Reader& ar, size_t) {
       ActionSpec action;
       read_action(ar, action);
-      ar.finish();
       p.actions.push_back(std::move(action));
-    }
+    });
   }
   cfg.policies.push_back(std::move(p));
 }

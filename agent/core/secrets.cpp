@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "agent/core/text.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <mutex>
@@ -38,18 +40,8 @@ void add(std::string value) {
   // and control bytes appear escaped: register that spelling too.
   std::string escaped = boost::json::serialize(boost::json::string(value));
   escaped = escaped.substr(1, escaped.size() - 2);
-  // ...and the XML/HTML spelling, for reports such as JUnit.
-  std::string xml;
-  for (char c : value) {
-    switch (c) {
-      case '&': xml += "&amp;"; break;
-      case '<': xml += "&lt;"; break;
-      case '>': xml += "&gt;"; break;
-      case '"': xml += "&quot;"; break;
-      case '\'': xml += "&apos;"; break;
-      default: xml += c;
-    }
-  }
+  // ...and the XML spelling, for reports such as JUnit.
+  std::string xml = text::xml_escape(value);
   std::lock_guard lock(g_mutex);
   auto& r = registry();
   for (std::string* v : {&value, &escaped, &xml}) {

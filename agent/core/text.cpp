@@ -107,6 +107,24 @@ std::string rfc3339(TimePoint t) {
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", secs, frac);
 }
 
+std::string xml_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default:
+        // XML 1.0 forbids most control characters, even escaped.
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
+        else out += c;
+    }
+  }
+  return out;
+}
+
 std::string url_encode(std::string_view s) {
   std::string out;
   for (unsigned char c : s) {

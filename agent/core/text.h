@@ -21,6 +21,8 @@ std::string excerpt_tail(std::string_view s, size_t max = 240);
 std::string excerpt_around(std::string_view s, size_t pos, size_t max = 240);
 /// RFC 3339 UTC with milliseconds: 2026-11-25T07:00:00.123Z
 std::string rfc3339(TimePoint t);
+/// XML 1.0 text/attribute escaping; control characters XML cannot carry become '?'.
+std::string xml_escape(std::string_view s);
 /// application/x-www-form-urlencoded / query-string encoding.
 std::string url_encode(std::string_view s);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);

@@ -32,24 +32,6 @@ const char* verdict_line(int code) {
   return "?";
 }
 
-std::string xml_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default:
-        // XML 1.0 forbids most control characters, even escaped.
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') out += '?';
-        else out += c;
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string summary_text(const VerifyReport& r) {
@@ -156,21 +138,21 @@ std::string report_junit(const VerifyReport& r) {
   out += fmt::format("<testsuites name=\"deployguard verify\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
                      r.policies.size(), failures, skipped, total);
   out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3f}\" timestamp=\"{}\">\n",
-                     xml_escape(fmt::format("{} {} release {}", r.service, r.environment, r.release)),
+                     text::xml_escape(fmt::format("{} {} release {}", r.service, r.environment, r.release)),
                      r.policies.size(), failures, skipped, total, text::rfc3339(r.started));
   for (const auto& p : r.policies) {
     out += fmt::format("    <testcase classname=\"deployguard.{}\" name=\"{}\" time=\"{:.3f}\">\n",
-                       xml_escape(r.service), xml_escape(p.name), total);
+                       text::xml_escape(r.service), text::xml_escape(p.name), total);
     std::string body = text::join(p.reasons, "\n");
     for (const auto& a : p.actions)
       body += fmt::format("\n{} -> {}{} {}", a.description, a.outcome, a.recovery.empty() ? "" : " (" + a.recovery + ")", a.detail);
     if (p.state == "mitigated" || p.state == "mitigation_failed" || p.state == "tripped_dry_run") {
       out += fmt::format("      <failure type=\"{}\" message=\"{}\">{}</failure>\n", p.state,
-                         xml_escape(p.reasons.empty() ? p.state : p.reasons.front()), xml_escape(body));
+                         text::xml_escape(p.reasons.empty() ? p.state : p.reasons.front()), text::xml_escape(body));
     } else if (p.state == "inconclusive" || p.state == "not_judged") {
-      out += fmt::format("      <skipped message=\"{}\"/>\n", xml_escape(p.state + ": " + text::join(p.reasons, "; ")));
+      out += fmt::format("      <skipped message=\"{}\"/>\n", text::xml_escape(p.state + ": " + text::join(p.reasons, "; ")));
     } else {
-      out += fmt::format("      <system-out>{}</system-out>\n", xml_escape(body));
+      out += fmt::format("      <system-out>{}</system-out>\n", text::xml_escape(body));
     }
     out += "    </testcase>\n";
   }
