@@ -216,11 +216,9 @@ Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase, 
 }
 
 Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh, const MetricHistory& fresh_metrics) {
-  Verdict again = evaluate(policy, fresh, Phase::Ongoing, fresh_metrics);
-  if (again.state == VerdictState::Tripped) {
-    Recovery r{.state = RecoveryState::StillFailing, .reasons = again.reasons, .evidence = again.evidence};
-    return r;
-  }
+  // Only probes can say "still failing" early: they observe users now. Metric
+  // conditions lag behind a mitigation (rate windows, scrape intervals), so
+  // they can confirm recovery but never refute it before verify_for ends.
   std::vector<RecoveryState> states;
   Recovery out;
   if (!policy.probes.empty()) {
@@ -231,12 +229,13 @@ Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh, const
   }
   for (const auto& c : policy.metrics) {
     std::string reason;
-    states.push_back(condition_recovery(c, fresh_metrics, policy.recovery_passes, reason));
+    RecoveryState st = condition_recovery(c, fresh_metrics, policy.recovery_passes, reason);
+    states.push_back(st == RecoveryState::StillFailing ? RecoveryState::Pending : st);
     out.reasons.push_back(reason);
   }
   bool any_still = std::count(states.begin(), states.end(), RecoveryState::StillFailing) > 0;
   size_t recovered = static_cast<size_t>(std::count(states.begin(), states.end(), RecoveryState::Recovered));
-  if (any_still && policy.combine == Combine::Any) out.state = RecoveryState::StillFailing;
+  if (any_still) out.state = RecoveryState::StillFailing;
   else if (policy.combine == Combine::All && states.size() > 1) out.state = recovered > 0 ? RecoveryState::Recovered : RecoveryState::Pending;
   else out.state = recovered == states.size() ? RecoveryState::Recovered : RecoveryState::Pending;
   return out;
