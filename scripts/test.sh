@@ -5,7 +5,7 @@
 #   scripts/test.sh             the full default suite
 #   scripts/test.sh --extended  also an ASan+UBSan build running the same suite,
 #                               the conformance corpora and FUZZ_SECONDS (120) of
-#                               mutation fuzzing of the parsers
+#                               libFuzzer on the parsers (scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extended=0
@@ -26,9 +26,6 @@ if ((extended)); then
   BUILD_DIR=build-asan scripts/build.sh -DDEPLOYGUARD_BUILD_TESTS=ON -DDEPLOYGUARD_SANITIZE=ON
   (cd build-asan && DEPLOYGUARD_BIN="$PWD/deployguard" ctest --output-on-failure --timeout 600 -j2)
   DEPLOYGUARD_BIN=build-asan/deployguard scripts/conformance.sh ../shared/conformance --quiet
-  # Mutation fuzzing of the parsers under ASan+UBSan, seeded with the corpora.
-  seeds=()
-  [[ -d ../shared/conformance ]] && seeds+=(../shared/conformance)
-  seeds+=(tests/data)
-  build-asan/parsers_fuzz "${FUZZ_SECONDS:-120}" "${seeds[@]}"
+  # Coverage-guided fuzzing of the parsers (libFuzzer, clang, ASan+UBSan).
+  scripts/fuzz.sh "${FUZZ_SECONDS:-120}"
 fi
