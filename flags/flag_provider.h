@@ -49,6 +49,8 @@ class FlagProvider {
   virtual ~FlagProvider() = default;
   virtual Result<FlagSnapshot> read(const std::string& flag) = 0;
   virtual Result<FlagOutcome> apply(const FlagChange& change) = 0;
+  /// What apply() would do, without doing it (dry runs).
+  virtual Result<FlagOutcome> preview(const FlagChange& change) = 0;
   virtual Result<FlagOutcome> restore(const FlagSnapshot& snapshot) = 0;
 };
 

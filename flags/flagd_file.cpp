@@ -24,7 +24,11 @@ class FlagdFileProvider final : public FlagProvider {
     return snapshot(*doc, flag);
   }
 
-  Result<FlagOutcome> apply(const FlagChange& change) override {
+  Result<FlagOutcome> apply(const FlagChange& change) override { return change_flag(change, true); }
+  Result<FlagOutcome> preview(const FlagChange& change) override { return change_flag(change, false); }
+
+ private:
+  Result<FlagOutcome> change_flag(const FlagChange& change, bool write) {
     std::lock_guard lock(mu_);
     auto doc = load();
     if (!doc) return std::unexpected(doc.error());
@@ -64,13 +68,17 @@ class FlagdFileProvider final : public FlagProvider {
         out.changed = true;
       }
     }
-    if (out.changed) {
+    if (out.changed && write) {
       if (auto w = fs::write_file_atomic(path_, pretty_json(*doc)); !w) return std::unexpected(w.error());
     }
     out.current = snapshot(*doc, change.flag);
-    out.detail = out.changed ? fmt::format("wrote {}", path_) : fmt::format("{} already in the desired state", path_);
+    out.detail = !out.changed ? fmt::format("{} already in the desired state", path_)
+                 : write      ? fmt::format("wrote {}", path_)
+                              : fmt::format("would write {}", path_);
     return out;
   }
+
+ public:
 
   Result<FlagOutcome> restore(const FlagSnapshot& snap) override {
     std::lock_guard lock(mu_);

@@ -312,9 +312,14 @@ class Bake {
         json::object data{{"action", action.type}, {"step", i + 1}, {"description", rec.description},
                           {"condition", rec.detail}};
         if (const auto* f = std::get_if<FlagActionSpec>(&action.kind)) {
-          auto snap = rt_.flag_providers.at(f->provider)->read(f->flag);
-          if (snap) data["current_state"] = embed_json(snap->state_json);
-          else data["read_error"] = snap.error().message;
+          auto pv = rt_.flag_providers.at(f->provider)->preview({f->flag, f->variant, f->segment, f->segment_jsonlogic});
+          if (pv) {
+            data["current_state"] = embed_json(pv->previous.state_json);
+            data["would_write"] = embed_json(pv->current.state_json);
+            data["would_change"] = pv->changed;
+          } else {
+            data["preview_error"] = pv.error().message;
+          }
         }
         append("would_have", {{"policy", policy.name}, {"data", data}});
         progress_.event(fmt::format("dry run: would {}", rec.description));

@@ -16,5 +16,12 @@ kinds=$(journal_kinds)
 grep -qw would_have <<<"$kinds" || fail "journal lacks would_have"
 grep -qw action_intent <<<"$kinds" && fail "dry run journaled an action intent"
 grep -q "dry run" "$WORK/err.txt" || fail "progress does not say dry run"
+python3 - "$STATE/journal.jsonl" <<'PY' || fail "the would_have flag record lacks the state it would write"
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+flag = [r for r in recs if r["kind"] == "would_have" and r["data"].get("action") == "flag"]
+assert flag and "targeting" in json.dumps(flag[0]["data"]["would_write"]), flag
+assert "targeting" not in json.dumps(flag[0]["data"]["current_state"]), flag
+PY
 journal_verifies
 pass "dry run changes nothing"

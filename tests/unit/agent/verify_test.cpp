@@ -69,7 +69,15 @@ class FakeProvider final : public FlagProvider {
     w_.flag_flipped = true;
     return FlagOutcome{true, {c.flag, R"({"defaultVariant":"on"})"}, {c.flag, R"({"defaultVariant":"on","targeting":{}})"}, "wrote flags.json"};
   }
-  Result<FlagOutcome> restore(const FlagSnapshot&) override { return fail("unused"); }
+  Result<FlagOutcome> preview(const FlagChange& c) override {
+    std::lock_guard lock(w_.mu);
+    return FlagOutcome{true, {c.flag, R"({"defaultVariant":"on"})"}, {c.flag, R"({"defaultVariant":"on","targeting":{}})"}, "would write"};
+  }
+  Result<FlagOutcome> restore(const FlagSnapshot&) override {
+    std::lock_guard lock(w_.mu);
+    w_.flag_flipped = false;
+    return FlagOutcome{true, {}, {}, "restored"};
+  }
   std::string last_segment;
 
  private:

@@ -108,6 +108,16 @@ TEST_F(Fixture, ReplaceIsAtomicWithANewInodeNewerMtimeAndNoTempFilesLeft) {
   EXPECT_EQ(files, 1);
 }
 
+TEST_F(Fixture, PreviewSaysWhatWouldBeWrittenAndWritesNothing) {
+  std::string before = test::slurp(path);
+  auto r = provider->preview(segment_change());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->changed);
+  EXPECT_NE(r->current.state_json.find("targeting"), std::string::npos);
+  EXPECT_EQ(r->previous.state_json.find("targeting"), std::string::npos);
+  EXPECT_EQ(test::slurp(path), before);
+}
+
 TEST_F(Fixture, RestoreUndoesTheChange) {
   auto r = provider->apply(segment_change());
   ASSERT_TRUE(r);
