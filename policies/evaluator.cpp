@@ -186,14 +186,16 @@ Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase, 
   auto count = [&](VerdictState s) {
     return std::count_if(parts.begin(), parts.end(), [&](const Verdict& v) { return v.state == s; });
   };
+  size_t with_stats = static_cast<size_t>(std::count_if(parts.begin(), parts.end(), [](const Verdict& v) { return !v.stats.empty(); }));
   auto merged = [&](VerdictState state, auto pick) {
     Verdict out{.state = state};
     for (auto& p : parts) {
       if (!pick(p)) continue;
+      // Several conditions' numbers side by side: each under its own id.
+      for (const auto& [k, val] : p.stats) out.stats[with_stats > 1 ? p.probe + "." + k : k] = val;
       out.reasons.insert(out.reasons.end(), p.reasons.begin(), p.reasons.end());
       out.evidence.insert(out.evidence.end(), p.evidence.begin(), p.evidence.end());
       out.metric_evidence.insert(out.metric_evidence.end(), p.metric_evidence.begin(), p.metric_evidence.end());
-      for (const auto& [k, val] : p.stats) out.stats[k] = val;
       if (out.probe.empty()) out.probe = p.probe;
       out.since = std::max(out.since, p.since);
     }
@@ -205,6 +207,9 @@ Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase, 
   if (policy.combine == Combine::All && n > 1) {
     // Every part must hold (scope plus confirmation); one healthy part is health.
     if (static_cast<size_t>(count(VerdictState::Tripped)) == n) return merged(VerdictState::Tripped, all_parts);
+    // At the end of a bake a part that cannot judge (source down, no data)
+    // makes the whole policy say so, even if another part looked healthy.
+    if (phase == Phase::Final && count(VerdictState::Inconclusive) > 0) return merged(VerdictState::Inconclusive, all_parts);
     if (count(VerdictState::Healthy) > 0) return merged(VerdictState::Healthy, all_parts);
     return merged(VerdictState::Inconclusive, all_parts);
   }

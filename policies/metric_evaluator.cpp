@@ -78,6 +78,14 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
     return out(VerdictState::Inconclusive, fmt::format("source {} failed {} time(s) in a row, cannot judge: {}", c.source,
                                                        errors, readings.back().detail));
   }
+  // At the end of a bake, a source that is failing now cannot vouch for the
+  // service with an older good reading.
+  if (phase == Phase::Final && !readings.empty() && readings.back().status == ReadingStatus::Error) {
+    v.evidence = {readings.back()};
+    v.since = readings.back().at;
+    return out(VerdictState::Inconclusive, fmt::format("source {} failing at the end of the bake, cannot judge: {}",
+                                                       c.source, readings.back().detail));
+  }
   std::vector<const MetricReading*> usable;
   for (const auto& r : readings)
     if (r.status != ReadingStatus::Error) usable.push_back(&r);
@@ -121,10 +129,10 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
     v.since = newest.at;
     std::string counts = fmt::format("canary {}/{} errors ({:.3f}%), baseline {}/{} ({:.3f}%)", e1, n1,
                                      100 * t.canary_rate, e0, n0, 100 * t.baseline_rate);
-    if (t.reject)
+    double need = std::max(c.min_requests - n1, c.min_requests - n0);
+    if (need <= 0 && t.reject)
       return out(VerdictState::Tripped, fmt::format("{}; sequential test: log LR {:.2f} >= {:.2f} (alpha {})", counts,
                                                     t.log_lr, t.log_threshold, c.alpha));
-    double need = std::max(c.min_requests - n1, c.min_requests - n0);
     if (need > 0)
       return out(VerdictState::Inconclusive,
                  fmt::format("{}; need {:.0f} more requests per arm (min_requests {})", counts, std::ceil(need), c.min_requests));
@@ -184,18 +192,20 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
     if (!base) return c.above ? c.above : c.below;
     auto b = series_value(*base, labels);
     if (!b) return std::nullopt;
+    // A relative rise over zero is meaningless: the floor `above` decides.
+    if (c.increase_relative && *b <= 0) return c.above;
     return c.increase_relative ? *b * (1 + c.max_increase) : *b + c.max_increase;
   };
   auto breaches = [&](double value, double limit) {
     if (base) return value > limit && (!c.above || value > *c.above);  // `above` is the floor for a baseline
     return c.above ? value > limit : value < limit;
   };
-  std::vector<std::string> fine;
+  std::vector<std::string> fine, unjudged;
   for (const auto& s : newest.series) {
     auto limit = limit_for(s.labels);
     std::string key = labels_key(s.labels);
     if (!limit) {
-      fine.push_back(fmt::format("{} has no baseline value", key));
+      unjudged.push_back(fmt::format("{} = {} has no usable baseline value", key, fmt_num(s.value)));
       continue;
     }
     if (!breaches(s.value, *limit)) {
@@ -233,10 +243,19 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
     fine.push_back(fmt::format("{} = {} beyond {} for {} ms of {} ms", key, fmt_num(s.value), fmt_num(*limit),
                                held.count(), c.hold_for.count()));
   }
-  std::string summary;
-  for (size_t i = 0; i < fine.size() && i < 5; ++i) summary += (i ? "; " : "") + fine[i];
-  if (fine.size() > 5) summary += fmt::format("; and {} more series", fine.size() - 5);
-  return out(VerdictState::Healthy, summary);
+  v.evidence = {newest};
+  v.since = newest.at;
+  auto list = [](const std::vector<std::string>& items) {
+    std::string summary;
+    for (size_t i = 0; i < items.size() && i < 5; ++i) summary += (i ? "; " : "") + items[i];
+    if (items.size() > 5) summary += fmt::format("; and {} more series", items.size() - 5);
+    return summary;
+  };
+  // A series the baseline cannot judge is missing data, never health.
+  if (!unjudged.empty())
+    return out(VerdictState::Inconclusive, "cannot compare with the pre-release baseline: " + list(unjudged) +
+                                               (c.increase_relative && c.above ? "" : " (set `above` as a floor)"));
+  return out(VerdictState::Healthy, list(fine));
 }
 
 RecoveryState condition_recovery(const MetricCondition& c, const MetricHistory& fresh, int passes, std::string& reason) {

@@ -85,9 +85,17 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
       if (excerpt.empty()) excerpt = text::excerpt_around(r.body, pos);
     }
   }
-  if (ex.body_regex && !std::regex_search(r.body, *ex.body_regex)) {
-    failures.push_back(fmt::format("body does not match /{}/", ex.body_regex_text));
-    if (excerpt.empty()) excerpt = text::excerpt(r.body);
+  if (ex.body_regex) {
+    auto found = ex.body_regex->search(r.body);
+    if (!found) {
+      obs.outcome = Outcome::Error;  // we could not tell: the expectation could not be evaluated
+      obs.detail = found.error().message;
+      return obs;
+    }
+    if (!*found) {
+      failures.push_back(fmt::format("body does not match /{}/", ex.body_regex_text));
+      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+    }
   }
 
   if (!ex.json_equals.empty()) {

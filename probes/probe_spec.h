@@ -3,13 +3,13 @@
 /// code trusts them.
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
 #include "agent/core/clock.h"
+#include "agent/core/regex.h"
 
 namespace dg {
 
@@ -23,7 +23,7 @@ struct HttpExpect {
   std::vector<std::string> body_contains;
   std::vector<std::string> body_not_contains;
   std::string body_regex_text;                    ///< as written, for messages
-  std::shared_ptr<const std::regex> body_regex;   ///< compiled at load
+  std::optional<Regex> body_regex;                ///< compiled at load
   std::vector<std::string> headers_present;       ///< lower-cased names
   std::vector<std::pair<std::string, std::string>> headers_equal;  ///< lower-cased name, value
   std::vector<std::pair<std::string, std::string>> json_equals;    ///< JSON pointer, expected JSON text

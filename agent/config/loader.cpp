@@ -719,11 +719,12 @@ void Loader::read_expect(Reader& r, HttpExpect& ex) {
   if (auto v = r.strings("body_contains")) ex.body_contains = *v;
   if (auto v = r.strings("body_not_contains")) ex.body_not_contains = *v;
   if (auto v = r.str("body_regex")) {
-    try {
-      ex.body_regex = std::make_shared<const std::regex>(*v, std::regex::ECMAScript);
+    auto re = Regex::compile(*v);
+    if (re) {
+      ex.body_regex = *re;
       ex.body_regex_text = *v;
-    } catch (const std::regex_error& e) {
-      r.error_at(r.raw().get("body_regex"), r.key_path("body_regex"), fmt::format("invalid regex /{}/: {}", *v, e.what()));
+    } else {
+      r.error_at(r.raw().get("body_regex"), r.key_path("body_regex"), fmt::format("invalid regex /{}/: {}", *v, re.error().message));
     }
   }
   if (auto v = r.strings("header_present")) {
@@ -975,11 +976,9 @@ std::optional<ScrapeQuery> Loader::read_scrape_query(Reader& r) {
       else if (text.starts_with("!")) { m.op = LabelMatcher::Op::Ne; m.value = text.substr(1); }
       else m.value = text;
       if (m.op == LabelMatcher::Op::Re || m.op == LabelMatcher::Op::NotRe) {
-        try {
-          m.re = std::make_shared<const std::regex>(m.value, std::regex::ECMAScript);
-        } catch (const std::regex_error& e) {
-          r.error_at(&v, path, fmt::format("invalid regex /{}/: {}", m.value, e.what()));
-        }
+        auto re = Regex::compile(m.value);
+        if (re) m.re = *re;
+        else r.error_at(&v, path, fmt::format("invalid regex /{}/: {}", m.value, re.error().message));
       }
       q.matchers.push_back(std::move(m));
     }
@@ -1113,6 +1112,10 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
     if (c.below) r.error_at(r.raw().get("below"), r.key_path("below"), "this condition takes 'above' (a floor), not 'below'");
   }
   if (auto v = r.duration("for", Duration{0})) c.hold_for = *v;
+  if (c.kind == MetricCondition::Kind::Canary)
+    for (const char* k : {"above", "below", "for"})
+      if (const toml::node* n = r.raw().get(k))
+        r.error_at(n, r.key_path(k), fmt::format("'{}' has no meaning for a canary condition (it trips by its sequential test: tune alpha and min_requests)", k));
   if (auto v = r.str("on_no_data")) {
     if (*v == "inconclusive") c.on_no_data = OnNoData::Inconclusive;
     else if (*v == "trip") c.on_no_data = OnNoData::Trip;

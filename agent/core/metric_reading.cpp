@@ -37,8 +37,9 @@ bool LabelMatcher::matches(std::string_view v) const {
   switch (op) {
     case Op::Eq: return v == value;
     case Op::Ne: return v != value;
-    case Op::Re: return re && std::regex_match(v.begin(), v.end(), *re);
-    case Op::NotRe: return !(re && std::regex_match(v.begin(), v.end(), *re));
+    // A value the regex cannot be applied to (too complex) matches nothing.
+    case Op::Re: return re && re->full_match(v).value_or(false);
+    case Op::NotRe: return !(re && re->full_match(v).value_or(true));
   }
   return false;
 }

@@ -4,13 +4,13 @@
 /// policy evaluator.
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "agent/core/clock.h"
+#include "agent/core/regex.h"
 
 namespace dg {
 
@@ -42,7 +42,7 @@ struct LabelMatcher {
   std::string name;
   enum class Op { Eq, Ne, Re, NotRe } op = Op::Eq;
   std::string value;
-  std::shared_ptr<const std::regex> re;  ///< compiled at load for Re/NotRe (fully anchored)
+  std::optional<Regex> re;  ///< compiled at load for Re/NotRe (fully anchored)
   bool matches(std::string_view v) const;
 };
 

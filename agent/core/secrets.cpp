@@ -12,6 +12,7 @@
 #include <vector>
 
 namespace dg::secrets {
+void add_one(std::string value);
 namespace {
 
 std::mutex g_mutex;
@@ -34,7 +35,22 @@ Result<std::string> resolve(std::string_view value) {
   return std::string(v);
 }
 
+void add_one(std::string value);
+
 void add(std::string value) {
+  // The parts that travel alone are secrets too: the credential after an auth
+  // scheme ("Bearer <token>") and the password in a URL's userinfo.
+  for (const char* scheme : {"Bearer ", "Basic ", "Token ", "GenieKey ", "OAuth "})
+    if (value.starts_with(scheme)) add_one(value.substr(std::string_view(scheme).size()));
+  if (auto at = value.find('@'), scheme_end = value.find("://"); at != std::string::npos && scheme_end != std::string::npos &&
+                                                                 scheme_end < at) {
+    std::string userinfo = value.substr(scheme_end + 3, at - scheme_end - 3);
+    if (auto colon = userinfo.find(':'); colon != std::string::npos) add_one(userinfo.substr(colon + 1));
+  }
+  add_one(std::move(value));
+}
+
+void add_one(std::string value) {
   if (value.size() < 3) return;
   // Text is often redacted after JSON serialization, where quotes, backslashes
   // and control bytes appear escaped: register that spelling too.

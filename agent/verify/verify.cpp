@@ -69,6 +69,14 @@ json::array to_json(const std::vector<std::string>& v) {
 }
 
 
+// Canary counting state per condition and arm (errors/total x canary/baseline):
+// per series, the last raw counter value and what it counted since the start.
+struct SeriesCount {
+  double last = 0;
+  double counted = 0;
+};
+using CanaryCounts = std::map<std::string, std::array<std::map<std::string, SeriesCount>, 4>>;
+
 // One bake: schedules, history and the policy ladder. Single-threaded except
 // for probe batches, which run concurrently and are joined before evaluation.
 class Bake {
@@ -122,6 +130,14 @@ class Bake {
       sleep_until(std::min(end, next_wake(schedule)));
     }
 
+    if (!acted) {
+      // What is still in flight when the bake ends is part of the evidence:
+      // a source hanging at the end must count as an error, not be ignored.
+      while (!probes_inflight_.empty() || !metrics_inflight_.empty()) {
+        Schedule none;
+        tick(none, nullptr, nullptr, report_.started, canary_bases_);
+      }
+    }
     if (acted) {
       report_.policies.push_back(*acted);
       for (const auto& policy : cfg_.policies)
@@ -222,7 +238,10 @@ class Bake {
                                                {"metric_evidence", to_json(v.metric_evidence)}, {"stats", stats_json(v)}}}});
     } else {
       r.state = "healthy";
-      append("policy_healthy", {{"policy", policy.name}, {"data", {{"reasons", to_json(r.reasons)}}}});
+      append("policy_healthy", {{"policy", policy.name},
+                                 {"data", {{"reasons", to_json(r.reasons)},
+                                           {"metric_evidence", to_json(v.metric_evidence)},
+                                           {"stats", stats_json(v)}}}});
     }
     return r;
   }
@@ -515,7 +534,7 @@ class Bake {
   // finished within a short slice of real time. A slow signal stays in flight
   // without holding up the others; its missed ticks are skipped, not queued.
   bool tick(Schedule& s, History* fresh, MetricHistory* fresh_metrics, TimePoint fresh_since,
-            std::map<std::string, std::array<double, 4>>& bases) {
+            CanaryCounts& bases) {
     TimePoint now = clock_.now();
     for (const auto& [name, t] : s.probes) {
       if (t > now || probes_inflight_.contains(name)) continue;
@@ -525,6 +544,12 @@ class Bake {
     for (const auto& [id, t] : s.metrics) {
       if (t > now || metrics_inflight_.contains(id)) continue;
       const MetricCondition* c = conditions_.at(id);
+      // A baseline that could not be read at the start is asked for again
+      // (as of the bake's start) until it arrives.
+      if (c->kind == MetricCondition::Kind::Baseline) {
+        auto b = metric_history_.find(id + "#baseline");
+        if (b == metric_history_.end() || b->second.back().status != ReadingStatus::Ok) take_baseline(*c);
+      }
       metrics_inflight_[id] = std::async(std::launch::async, [this, c, &bases] { return read_condition(*c, bases); });
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(25);
@@ -553,6 +578,9 @@ class Bake {
       if (said != last && !(last.empty() && r.status == ReadingStatus::Ok))
         progress_.event(fmt::format("metric {} {}", r.signal, said));
       last = said;
+      for (const auto& w : r.warnings)
+        if (warned_.insert(r.signal + "\x1f" + w).second)
+          append("metric_warning", {{"data", {{"condition", r.signal}, {"query", r.query}, {"warning", w}}}});
       if (fresh_metrics && r.at >= fresh_since) record_reading(*fresh_metrics, r);
       record_reading(metric_history_, std::move(r));
       if (auto d = s.metrics.find(it->first); d != s.metrics.end())
@@ -589,7 +617,7 @@ class Bake {
 
   // A reading for one condition. Canary conditions read four cumulative
   // counters and report what each arm counted since `bases` were taken.
-  MetricReading read_condition(const MetricCondition& c, std::map<std::string, std::array<double, 4>>& bases) {
+  MetricReading read_condition(const MetricCondition& c, CanaryCounts& bases) {
     MetricSource& source = *rt_.metric_sources.at(c.source);
     if (c.kind == MetricCondition::Kind::Compare) {
       // Two values, one per arm, in one reading: the judge compares them.
@@ -621,9 +649,10 @@ class Bake {
     const MetricQuery* queries[4] = {&c.canary_errors, &c.canary_total, &c.baseline_errors, &c.baseline_total};
     static const char* arms[4][2] = {{"canary", "errors"}, {"canary", "total"}, {"baseline", "errors"}, {"baseline", "total"}};
     std::vector<std::string> texts;
-    double now_counts[4];
+    MetricReading raw[4];
     for (int i = 0; i < 4; ++i) {
-      MetricReading r = source.read(*queries[i], clock_);
+      raw[i] = source.read(*queries[i], clock_);
+      const MetricReading& r = raw[i];
       texts.push_back(queries[i]->text());
       out.warnings.insert(out.warnings.end(), r.warnings.begin(), r.warnings.end());
       if (r.status == ReadingStatus::Error) {
@@ -637,39 +666,51 @@ class Bake {
         out.detail = fmt::format("no {} traffic counted yet ({}: {})", arms[i][0], queries[i]->text(), r.detail);
         return out;
       }
-      now_counts[i] = r.status == ReadingStatus::Ok ? total(r) : 0;  // an absent error counter counted none
     }
+    // Count per series, so one restarted pod (a counter reset) adds only what
+    // it counted since, never the other pods' history. Series present at the
+    // first reading start from there; series that appear later started later.
     std::lock_guard lock(bases_mu_);
-    auto [it, fresh] = bases.try_emplace(c.id, std::array<double, 4>{now_counts[0], now_counts[1], now_counts[2], now_counts[3]});
+    auto [it, first] = bases.try_emplace(c.id);
     out.status = ReadingStatus::Ok;
     out.query = text::join(texts, " | ");
     for (int i = 0; i < 4; ++i) {
-      double base = it->second[i];
-      double d = now_counts[i] >= base ? now_counts[i] - base : now_counts[i];  // a counter reset restarts from zero
-      out.series.push_back({{{"arm", arms[i][0]}, {"kind", arms[i][1]}}, d});
+      auto& per_series = it->second[i];
+      if (raw[i].status == ReadingStatus::Ok) {
+        for (const auto& sv : raw[i].series) {
+          auto [sc, is_new] = per_series.try_emplace(labels_key(sv.labels), SeriesCount{sv.value, first ? 0.0 : sv.value});
+          if (is_new) continue;
+          sc->second.counted += sv.value >= sc->second.last ? sv.value - sc->second.last : sv.value;
+          sc->second.last = sv.value;
+        }
+      }
+      double counted = 0;
+      for (const auto& [k, sc] : per_series) counted += sc.counted;
+      out.series.push_back({{{"arm", arms[i][0]}, {"kind", arms[i][1]}}, counted});
     }
     return out;
   }
 
-  void take_canary_bases(const PolicySpec& policy, std::map<std::string, std::array<double, 4>>& bases) {
+  void take_baseline(const MetricCondition& c) {
+    MetricReading r = rt_.metric_sources.at(c.source)->read(c.query, clock_, report_.started);
+    r.signal = c.id + "#baseline";
+    if (r.status != ReadingStatus::Ok) progress_.event(fmt::format("metric {}: no baseline value: {}", c.id, r.detail));
+    append("baseline_taken", {{"data", {{"condition", c.id}, {"reading", to_json(r)}}}});
+    record_reading(metric_history_, std::move(r));
+  }
+
+  void take_canary_bases(const PolicySpec& policy, CanaryCounts& bases) {
     for (const auto& c : policy.metrics)
       if (c.kind == MetricCondition::Kind::Canary) (void)read_condition(c, bases);
   }
 
   // Before the bake judges anything: each baseline condition's value at the
   // start of the bake, and each canary condition's starting counts.
-  void take_baselines(std::map<std::string, std::array<double, 4>>& bases, MetricHistory& history) {
+  void take_baselines(CanaryCounts& bases, MetricHistory& history) {
     for (const auto& p : cfg_.policies) {
       take_canary_bases(p, bases);
-      for (const auto& c : p.metrics) {
-        if (c.kind != MetricCondition::Kind::Baseline) continue;
-        MetricReading r = rt_.metric_sources.at(c.source)->read(c.query, clock_, report_.started);
-        r.signal = c.id + "#baseline";
-        if (r.status != ReadingStatus::Ok)
-          progress_.event(fmt::format("metric {}: no baseline value: {}", c.id, r.detail));
-        append("baseline_taken", {{"policy", p.name}, {"data", {{"condition", c.id}, {"reading", to_json(r)}}}});
-        record_reading(history, std::move(r));
-      }
+      for (const auto& c : p.metrics)
+        if (c.kind == MetricCondition::Kind::Baseline) take_baseline(c);
     }
   }
 
@@ -683,10 +724,11 @@ class Bake {
   History history_;
   MetricHistory metric_history_;
   std::map<std::string, const MetricCondition*> conditions_;
-  std::map<std::string, std::array<double, 4>> canary_bases_, recovery_bases_;
+  CanaryCounts canary_bases_, recovery_bases_;
   std::map<std::string, std::future<Observation>> probes_inflight_;
   std::map<std::string, std::future<MetricReading>> metrics_inflight_;
   std::map<std::string, std::string> last_said_;
+  std::set<std::string> warned_;
   std::mutex bases_mu_;
   std::map<std::string, ProbeStats> stats_;
   VerifyReport report_;

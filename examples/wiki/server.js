@@ -150,6 +150,13 @@ function inc(map, lbls) {
   map.set(key, (map.get(key) || 0) + 1);
 }
 
+// Error series exist from the first request of a route and release, at 0, so
+// an error ratio is 0 on a healthy service, not "no data".
+function touchErrors(lbls) {
+  const key = labels(lbls);
+  if (!errorsTotal.has(key)) errorsTotal.set(key, 0);
+}
+
 function renderMetrics() {
   const out = [];
   out.push('# HELP wiki_http_requests_total HTTP requests served, by route, release and status code.');
@@ -209,6 +216,7 @@ function handle(req, res) {
   // Every response goes through here so the counters cannot miss one.
   function send(code, type, body) {
     inc(requestsTotal, { route, release, code });
+    touchErrors({ route, release });
     if (code >= 500 || brokenPage) inc(errorsTotal, { route, release });
     res.writeHead(code, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body) });
     res.end(req.method === 'HEAD' ? undefined : body);

@@ -71,10 +71,11 @@ class ScrapeSource final : public MetricSource {
     req.verify_tls = spec_.verify_tls;
     req.max_body = 64 * 1024 * 1024;
     auto resp = http_perform(req);
-    if (!resp) return fail_reading(r, fmt::format("scrape {}: {}", spec_.url, resp.error().message));
+    // Messages never carry the URL: it may hold credentials.
+    if (!resp) return fail_reading(r, fmt::format("scrape: {}", resp.error().message));
     if (resp->status < 200 || resp->status >= 300)
-      return fail_reading(r, fmt::format("scrape {}: HTTP {}: {}", spec_.url, resp->status, text::excerpt(resp->body, 160)));
-    if (resp->body_truncated) return fail_reading(r, fmt::format("scrape {}: exposition larger than 64 MiB", spec_.url));
+      return fail_reading(r, fmt::format("scrape: HTTP {}: {}", resp->status, text::excerpt(resp->body, 160)));
+    if (resp->body_truncated) return fail_reading(r, "scrape: exposition larger than 64 MiB");
     const std::string* ct = resp->header("content-type");
     ExpositionFormat format = format_from_content_type(ct ? *ct : "");
     std::string sample_name = sq.function == ScrapeQuery::Function::Quantile ? sq.metric + "_bucket" : sq.metric;
@@ -84,8 +85,8 @@ class ScrapeSource final : public MetricSource {
       return parser_.parse(resp->body, format, sel);
     }();
     if (!parsed)
-      return fail_reading(r, fmt::format("scrape {}: invalid exposition at line {}, column {}: {}", spec_.url,
-                                         parsed.error().line, parsed.error().column, parsed.error().message));
+      return fail_reading(r, fmt::format("scrape: invalid exposition at line {}, column {}: {}", parsed.error().line,
+                                         parsed.error().column, parsed.error().message));
     if (sel.out.empty()) {
       r.status = ReadingStatus::NoData;
       r.detail = fmt::format("no series named {} matched", sample_name);

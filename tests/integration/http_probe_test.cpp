@@ -163,7 +163,7 @@ TEST(HttpProbe, BodyNotContainsAbsentPasses) {
 TEST(HttpProbe, BodyRegex) {
   HttpExpect ex;
   ex.body_regex_text = R"("version":\s*"\d+\.\d+\.\d+")";
-  ex.body_regex = std::make_shared<const std::regex>(ex.body_regex_text);
+  ex.body_regex = *Regex::compile(ex.body_regex_text);
   {
     HttpServer server(reply(200, R"({"version": "2.10.0"})"));
     Observation obs = run_probe(http_spec(server.url("/"), ex));

@@ -68,7 +68,7 @@ LabelMatcher ne(std::string name, std::string value) {
   return LabelMatcher{.name = std::move(name), .op = LabelMatcher::Op::Ne, .value = std::move(value)};
 }
 LabelMatcher re(std::string name, std::string value, bool negate = false) {
-  auto compiled = std::make_shared<const std::regex>(value);
+  auto compiled = *Regex::compile(value);
   return LabelMatcher{.name = std::move(name), .op = negate ? LabelMatcher::Op::NotRe : LabelMatcher::Op::Re,
                       .value = std::move(value), .re = std::move(compiled)};
 }

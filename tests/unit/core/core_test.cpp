@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "agent/core/duration.h"
+#include "agent/core/regex.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 
@@ -43,6 +44,20 @@ TEST(Secrets, ResolvesAndRedacts) {
   auto missing = secrets::resolve("env:DG_TEST_SECRET_B");
   ASSERT_FALSE(missing);
   EXPECT_EQ(missing.error().message, "environment variable DG_TEST_SECRET_B is not set");
+}
+
+TEST(Regex, LongUntrustedInputNeverCrashes) {
+  // std::regex recursed per character and overflowed the stack on ~100 KB.
+  std::string big(2 << 20, 'a');
+  auto dot = Regex::compile(".*");
+  ASSERT_TRUE(dot);
+  auto m = dot->full_match(big);
+  EXPECT_TRUE(!m || *m);
+  auto evil = Regex::compile("(a|aa)*b");
+  ASSERT_TRUE(evil);
+  auto s = evil->search(std::string(5000, 'a'));
+  EXPECT_TRUE(!s || !*s) << "either too complex (an error value) or no match, never a crash";
+  EXPECT_FALSE(Regex::compile("(unclosed"));
 }
 
 TEST(Text, DidYouMean) {

@@ -330,10 +330,10 @@ TEST(MetricBaseline, PerSeriesAgainstItsOwnBaseline) {
       judge_baseline(baseline(0.5, true), base, {ok(0, {{route("/edit"), 0.12}, {route("/view"), 0.02}})});
   EXPECT_EQ(state(v.state), "tripped") << v.reason;
   EXPECT_TRUE(contains(v.reason, R"(route="/view")")) << v.reason;
-  // A series the baseline never had is not judged against anything.
+  // A series the baseline never had cannot be judged: missing data, never health.
   v = judge_baseline(baseline(0.5, true), base, {ok(0, {{route("/new"), 9.0}})});
-  EXPECT_EQ(state(v.state), "healthy") << v.reason;
-  EXPECT_TRUE(contains(v.reason, "no baseline value")) << v.reason;
+  EXPECT_EQ(state(v.state), "inconclusive") << v.reason;
+  EXPECT_TRUE(contains(v.reason, "no usable baseline value")) << v.reason;
 }
 
 // ---- canary ----------------------------------------------------------------------

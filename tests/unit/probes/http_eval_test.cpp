@@ -63,7 +63,7 @@ TEST(HttpEval, NotContainsShowsWhereItWasFound) {
 TEST(HttpEval, RegexHeadersJsonAndLatency) {
   HttpExpect ex;
   ex.body_regex_text = "ready=[0-9]+";
-  ex.body_regex = std::make_shared<const std::regex>(ex.body_regex_text);
+  ex.body_regex = *Regex::compile(ex.body_regex_text);
   ex.headers_present = {"etag"};
   ex.json_equals = {{"/editor/ready", "true"}, {"/count", "3"}};
   ex.max_latency = Duration{10};
