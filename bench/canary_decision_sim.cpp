@@ -10,6 +10,8 @@
 //                 bound no two-arm test can reach
 //   fixed+peek    a one-sided two-proportion z-test at alpha, checked at every look
 //   naive-ratio   "canary error ratio above 2x the baseline's" after 100 requests
+//   fixed-3000    the same z-test looked at once, at 3,000 requests per arm
+//                 (80 % power for 2x at a 1 % baseline): valid, but blind until then
 // Usage: canary_decision_sim [trials=2000] [seed=1]
 #include <algorithm>
 #include <cmath>
@@ -56,14 +58,14 @@ int main(int argc, char** argv) {
   std::mt19937_64 rng(seed);
   for (const auto& sc : scenarios) {
     double p1 = sc.p0 * sc.ratio;
-    const char* names[] = {"mixture-SPRT", "wald-SPRT", "wald-known-p0", "fixed+peek", "naive-ratio"};
-    Tally tally[5];
+    const char* names[] = {"mixture-SPRT", "wald-SPRT", "wald-known-p0", "fixed+peek", "naive-ratio", "fixed-3000"};
+    Tally tally[6];
     double wald_r = sc.ratio > 1 ? sc.ratio : 2.0;  // under A/A, Wald tests against 2x
     for (int t = 0; t < trials; ++t) {
       double e1 = 0, e0 = 0, n = 0;
-      bool done[5] = {false, false, false, false, false};
+      bool done[6] = {false, false, false, false, false, false};
       double llr_known = 0;
-      while (n < horizon && !(done[0] && done[1] && done[2] && done[3] && done[4])) {
+      while (n < horizon && !(done[0] && done[1] && done[2] && done[3] && done[4] && done[5])) {
         std::binomial_distribution<int> b1(static_cast<int>(per_look), p1), b0(static_cast<int>(per_look), sc.p0);
         int d1 = b1(rng), d0 = b0(rng);
         e1 += d1;
@@ -94,9 +96,12 @@ int main(int argc, char** argv) {
         trip(3, z > 2.326);
         // 4: naive ratio rule
         trip(4, n >= 100 && e1 / n > 2 * std::max(e0 / n, 1e-9) && e1 >= 3);
+        // 5: fixed horizon, one look
+        if (n == 3000) trip(5, z > 2.326);
+        else if (n > 3000) done[5] = true;
       }
     }
-    for (int i = 0; i < 5; ++i) {
+    for (int i = 0; i < 6; ++i) {
       std::printf("| %.1f%% | %.1fx | %s | %.2f%% | %.0f | %.0f |\n", sc.p0 * 100, sc.ratio, names[i],
                   100.0 * tally[i].trips / trials, quantile(tally[i].requests, 0.5), quantile(tally[i].requests, 0.9));
     }
