@@ -78,10 +78,14 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
   if (!type || !type->is_string() || !result) return keep("answer has no resultType/result");
   std::string_view rt = type->get_string();
 
-  size_t total = 0, dropped = 0;
+  size_t total = 0, dropped = 0, malformed = 0;
   auto take = [&](Labels labels, std::optional<double> v) {
     ++total;
-    if (!v || std::isnan(*v) || std::isinf(*v)) {
+    if (!v) {
+      ++malformed;  // not a value at all: a broken answer, not missing data
+      return;
+    }
+    if (std::isnan(*v) || std::isinf(*v)) {
       ++dropped;
       return;
     }
@@ -110,7 +114,7 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
       const json::value* values = o.if_contains("values");
       if (!values || !values->is_array() || values->get_array().empty()) {
         ++total;
-        ++dropped;
+        ++malformed;
         continue;
       }
       take(labels_of(o.contains("metric") ? o.at("metric") : json::value()), value_of(values->get_array().back()));
@@ -118,6 +122,7 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
   } else {
     return keep(fmt::format("result type \"{}\" is not a number", std::string(rt)));
   }
+  if (malformed) return keep(fmt::format("{} of {} series in the answer carry no readable value", malformed, total));
   if (r.series.empty()) {
     r.status = ReadingStatus::NoData;
     r.detail = total == 0 ? "empty result (no series matched)"

@@ -319,3 +319,20 @@ TEST(PrometheusAnswer, NoRecordedAnswerYieldsANumberItDoesNotHold) {
 
 }  // namespace
 }  // namespace dg::test
+
+namespace dg {
+namespace {
+
+TEST(PrometheusAnswerMalformed, AValueThatIsNotAStringIsAnErrorNotNoData) {
+  MetricReading r = decode_prometheus_answer(
+      200, "application/json",
+      R"({"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1795483262.8, 1]}]}})");
+  EXPECT_EQ(r.status, ReadingStatus::Error) << r.detail;
+  EXPECT_NE(r.detail.find("no readable value"), std::string::npos) << r.detail;
+  MetricReading m = decode_prometheus_answer(
+      200, "application/json", R"({"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[]}]}})");
+  EXPECT_EQ(m.status, ReadingStatus::Error) << m.detail;
+}
+
+}  // namespace
+}  // namespace dg
