@@ -11,9 +11,13 @@ WIKI=$DG_SOURCE_DIR/examples/wiki
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/dg-e2e-XXXXXX")
 STATE=$WORK/.state
 SERVER_PID=""
+EXTRA_PIDS=()   # background helpers (traffic, more services), stopped on exit
+PROM_DIR=""     # set by start_prometheus
 
 cleanup() {
   local rc=$?
+  for pid in "${EXTRA_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [[ -n "$PROM_DIR" ]]; then "$DG_SOURCE_DIR/scripts/prometheus.sh" stop "$PROM_DIR" || true; fi
   if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
   if [[ $rc -ne 0 && -d "$WORK" ]]; then
     echo "---- e2e failed; work dir contents:" >&2
@@ -70,4 +74,18 @@ journal_kinds() { python3 -c 'import json,sys; print(" ".join(json.loads(l)["kin
 expect_rc() { [[ $RC -eq $1 ]] || fail "expected exit code $1, got $RC; stdout: $(cat "$WORK/out.txt"); stderr: $(cat "$WORK/err.txt")"; }
 journal_verifies() {
   "$DEPLOYGUARD_BIN" journal verify "$STATE/journal.jsonl" >/dev/null || fail "journal does not verify: $("$DEPLOYGUARD_BIN" journal verify "$STATE/journal.jsonl")"
+}
+
+# Steady user traffic to /edit on the given ports, until the test ends.
+start_traffic() {
+  ( while true; do for p in "$@"; do curl -s -o /dev/null "http://127.0.0.1:$p/edit?tenant=globex"; done; sleep 0.05; done ) &
+  EXTRA_PIDS+=($!)
+}
+
+# A private Prometheus scraping the given host:port targets every second.
+start_prometheus() {
+  command -v prometheus >/dev/null || fail "prometheus is not installed (scripts/install-deps.sh installs it)"
+  PROM_PORT=$(free_port)
+  PROM_DIR=$WORK/prom
+  "$DG_SOURCE_DIR/scripts/prometheus.sh" start "$PROM_DIR" "$PROM_PORT" "$@"
 }

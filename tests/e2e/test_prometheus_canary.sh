@@ -4,22 +4,8 @@
 # must not trip when both fail alike (A/A) and must trip when the canary fails
 # five times as often.
 source "$(dirname "$0")/lib.sh"
-command -v prometheus >/dev/null || fail "prometheus is not installed (scripts/install-deps.sh installs it)"
-PROM_PORT=$(free_port)
-PROM_DIR=$WORK/prom
 CANARY_PORT=$(free_port)
 CANARY_STATE=$WORK/.canary
-load_pid=""
-canary_pid=""
-stop_all() {
-  local rc=$?
-  [[ -n "$load_pid" ]] && kill "$load_pid" 2>/dev/null
-  [[ -n "$canary_pid" ]] && kill "$canary_pid" 2>/dev/null
-  "$DG_SOURCE_DIR/scripts/prometheus.sh" stop "$PROM_DIR" || true
-  (exit $rc)
-  cleanup
-}
-trap stop_all EXIT
 
 setup_demo
 start_wiki
@@ -27,9 +13,9 @@ mkdir -p "$CANARY_STATE"
 cp "$STATE/flags.json" "$STATE/tenants.json" "$CANARY_STATE/"
 echo 2 >"$CANARY_STATE/release"
 node "$WIKI/server.js" --port "$CANARY_PORT" --state "$CANARY_STATE" >"$CANARY_STATE/server.log" 2>&1 &
-canary_pid=$!
+EXTRA_PIDS+=($!)
 for _ in $(seq 1 100); do grep -q listening "$CANARY_STATE/server.log" 2>/dev/null && break; sleep 0.05; done
-"$DG_SOURCE_DIR/scripts/prometheus.sh" start "$PROM_DIR" "$PROM_PORT" "127.0.0.1:$PORT" "127.0.0.1:$CANARY_PORT"
+start_prometheus "127.0.0.1:$PORT" "127.0.0.1:$CANARY_PORT"
 
 # Steady load, the same on both arms (keep-alive, ~150 requests/s each).
 python3 - "$PORT" "$CANARY_PORT" <<'PY' &
@@ -43,7 +29,7 @@ while True:
             c.close()
     time.sleep(0.005)
 PY
-load_pid=$!
+EXTRA_PIDS+=($!)
 
 stable="instance=\"127.0.0.1:$PORT\",route=\"/edit\""
 canary="instance=\"127.0.0.1:$CANARY_PORT\",route=\"/edit\""

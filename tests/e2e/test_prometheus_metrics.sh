@@ -6,25 +6,10 @@
 #  - Prometheus stopped mid-run gives "cannot judge" (exit 4), not healthy and
 #    not a rollback.
 source "$(dirname "$0")/lib.sh"
-command -v prometheus >/dev/null || fail "prometheus is not installed (scripts/install-deps.sh installs it)"
-PROM_PORT=$(free_port)
-PROM_DIR=$WORK/prom
-traffic_pid=""
-stop_all() {
-  local rc=$?
-  [[ -n "$traffic_pid" ]] && kill "$traffic_pid" 2>/dev/null
-  "$DG_SOURCE_DIR/scripts/prometheus.sh" stop "$PROM_DIR" || true
-  (exit $rc)
-  cleanup
-}
-trap stop_all EXIT
-
 setup_demo
 start_wiki
-"$DG_SOURCE_DIR/scripts/prometheus.sh" start "$PROM_DIR" "$PROM_PORT" "127.0.0.1:$PORT"
-# Steady traffic to /edit, as real users would send.
-( while true; do curl -s -o /dev/null "http://127.0.0.1:$PORT/edit?tenant=globex"; sleep 0.05; done ) &
-traffic_pid=$!
+start_prometheus "127.0.0.1:$PORT"
+start_traffic "$PORT"
 
 cat >"$WORK/metrics.toml" <<TOML
 [agent]

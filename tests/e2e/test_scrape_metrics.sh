@@ -3,18 +3,9 @@
 # rate computed from its counters trips on injected errors; a probe failing
 # AND the error rate rising (combine = "all") is required when asked.
 source "$(dirname "$0")/lib.sh"
-traffic_pid=""
-stop_all() {
-  local rc=$?
-  [[ -n "$traffic_pid" ]] && kill "$traffic_pid" 2>/dev/null
-  (exit $rc)
-  cleanup
-}
-trap stop_all EXIT
 setup_demo
 start_wiki
-( while true; do curl -s -o /dev/null "http://127.0.0.1:$PORT/edit?tenant=globex"; sleep 0.05; done ) &
-traffic_pid=$!
+start_traffic "$PORT"
 
 cat >"$WORK/scrape.toml" <<TOML
 [agent]

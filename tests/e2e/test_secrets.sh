@@ -16,8 +16,7 @@ class H(http.server.BaseHTTPRequestHandler):
     def log_message(self, *a): pass
 http.server.HTTPServer(("127.0.0.1", port), H).serve_forever()
 PY
-hook_pid=$!
-trap 'rc=$?; kill $hook_pid 2>/dev/null; (exit $rc); cleanup' EXIT
+EXTRA_PIDS+=($!)
 setup_demo
 cat >>"$WORK/deployguard.toml" <<TOML
 
