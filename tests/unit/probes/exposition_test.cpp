@@ -91,6 +91,8 @@ struct Bad {
   const char* message_part;
 };
 
+void PrintTo(const Bad& b, std::ostream* os) { *os << b.line << ":" << b.column << " " << b.message_part; }
+
 class ExpositionErrors : public ::testing::TestWithParam<Bad> {};
 
 TEST_P(ExpositionErrors, ReportLineColumnAndWhy) {
