@@ -990,7 +990,11 @@ std::optional<ScrapeQuery> Loader::read_scrape_query(Reader& r) {
     else r.error_at(r.raw().get("function"), r.key_path("function"),
                     fmt::format("unknown function '{}' (known: 'value', 'rate', 'quantile')", *v));
   }
-  if (auto v = r.duration("window", Duration{100})) q.window = *v;
+  if (auto v = r.duration("window", Duration{0})) {
+    q.window = *v;
+    if (q.window.count() < 100 && q.function == ScrapeQuery::Function::Rate)
+      r.error_at(r.raw().get("window"), r.key_path("window"), "a rate needs a window of at least 100ms");
+  }
   if (const toml::node* n = r.node("quantile")) {
     double qv = n->is_floating_point() ? n->as_floating_point()->get() : n->is_integer() ? static_cast<double>(n->as_integer()->get()) : -1;
     if (qv < 0 || qv > 1) r.error_at(n, r.key_path("quantile"), "expected a number from 0 to 1");

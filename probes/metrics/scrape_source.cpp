@@ -95,7 +95,7 @@ class ScrapeSource final : public MetricSource {
     switch (sq.function) {
       case ScrapeQuery::Function::Value: sum_into(r, sel.out, sq.by); break;
       case ScrapeQuery::Function::Rate: rate_into(r, q.text(), sel.out, sq); break;
-      case ScrapeQuery::Function::Quantile: quantile_into(r, sel.out, sq); break;
+      case ScrapeQuery::Function::Quantile: quantile_into(r, q.text(), sel.out, sq); break;
     }
     return r;
   }
@@ -157,18 +157,40 @@ class ScrapeSource final : public MetricSource {
     finish(r, std::move(groups), 0);
   }
 
-  static void quantile_into(MetricReading& r, const std::vector<Selected>& in, const ScrapeQuery& q) {
+  // Quantile of what the buckets counted within the window (window = 0: since
+  // the process started), so a fresh regression is not diluted by history.
+  void quantile_into(MetricReading& r, const std::string& key, const std::vector<Selected>& in, const ScrapeQuery& q) {
+    double window = std::chrono::duration<double>(q.window).count();
+    double now = std::chrono::duration<double>(r.at.time_since_epoch()).count();
     std::map<Labels, std::vector<Bucket>> groups;
+    size_t ready = 0;
+    std::lock_guard lock(mu_);
+    auto& series = history_[key];
     for (const auto& s : in) {
       std::string le;
       for (const auto& [k, v] : s.labels)
         if (k == "le") le = v;
       auto bound = parse_le(le);
       if (!bound) continue;
+      double count = s.value;
+      if (window > 0) {
+        auto& points = series[s.labels];
+        points.push_back({now, s.value});
+        trim_window(points, window);
+        auto rate = counter_rate(points);
+        if (!rate) continue;
+        count = *rate * (points.back().t - points.front().t);
+      }
+      ++ready;
       auto& buckets = groups[group_of(s.labels, q.by)];
       auto it = std::find_if(buckets.begin(), buckets.end(), [&](const Bucket& b) { return b.le == *bound; });
-      if (it == buckets.end()) buckets.push_back({*bound, s.value});
-      else it->count += s.value;
+      if (it == buckets.end()) buckets.push_back({*bound, count});
+      else it->count += count;
+    }
+    if (ready == 0) {
+      r.status = ReadingStatus::NoData;
+      r.detail = "need a second scrape to see what the buckets counted within the window";
+      return;
     }
     std::map<Labels, double> out;
     for (auto& [labels, buckets] : groups) out[labels] = histogram_quantile(q.quantile, buckets);

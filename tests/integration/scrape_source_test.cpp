@@ -305,7 +305,34 @@ const std::string kLatency =
 MetricQuery quantile(double q, std::vector<std::string> by = {}, std::vector<LabelMatcher> m = {}) {
   MetricQuery out = query("http_request_duration_seconds", std::move(m), std::move(by), ScrapeQuery::Function::Quantile);
   out.scrape.quantile = q;
+  out.scrape.window = Duration{0};  // since the process started: one scrape is enough
   return out;
+}
+
+TEST(ScrapeSource, QuantileOverAWindowSeesOnlyWhatTheBucketsCountedInIt) {
+  // 1000 fast requests in the past; then 100 slow ones within the window.
+  auto body = [](int fast, int slow) {
+    return "# TYPE lat histogram\n"
+           "lat_bucket{le=\"0.1\"} " + std::to_string(fast) + "\n"
+           "lat_bucket{le=\"1\"} " + std::to_string(fast) + "\n"
+           "lat_bucket{le=\"10\"} " + std::to_string(fast + slow) + "\n"
+           "lat_bucket{le=\"+Inf\"} " + std::to_string(fast + slow) + "\n";
+  };
+  Exporter exporter;
+  exporter.serve(body(1000, 0));
+  auto source = make_source(exporter.url());
+  ASSERT_TRUE(source);
+  FakeClock clock;
+  MetricQuery q = query("lat", {}, {}, ScrapeQuery::Function::Quantile);
+  q.scrape.quantile = 0.5;
+  q.scrape.window = Duration{30'000};
+  EXPECT_EQ(status(source->read(q, clock)), "no_data") << "one scrape shows nothing counted within a window";
+  clock.advance(Duration{10'000});
+  exporter.serve(body(1000, 100));
+  MetricReading r = source->read(q, clock);
+  ASSERT_EQ(status(r), "ok") << dump(r);
+  // Lifetime the median is below 0.1 s; within the window every request was slow: 1 + 9 * 50/100.
+  EXPECT_NEAR(r.series.at(0).value, 5.5, 1e-9) << dump(r);
 }
 
 TEST(ScrapeSource, QuantileFromBuckets) {
@@ -384,6 +411,7 @@ TEST(ScrapeSource, OpenMetricsBodyParses) {
 
   MetricQuery q = query("latency_seconds", {}, {}, ScrapeQuery::Function::Quantile);
   q.scrape.quantile = 0.5;
+  q.scrape.window = Duration{0};
   r = source->read(q, clock);
   ASSERT_EQ(status(r), "ok") << dump(r);
   EXPECT_NEAR(r.series.at(0).value, 0.4, 1e-12) << "le=\"1.0\" is the same bound as le=\"1\"";
