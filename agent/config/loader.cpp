@@ -5,6 +5,7 @@
 #include <glob.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
@@ -236,6 +237,20 @@ class Reader {
       if (auto r = resolve(&v, p, value)) out.emplace_back(std::string(k.str()), *r);
     }
     return out;
+  }
+
+  // One of a fixed set of words; the index of the one given, or nothing after
+  // reporting it (with the closest word as a suggestion).
+  std::optional<size_t> choice(std::string_view key, const std::vector<std::string>& options) {
+    auto v = str(key);
+    if (!v) return std::nullopt;
+    for (size_t i = 0; i < options.size(); ++i)
+      if (*v == options[i]) return i;
+    auto hint = text::closest(*v, options);
+    error_at(table_.get(key), key_path(key),
+             fmt::format("unknown value '{}' ({}known: {})", *v, hint ? "did you mean '" + *hint + "'? " : "",
+                         join_quoted(options)));
+    return std::nullopt;
   }
 
   const toml::table* table(std::string_view key) {
@@ -772,11 +787,7 @@ void Loader::read_policy(Reader& r, const std::string& name) {
       }
     }
   }
-  if (auto v = r.str("combine")) {
-    if (*v == "any") p.combine = Combine::Any;
-    else if (*v == "all") p.combine = Combine::All;
-    else r.error_at(r.raw().get("combine"), r.key_path("combine"), fmt::format("unknown value '{}' (known: 'any', 'all')", *v));
-  }
+  if (auto i = r.choice("combine", {"any", "all"})) p.combine = *i == 0 ? Combine::Any : Combine::All;
   each_table(r, "metrics", "a metric condition table", [&](Reader& mr, size_t i) { read_metric_condition(mr, p, i); });
   if (p.probes.empty() && p.metrics.empty() && !r.raw().get("probes"))
     r.error_at(nullptr, r.key_path("probes"), "policy judges nothing: list probes or add [[policies." + name + ".metrics]]");
@@ -798,12 +809,7 @@ void Loader::read_policy(Reader& r, const std::string& name) {
   if (p.consecutive_failures == 0 && p.window_runs == 0)
     r.error_at(nullptr, r.key_path("consecutive_failures"), "no trip rule: set consecutive_failures >= 1 or a window");
   if (auto v = r.integer("max_consecutive_errors", 0, 10'000)) p.max_consecutive_errors = static_cast<int>(*v);
-  if (auto v = r.str("on_errors")) {
-    if (*v == "inconclusive") p.on_errors = OnErrors::Inconclusive;
-    else if (*v == "trip") p.on_errors = OnErrors::Trip;
-    else r.error_at(r.raw().get("on_errors"), r.key_path("on_errors"),
-                    fmt::format("unknown value '{}' (known: 'inconclusive', 'trip')", *v));
-  }
+  if (auto i = r.choice("on_errors", {"inconclusive", "trip"})) p.on_errors = *i == 0 ? OnErrors::Inconclusive : OnErrors::Trip;
   if (auto v = r.integer("min_observations", 1, 100'000)) p.min_observations = static_cast<int>(*v);
   if (auto v = r.duration("verify_for", Duration{100})) p.verify_for = *v;
   if (auto v = r.integer("recovery_passes", 1, 10'000)) p.recovery_passes = static_cast<int>(*v);
@@ -983,13 +989,8 @@ std::optional<ScrapeQuery> Loader::read_scrape_query(Reader& r) {
       q.matchers.push_back(std::move(m));
     }
   }
-  if (auto v = r.str("function")) {
-    if (*v == "value") q.function = ScrapeQuery::Function::Value;
-    else if (*v == "rate") q.function = ScrapeQuery::Function::Rate;
-    else if (*v == "quantile") q.function = ScrapeQuery::Function::Quantile;
-    else r.error_at(r.raw().get("function"), r.key_path("function"),
-                    fmt::format("unknown function '{}' (known: 'value', 'rate', 'quantile')", *v));
-  }
+  if (auto i = r.choice("function", {"value", "rate", "quantile"}))
+    q.function = std::array{ScrapeQuery::Function::Value, ScrapeQuery::Function::Rate, ScrapeQuery::Function::Quantile}[*i];
   if (auto v = r.duration("window", Duration{0})) {
     q.window = *v;
     if (q.window.count() < 100 && q.function == ScrapeQuery::Function::Rate)
@@ -1120,13 +1121,8 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
     for (const char* k : {"above", "below", "for"})
       if (const toml::node* n = r.raw().get(k))
         r.error_at(n, r.key_path(k), fmt::format("'{}' has no meaning for a canary condition (it trips by its sequential test: tune alpha and min_requests)", k));
-  if (auto v = r.str("on_no_data")) {
-    if (*v == "inconclusive") c.on_no_data = OnNoData::Inconclusive;
-    else if (*v == "trip") c.on_no_data = OnNoData::Trip;
-    else if (*v == "ignore") c.on_no_data = OnNoData::Ignore;
-    else r.error_at(r.raw().get("on_no_data"), r.key_path("on_no_data"),
-                    fmt::format("unknown value '{}' (known: 'inconclusive', 'trip', 'ignore')", *v));
-  }
+  if (auto i = r.choice("on_no_data", {"inconclusive", "trip", "ignore"}))
+    c.on_no_data = std::array{OnNoData::Inconclusive, OnNoData::Trip, OnNoData::Ignore}[*i];
   if (auto v = r.integer("max_source_errors", 1, 10'000)) c.max_source_errors = static_cast<int>(*v);
   if (auto v = r.duration("interval", Duration{100})) c.interval = *v;
   for (const auto& other : p.metrics)
