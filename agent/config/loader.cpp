@@ -136,6 +136,19 @@ class Reader {
     return *r;
   }
 
+  // An http(s) URL that may be an env: reference. Never echoed in a message:
+  // it may carry a resolved secret.
+  std::optional<std::string> url(std::string_view key, std::string_view what, std::string_view example) {
+    auto v = secret_str(key, true, what);
+    if (!v) return v;
+    auto u = boost::urls::parse_absolute_uri(*v);
+    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
+      error_at(table_.get(key), key_path(key),
+               u ? "URL must use http or https and name a host"
+                 : fmt::format("invalid URL (expected e.g. \"{}\")", example));
+    return v;
+  }
+
   std::optional<bool> boolean(std::string_view key) {
     const toml::node* n = node(key);
     if (!n) return std::nullopt;
@@ -637,15 +650,7 @@ void Loader::read_probe(Reader& r, const std::string& name) {
 
 void Loader::read_http(Reader& r, ProbeSpec& spec) {
   HttpProbeSpec h;
-  if (auto v = r.secret_str("url", true, "an http:// or https:// URL")) {
-    auto u = boost::urls::parse_absolute_uri(*v);
-    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty()) {
-      // Never echo the URL: it may carry a resolved secret.
-      r.error_at(r.raw().get("url"), r.key_path("url"),
-                 u ? "URL must use http or https and name a host" : "invalid URL (expected e.g. \"http://127.0.0.1:8080/path\")");
-    }
-    h.url = *v;
-  }
+  if (auto v = r.url("url", "an http:// or https:// URL", "http://127.0.0.1:8080/path")) h.url = *v;
   if (auto v = r.str("method")) {
     static const std::vector<std::string> methods{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
     if (std::find(methods.begin(), methods.end(), *v) == methods.end())
@@ -918,12 +923,7 @@ void Loader::read_sink(Reader& r, const std::string& name) {
   s.type = *type;
   if (*type == "webhook") {
     WebhookSinkSpec w;
-    if (auto v = r.secret_str("url", true, "an http:// or https:// URL")) {
-      auto u = boost::urls::parse_absolute_uri(*v);
-      if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
-        r.error_at(r.raw().get("url"), r.key_path("url"), "invalid URL (expected e.g. \"https://hooks.example.com/x\")");
-      w.url = *v;
-    }
+    if (auto v = r.url("url", "an http:// or https:// URL", "https://hooks.example.com/x")) w.url = *v;
     w.headers = r.string_map("headers", true);
     if (auto v = r.duration("timeout")) w.timeout = *v;
     if (auto v = r.integer("max_attempts", 1, 20)) w.max_attempts = static_cast<int>(*v);
@@ -944,12 +944,10 @@ void Loader::read_metric_source(Reader& r, const std::string& name) {
   if (!type) return;
   s.type = *type;
   std::string url;
-  if (auto v = r.secret_str("url", true, *type == "prometheus" ? "the Prometheus base URL" : "the /metrics URL")) {
-    auto u = boost::urls::parse_absolute_uri(*v);
-    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
-      r.error_at(r.raw().get("url"), r.key_path("url"), "invalid URL (expected e.g. \"http://127.0.0.1:9090\")");
+  bool prom = *type == "prometheus";
+  if (auto v = r.url("url", prom ? "the Prometheus base URL" : "the /metrics URL",
+                     prom ? "http://127.0.0.1:9090" : "http://127.0.0.1:8080/metrics"))
     url = *v;
-  }
   auto headers = r.string_map("headers", true);
   Duration timeout{5000};
   if (auto v = r.duration("timeout")) timeout = *v;

@@ -110,7 +110,7 @@ class Bake {
         schedule.metrics[c.id] = report_.started;
       }
     }
-    take_baselines(canary_bases_, metric_history_);
+    take_baselines();
 
     std::optional<PolicyResult> acted;
     while (!stopped()) {
@@ -190,9 +190,11 @@ class Bake {
     last = said;
   }
 
-  static void record(History& h, Observation o) {
-    auto& v = h[o.signal];
-    v.push_back(std::move(o));
+  // Appends to a signal's bounded history (probe observations or metric readings).
+  template <class Histories, class Item>
+  static void record(Histories& h, Item item) {
+    auto& v = h[item.signal];
+    v.push_back(std::move(item));
     if (v.size() > kHistoryLimit) v.erase(v.begin(), v.begin() + static_cast<long>(v.size() - kHistoryLimit));
   }
 
@@ -581,8 +583,8 @@ class Bake {
       for (const auto& w : r.warnings)
         if (warned_.insert(r.signal + "\x1f" + w).second)
           append("metric_warning", {{"data", {{"condition", r.signal}, {"query", r.query}, {"warning", w}}}});
-      if (fresh_metrics && r.at >= fresh_since) record_reading(*fresh_metrics, r);
-      record_reading(metric_history_, std::move(r));
+      if (fresh_metrics && r.at >= fresh_since) record(*fresh_metrics, r);
+      record(metric_history_, std::move(r));
       if (auto d = s.metrics.find(it->first); d != s.metrics.end())
         d->second = next_due(d->second, conditions_.at(it->first)->interval);
       it = metrics_inflight_.erase(it);
@@ -601,12 +603,6 @@ class Bake {
       if (!metrics_inflight_.contains(n)) t = std::min(t, d);
     if (!probes_inflight_.empty() || !metrics_inflight_.empty()) t = std::min(t, clock_.now() + Duration{25});
     return t;
-  }
-
-  static void record_reading(MetricHistory& h, MetricReading r) {
-    auto& v = h[r.signal];
-    v.push_back(std::move(r));
-    if (v.size() > kHistoryLimit) v.erase(v.begin(), v.begin() + static_cast<long>(v.size() - kHistoryLimit));
   }
 
   static double total(const MetricReading& r) {
@@ -696,7 +692,7 @@ class Bake {
     r.signal = c.id + "#baseline";
     if (r.status != ReadingStatus::Ok) progress_.event(fmt::format("metric {}: no baseline value: {}", c.id, r.detail));
     append("baseline_taken", {{"data", {{"condition", c.id}, {"reading", to_json(r)}}}});
-    record_reading(metric_history_, std::move(r));
+    record(metric_history_, std::move(r));
   }
 
   void take_canary_bases(const PolicySpec& policy, CanaryCounts& bases) {
@@ -706,9 +702,9 @@ class Bake {
 
   // Before the bake judges anything: each baseline condition's value at the
   // start of the bake, and each canary condition's starting counts.
-  void take_baselines(CanaryCounts& bases, MetricHistory& history) {
+  void take_baselines() {
     for (const auto& p : cfg_.policies) {
-      take_canary_bases(p, bases);
+      take_canary_bases(p, canary_bases_);
       for (const auto& c : p.metrics)
         if (c.kind == MetricCondition::Kind::Baseline) take_baseline(c);
     }
