@@ -108,7 +108,7 @@ Result<long long> Journal::append(const std::string& kind, boost::json::object f
   boost::json::object rec;
   long long seq = seq_ + 1;
   rec["seq"] = seq;
-  rec["time"] = text::rfc3339(clock_.now());
+  rec["time"] = text::rfc3339(clock_.wall());  // a record is stamped with calendar time
   rec["kind"] = kind;
   rec["service"] = ctx_.service;
   rec["environment"] = ctx_.environment;

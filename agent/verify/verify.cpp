@@ -541,7 +541,7 @@ class Bake {
     for (const auto& [name, t] : s.probes) {
       if (t > now || probes_inflight_.contains(name)) continue;
       Probe* probe = rt_.probes.at(name).get();
-      probes_inflight_[name] = std::async(std::launch::async, [probe, this] { return probe->run(clock_); });
+      probes_inflight_[name] = std::async(launch_policy(), [probe, this] { return probe->run(clock_); });
     }
     for (const auto& [id, t] : s.metrics) {
       if (t > now || metrics_inflight_.contains(id)) continue;
@@ -552,12 +552,12 @@ class Bake {
         auto b = metric_history_.find(id + "#baseline");
         if (b == metric_history_.end() || b->second.back().status != ReadingStatus::Ok) take_baseline(*c);
       }
-      metrics_inflight_[id] = std::async(std::launch::async, [this, c, &bases] { return read_condition(*c, bases); });
+      metrics_inflight_[id] = std::async(launch_policy(), [this, c, &bases] { return read_condition(*c, bases); });
     }
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(25);
     bool any = false;
     for (auto it = probes_inflight_.begin(); it != probes_inflight_.end();) {
-      if (it->second.wait_until(deadline) != std::future_status::ready) {
+      if (!finished(it->second, deadline)) {
         ++it;
         continue;
       }
@@ -570,7 +570,7 @@ class Bake {
       any = true;
     }
     for (auto it = metrics_inflight_.begin(); it != metrics_inflight_.end();) {
-      if (it->second.wait_until(deadline) != std::future_status::ready) {
+      if (!finished(it->second, deadline)) {
         ++it;
         continue;
       }
@@ -591,6 +591,16 @@ class Bake {
       any = true;
     }
     return any;
+  }
+
+  // Signals run on their own threads, so a slow one never holds up another;
+  // tests may ask for them to run on this thread instead, at the moment they
+  // are collected, so that fake time alone decides what happens when.
+  std::launch launch_policy() const { return opt_.inline_signals ? std::launch::deferred : std::launch::async; }
+  template <class T>
+  static bool finished(const std::future<T>& f, std::chrono::steady_clock::time_point deadline) {
+    auto status = f.wait_until(deadline);
+    return status == std::future_status::ready || status == std::future_status::deferred;
   }
 
   // When to look again: the next due signal that is not already running, or

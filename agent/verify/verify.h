@@ -26,6 +26,10 @@ struct VerifyOptions {
   Duration bake{120'000};
   bool dry_run = false;
   const std::atomic<bool>* stop = nullptr;  ///< set by a signal handler: end the bake early
+  /// Run each probe and metric read on the verify thread when it is collected
+  /// (deterministic under a fake clock, for tests); the default runs them
+  /// concurrently on their own threads.
+  bool inline_signals = false;
 };
 
 /// Where progress goes: event lines always, a status line on a TTY.

@@ -19,7 +19,8 @@ class PrometheusSource final : public MetricSource {
     TimePoint started = clock.now();
     std::string form = "query=" + text::url_encode(q.promql);
     if (at) {
-      double secs = std::chrono::duration<double>(at->time_since_epoch()).count();
+      // Prometheus evaluates at a calendar time; ours are monotonic.
+      double secs = std::chrono::duration<double>(clock.to_wall(*at).time_since_epoch()).count();
       form += fmt::format("&time={:.3f}", secs);
     }
     // Let Prometheus give up when we do, instead of computing for nobody.

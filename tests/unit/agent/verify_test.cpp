@@ -27,6 +27,8 @@ struct World {
   int applies = 0, rollbacks = 0;
   bool flag_flipped = false, rolled_back = false;
   std::vector<std::string> incidents;  // events received by the sink
+  int runs = 0;
+  std::function<void(int)> on_run;  // called with the run count, before the run
 };
 
 class FakeProbe final : public Probe {
@@ -34,6 +36,7 @@ class FakeProbe final : public Probe {
   FakeProbe(std::string name, World& w, bool segment) : name_(std::move(name)), w_(w), segment_(segment) {}
   Observation run(const Clock& clock) override {
     std::lock_guard lock(w_.mu);
+    if (w_.on_run) w_.on_run(++w_.runs);
     Observation o{.signal = name_, .at = clock.now(), .latency = Duration{3}};
     if (w_.dead) {
       o.outcome = Outcome::Error;
@@ -172,7 +175,7 @@ struct Harness {
     EXPECT_TRUE(journal);
     (*journal)->set_context({"wiki", "prod", "2", "run"});
     NullProgress progress;
-    VerifyOptions opt{.release = "2", .bake = bake, .dry_run = dry_run, .stop = stop};
+    VerifyOptions opt{.release = "2", .bake = bake, .dry_run = dry_run, .stop = stop, .inline_signals = true};
     IncidentNotifier notifier(rt.sink_pointers(), **journal);
     VerifyReport r = run_verify(cfg, rt, **journal, notifier, clock, opt, progress);
     if (after_run) after_run();
@@ -244,6 +247,27 @@ TEST(Verify, SegmentFlipMitigatesAndExitsOne) {
   auto intent_line = journal.find(R"("kind":"action_intent")");
   ASSERT_NE(intent_line, std::string::npos);
   EXPECT_NE(journal.find(R"("previous_state":{"defaultVariant":"on"})", intent_line), std::string::npos);
+}
+
+TEST(Verify, ASystemClockStepNeitherDelaysNorHastensATrip) {
+  Harness h;
+  // The calendar jumps back an hour after the first round of probes: the
+  // failures still count as consecutive, one second apart.
+  h.world.on_run = [&](int run) {
+    if (run == 3) h.clock.step_wall(-Duration{3'600'000});
+  };
+  VerifyReport r = h.run();
+  EXPECT_EQ(r.exit_code, kMitigated);
+  EXPECT_EQ(*r.policies[0].tripped_at - r.started, Duration{2000});
+  // Records carry the calendar as it was when they were written.
+  std::string journal = test::slurp(h.cfg.agent.journal);
+  auto first = json::parse(journal.substr(0, journal.find('\n')));
+  auto tripped = journal.find(R"("kind":"policy_tripped")");
+  ASSERT_NE(tripped, std::string::npos);
+  auto line_start = journal.rfind('\n', tripped) + 1;
+  auto rec = json::parse(journal.substr(line_start, journal.find('\n', tripped) - line_start));
+  EXPECT_LT(std::string(rec.at("time").as_string()), std::string(first.at("time").as_string()))
+      << "the journal shows the stepped calendar";
 }
 
 TEST(Verify, FlipThatDoesNotHelpEscalatesToRollback) {
