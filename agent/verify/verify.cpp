@@ -546,11 +546,15 @@ class Bake {
     for (const auto& [id, t] : s.metrics) {
       if (t > now || metrics_inflight_.contains(id)) continue;
       const MetricCondition* c = conditions_.at(id);
-      // A baseline that could not be read at the start is asked for again
-      // (as of the bake's start) until it arrives.
+      // The pre-release value (as of the bake's start) is a read of its own,
+      // in flight beside the others, asked for again until it arrives: a slow
+      // source costs its timeout once, never before the bake can start.
       if (c->kind == MetricCondition::Kind::Baseline) {
-        auto b = metric_history_.find(id + "#baseline");
-        if (b == metric_history_.end() || b->second.back().status != ReadingStatus::Ok) take_baseline(*c);
+        std::string key = id + "#baseline";
+        auto b = metric_history_.find(key);
+        if ((b == metric_history_.end() || b->second.back().status != ReadingStatus::Ok) &&
+            !metrics_inflight_.contains(key))
+          metrics_inflight_[key] = std::async(launch_policy(), [this, c] { return read_baseline(*c); });
       }
       metrics_inflight_[id] = std::async(launch_policy(), [this, c, &bases] { return read_condition(*c, bases); });
     }
@@ -583,6 +587,8 @@ class Bake {
       for (const auto& w : r.warnings)
         if (warned_.insert(r.signal + "\x1f" + w).second)
           append("metric_warning", {{"data", {{"condition", r.signal}, {"query", r.query}, {"warning", w}}}});
+      if (r.signal.ends_with("#baseline"))
+        append("baseline_taken", {{"data", {{"condition", r.signal.substr(0, r.signal.size() - 9)}, {"reading", to_json(r)}}}});
       if (fresh_metrics && r.at >= fresh_since) record(*fresh_metrics, r);
       record(metric_history_, std::move(r));
       if (auto d = s.metrics.find(it->first); d != s.metrics.end())
@@ -697,12 +703,10 @@ class Bake {
     return out;
   }
 
-  void take_baseline(const MetricCondition& c) {
+  MetricReading read_baseline(const MetricCondition& c) {
     MetricReading r = rt_.metric_sources.at(c.source)->read(c.query, clock_, report_.started);
     r.signal = c.id + "#baseline";
-    if (r.status != ReadingStatus::Ok) progress_.event(fmt::format("metric {}: no baseline value: {}", c.id, r.detail));
-    append("baseline_taken", {{"data", {{"condition", c.id}, {"reading", to_json(r)}}}});
-    record(metric_history_, std::move(r));
+    return r;
   }
 
   void take_canary_bases(const PolicySpec& policy, CanaryCounts& bases) {
@@ -710,13 +714,10 @@ class Bake {
       if (c.kind == MetricCondition::Kind::Canary) (void)read_condition(c, bases);
   }
 
-  // Before the bake judges anything: each baseline condition's value at the
-  // start of the bake, and each canary condition's starting counts.
+  // Before the bake judges anything: each canary condition's starting counts.
   void take_baselines() {
     for (const auto& p : cfg_.policies) {
       take_canary_bases(p, canary_bases_);
-      for (const auto& c : p.metrics)
-        if (c.kind == MetricCondition::Kind::Baseline) take_baseline(c);
     }
   }
 
