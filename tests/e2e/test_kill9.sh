@@ -45,8 +45,11 @@ grep -q "effect cannot be read back" "$WORK/out.txt" || fail "run 2 does not say
 journal_verifies
 
 # Run 3, on the release the rollback restored: nothing to reconcile any more.
-dg verify --config "$WORK/deployguard.toml" --release 1 --bake 3s --json "$WORK/report.json"
+dg verify --config "$WORK/deployguard.toml" --release 1 --bake 3s --json "$WORK/report.json" --junit "$WORK/report.xml"
 expect_rc 0
+head=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["journal_head"])' "$WORK/report.json")
+grep -qF "journal head: $head" "$WORK/out.txt" || fail "the summary does not print the head $head"
+grep -qF "name=\"journal_head\" value=\"$head\"" "$WORK/report.xml" || fail "the JUnit report lacks the head $head"
 journal_verifies
 python3 - "$STATE/journal.jsonl" "$STATE/incidents.jsonl" "$WORK/report.json" <<'PY' || fail "reconciliation"
 import json, sys
@@ -76,7 +79,6 @@ last = recs[-1]
 assert report["journal_head"] == "%d:%s" % (last["seq"], last["hash"]), (report["journal_head"], last["seq"])
 print(report["journal_head"])
 PY
-head=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["journal_head"])' "$WORK/report.json")
 dg journal verify "$STATE/journal.jsonl" --head "$head"
 expect_rc 0
 # Dropping the last record is detected against the report's head.
@@ -89,4 +91,17 @@ journal_verifies
 dg journal verify "$STATE/journal.jsonl" --head "$head"
 expect_rc 1
 grep -q "TRUNCATED" "$WORK/out.txt" || fail "truncation not named: $(cat "$WORK/out.txt")"
+# A torn final line is reported, dropped and journaled by `journal verify`.
+printf '{"seq":999,"kind":"tor' >>"$STATE/journal.jsonl"
+dg journal verify "$STATE/journal.jsonl"
+expect_rc 0
+grep -q "^TORN:" "$WORK/out.txt" && grep -q "^DROPPED:" "$WORK/out.txt" || fail "torn line not reported: $(cat "$WORK/out.txt")"
+[[ $(journal_kinds | tr ' ' '\n' | tail -1) == torn_record_dropped ]] || fail "the drop is not journaled"
+# A journal modified in the middle is refused (exit 2), never extended.
+sed -i '3s/"kind":"policy_tripped"/"kind":"policy_trippeD"/; 3s/"kind":"verify_started"/"kind":"verify_starteD"/' "$STATE/journal.jsonl"
+size=$(wc -c <"$STATE/journal.jsonl")
+dg verify --config "$WORK/deployguard.toml" --release 1 --bake 3s
+expect_rc 2
+grep -q "will not be extended" "$WORK/err.txt" && grep -q "agent.journal" "$WORK/err.txt" || fail "refusal does not say how to start anew: $(cat "$WORK/err.txt")"
+[[ $(wc -c <"$STATE/journal.jsonl") -eq $size ]] || fail "a modified journal was extended"
 pass "kill -9 mid-rollback: reconciled once (exit 3), then healthy (exit 0), one incident"
