@@ -19,6 +19,7 @@
 #include "agent/incidents/notifier.h"
 #include "agent/journal/journal.h"
 #include "agent/runtime.h"
+#include "agent/verify/reconcile.h"
 #include "agent/verify/report.h"
 #include "agent/verify/verify.h"
 #include "probes/metrics/exposition.h"
@@ -109,7 +110,8 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
     std::cerr << "deployguard: " << journal.error().message << "\n";
     return dg::kUsage;
   }
-  (*journal)->set_context({cfg.agent.service, cfg.agent.environment, release, run_id()});
+  std::string run = run_id();
+  (*journal)->set_context({cfg.agent.service, cfg.agent.environment, release, run});
   boost::json::array files;
   for (const auto& f : cfg.files) files.emplace_back(f);
   if (auto r = (*journal)->append("config_loaded", {{"data", {{"files", files}, {"digest", cfg.digest},
@@ -120,29 +122,24 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
   }
 
   ConsoleProgress progress(::isatty(STDERR_FILENO) == 1);
-  // An intent without an outcome means an earlier run died mid-action: its
-  // side effect may or may not have happened. Say so; a human must look.
-  auto orphans = dg::orphaned_intents(cfg.agent.journal);
-  if (!orphans.empty()) {
-    boost::json::array list;
-    for (const auto& o : orphans) {
-      list.emplace_back(o);
-      progress.event("WARNING: an earlier run died during an action: " + o);
-    }
-    (void)(*journal)->append("previous_run_interrupted", {{"data", {{"actions", list}}}});
-  }
+  if (const auto& torn = (*journal)->dropped_tail())
+    progress.event(fmt::format("WARNING: the journal ended in a torn record ({} byte(s) after seq {}, sha256 {}); "
+                               "it was dropped and the drop journaled",
+                               torn->bytes, torn->after_seq, torn->sha256));
   dg::VerifyReport report;
   {
     dg::IncidentNotifier notifier(rt->sink_pointers(), **journal);
+    // Earlier runs that died are reconciled once, before this run judges its
+    // own release (see agent/verify/reconcile.h).
+    auto rec = dg::reconcile_interrupted_runs(cfg, *rt, **journal, notifier, clock, release, run, opt.dry_run, progress);
+    opt.continue_incidents = dg::continued_incidents(rec);
     report = dg::run_verify(cfg, *rt, **journal, notifier, clock, opt, progress);
+    dg::finish_reconciliation(rec, cfg, report, **journal, notifier, clock, opt.dry_run);
     if (!notifier.flush(std::chrono::seconds(30)))
       progress.event("some incident notifications were still pending after 30s; see the journal");
     report.incident_delivery = notifier.delivery_report();
   }
-  for (const auto& o : orphans)
-    report.warnings.push_back("an earlier run died during an action; check its effect by hand: " + o);
-  if (!orphans.empty() && (report.exit_code == dg::kHealthy || report.exit_code == dg::kInconclusive))
-    report.exit_code = dg::kMitigationFailed;
+  report.journal_head = (*journal)->head().str();
   std::cout << dg::summary_text(report) << std::flush;
   int rc = report.exit_code;
   auto write = [&](const std::string& path, const std::string& content) {
@@ -176,7 +173,7 @@ int cmd_exposition_check(const std::string& path, const std::string& format) {
   return 0;
 }
 
-int cmd_journal_verify(std::string path, const std::string& config_path) {
+int cmd_journal_verify(std::string path, const std::string& config_path, const std::string& head_text) {
   if (path.empty()) {
     if (config_path.empty()) {
       std::cerr << "journal verify: give a journal path or --config FILE\n";
@@ -186,17 +183,48 @@ int cmd_journal_verify(std::string path, const std::string& config_path) {
     if (!loaded.config) return print_diagnostics(loaded);
     path = loaded.config->agent.journal;
   }
+  std::optional<dg::JournalHead> expected;
+  if (!head_text.empty()) {
+    auto h = dg::parse_journal_head(head_text);
+    if (!h) {
+      std::cerr << "journal verify: --head: " << h.error().message << "\n";
+      return dg::kUsage;
+    }
+    expected = *h;
+  }
   if (::access(path.c_str(), R_OK) != 0) {
     std::cerr << "journal verify: cannot read " << path << "\n";
     return dg::kUsage;
   }
-  auto check = dg::verify_journal(path);
-  if (check.ok) {
-    std::cout << "OK: " << check.message << "\n";
-    return 0;
+  auto check = dg::verify_journal(path, expected);
+  if (!check.ok) {
+    std::cout << "BROKEN: " << check.message << " (" << check.records << " record(s) before it verify)\n";
+    if (check.head_ok == false) std::cout << "HEAD: " << check.head_message << "\n";
+    return 1;
   }
-  std::cout << "BROKEN: " << check.message << " (" << check.records << " record(s) before it verify)\n";
-  return 1;
+  int rc = 0;
+  if (check.torn) {
+    // The same handling as the next run's: reported, dropped, and the drop
+    // journaled (through Journal::open, which takes the journal's lock).
+    std::cout << fmt::format("TORN: {}: the final line has no newline ({} byte(s) after seq {}, sha256 {})\n", path,
+                             check.torn->bytes, check.torn->after_seq, check.torn->sha256);
+    dg::SystemClock clock;
+    auto j = dg::Journal::open(path, clock);
+    if (!j) {
+      std::cout << "NOT DROPPED: " << j.error().message << "\n";
+      return 1;
+    }
+    std::cout << fmt::format("DROPPED: journaled as torn_record_dropped, seq {}\n", (*j)->head().seq);
+    j->reset();
+    check = dg::verify_journal(path, expected);
+    if (!check.ok) rc = 1;
+  }
+  std::cout << (check.ok ? "OK: " : "BROKEN: ") << check.message << "\n";
+  if (check.head_ok) {
+    std::cout << (*check.head_ok ? "HEAD OK: " : "HEAD: ") << check.head_message << "\n";
+    if (!*check.head_ok) rc = 1;
+  }
+  return rc;
 }
 
 }  // namespace
@@ -225,6 +253,8 @@ int main(int argc, char** argv) {
   auto* jverify = journal->add_subcommand("verify", "check the hash chain; report the first broken record");
   jverify->add_option("path", journal_path, "journal file (default: the one in --config)");
   jverify->add_option("--config,-c", config_path, "config file naming the journal");
+  std::string head_text;
+  jverify->add_option("--head", head_text, "SEQ:HASH from a report or incident: fail unless the journal holds that record");
 
   auto* expo = app.add_subcommand("exposition", "Prometheus exposition tools");
   expo->require_subcommand(1);
@@ -249,7 +279,7 @@ int main(int argc, char** argv) {
 
   if (*check) return cmd_check(config_path);
   if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);
-  if (*jverify) return cmd_journal_verify(journal_path, config_path);
+  if (*jverify) return cmd_journal_verify(journal_path, config_path, head_text);
   if (*echeck) return cmd_exposition_check(expo_path, expo_format);
   return dg::kUsage;
 }

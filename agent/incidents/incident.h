@@ -28,6 +28,9 @@ struct Incident {
   TimePoint at{};
   std::vector<std::string> actions;  ///< what the guard did so far, in order
   std::string journal;               ///< journal path and seq of the trip record
+  /// `SEQ:HASH` of the journal's head when the event was sent (set by the
+  /// notifier): `journal verify --head` detects a truncated or rewritten journal.
+  std::string journal_head;
 };
 
 boost::json::object to_json(const Incident& incident);

@@ -60,7 +60,7 @@ struct IncidentNotifier::Impl {
       w.queue.pop_front();
       w.busy = true;
       lock.unlock();
-      std::string error = deliver(w, incident);
+      std::string error = deliver(w, std::move(incident));
       lock.lock();
       w.busy = false;
       if (error.empty()) {
@@ -74,9 +74,12 @@ struct IncidentNotifier::Impl {
     }
   }
 
-  std::string deliver(Worker& w, const Incident& i) {
+  std::string deliver(Worker& w, Incident i) {
     (void)journal.append("incident_intent",
                          {{"policy", i.policy}, {"data", {{"sink", w.name}, {"key", i.key}, {"event", i.event}}}});
+    // The payload names a record the journal holds from now on (at least
+    // this intent), so a later truncation or rewrite is detectable from it.
+    i.journal_head = journal.head().str();
     auto r = w.sink->send(i);
     boost::json::object data{{"sink", w.name}, {"key", i.key}, {"ok", r.has_value()}};
     if (r) {

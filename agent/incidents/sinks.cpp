@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/incidents/incident.h"
+#include "agent/journal/journal.h"
 
 namespace dg {
 namespace {
@@ -24,16 +26,22 @@ class FileSink final : public IncidentSink {
   explicit FileSink(std::string path) : path_(std::move(path)) {}
   Result<SinkOutcome> send(const Incident& incident) override {
     std::string line = secrets::redact(boost::json::serialize(to_json(incident))) + "\n";
-    std::error_code dir_ec;
-    auto parent = std::filesystem::path(path_).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent, dir_ec);
-    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return fail(fmt::format("cannot open {}: {}", path_, std::strerror(errno)));
-    ssize_t n = ::write(fd, line.data(), line.size());
+    // A new file's directory entry is fsync'd too, or a power loss can lose
+    // the whole file; a failed write is cut back off so lines stay whole.
+    auto fd = open_for_append(path_);
+    if (!fd) return fail(fd.error().message);
+    struct stat st {};
+    off_t before = ::fstat(*fd, &st) == 0 ? st.st_size : -1;
+    ssize_t n = ::write(*fd, line.data(), line.size());
     int e = errno;
-    ::fsync(fd);
-    ::close(fd);
-    if (n != static_cast<ssize_t>(line.size())) return fail(fmt::format("cannot write {}: {}", path_, std::strerror(e)));
+    bool written = n == static_cast<ssize_t>(line.size());
+    bool synced = written && ::fsync(*fd) == 0;
+    if (synced) e = 0;
+    else if (written) e = errno;
+    if (!synced && before >= 0) (void)::ftruncate(*fd, before);
+    ::close(*fd);
+    if (!written) return fail(fmt::format("cannot write {}: {}", path_, n < 0 ? std::strerror(e) : "short write"));
+    if (!synced) return fail(fmt::format("cannot fsync {}: {}", path_, std::strerror(e)));
     return SinkOutcome{1, fmt::format("appended to {}", path_)};
   }
 
@@ -113,6 +121,7 @@ boost::json::object to_json(const Incident& i) {
       {"at", text::rfc3339(i.at)},
       {"actions", std::move(actions)},
       {"journal", i.journal},
+      {"journal_head", i.journal_head},
   };
 }
 

@@ -3,13 +3,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <map>
 #include <mutex>
 
 #include "agent/core/fs.h"
@@ -38,21 +38,171 @@ std::optional<Split> split_line(std::string_view line) {
   return Split{std::string(line.substr(0, pos)) + "}", std::string(tail.substr(0, 64))};
 }
 
+// The one walk over a journal's text, shared by `journal verify`, open() and
+// the head check, so all of them judge a file the same way.
+JournalCheck scan(std::string_view all, const std::string& path, const std::optional<JournalHead>& expected) {
+  JournalCheck check;
+  std::string prev = kJournalGenesis;
+  long long line_no = 0;
+  size_t pos = 0;
+  std::optional<std::string> hash_at_expected;
+  if (expected && expected->seq == 0) hash_at_expected = kJournalGenesis;
+  auto broken = [&](std::string msg) {
+    check.ok = false;
+    check.bad_line = line_no;
+    check.message = fmt::format("{}:{}: {}", path, line_no, msg);
+  };
+  while (pos < all.size()) {
+    ++line_no;
+    auto nl = all.find('\n', pos);
+    if (nl == std::string_view::npos) {
+      std::string_view rest = all.substr(pos);
+      check.torn = TornTail{check.records, rest.size(), sha256_hex(rest)};
+      break;
+    }
+    std::string_view line = all.substr(pos, nl - pos);
+    pos = nl + 1;
+    auto split = split_line(line);
+    if (!split) {
+      broken("record has no hash field at its end");
+      break;
+    }
+    auto parsed = parse_json(split->body);
+    if (!parsed || !parsed->is_object()) {
+      broken("record is not a JSON object");
+      break;
+    }
+    const auto& o = parsed->as_object();
+    const auto* seq = o.if_contains("seq");
+    if (!seq || !seq->is_int64() || seq->as_int64() != check.records + 1) {
+      broken(fmt::format("seq is not {} (records were removed, reordered or inserted)", check.records + 1));
+      break;
+    }
+    const auto* p = o.if_contains("prev");
+    if (!p || !p->is_string() || p->as_string() != prev) {
+      broken(fmt::format("record {} does not link to the previous record's hash", check.records + 1));
+      break;
+    }
+    if (sha256_hex(split->body) != split->hash) {
+      broken(fmt::format("record {} was modified (hash mismatch)", check.records + 1));
+      break;
+    }
+    prev = split->hash;
+    ++check.records;
+    if (expected && expected->seq == check.records) hash_at_expected = split->hash;
+  }
+  check.head = {check.records, prev};
+  if (check.ok) {
+    check.message = fmt::format("{}: {} record(s), chain intact, head {}", path, check.records, check.head.str());
+    if (check.torn)
+      check.message += fmt::format("; a torn final line follows ({} byte(s), sha256 {})", check.torn->bytes,
+                                   check.torn->sha256);
+  }
+  if (expected) {
+    if (hash_at_expected) {
+      check.head_ok = *hash_at_expected == expected->hash;
+      check.head_message =
+          *check.head_ok ? fmt::format("record {} matches the expected head ({} record(s) after it)", expected->seq,
+                                       check.records - expected->seq)
+                         : fmt::format("REWRITTEN: record {} has hash {}, not the expected {}", expected->seq,
+                                       *hash_at_expected, expected->hash);
+    } else {
+      check.head_ok = false;
+      check.head_message = check.ok ? fmt::format("TRUNCATED: the journal ends at seq {}, before the expected head {}",
+                                                  check.records, expected->seq)
+                                    : fmt::format("cannot find record {}: the chain breaks at line {} before it",
+                                                  expected->seq, check.bad_line);
+    }
+  }
+  return check;
+}
+
+Result<void> fsync_dir(const std::filesystem::path& dir) {
+  std::string d = dir.empty() ? "." : dir.string();
+  int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail(fmt::format("cannot open directory {}: {}", d, std::strerror(errno)));
+  int rc = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) return fail(fmt::format("cannot fsync directory {}: {}", d, std::strerror(e)));
+  return {};
+}
+
 }  // namespace
 
+ssize_t JournalIo::write(int fd, const void* data, size_t size) { return ::write(fd, data, size); }
+int JournalIo::fsync(int fd) { return ::fsync(fd); }
+int JournalIo::ftruncate(int fd, off_t size) { return ::ftruncate(fd, size); }
+
+std::string JournalHead::str() const { return fmt::format("{}:{}", seq, hash); }
+
+Result<JournalHead> parse_journal_head(std::string_view text) {
+  auto colon = text.find(':');
+  auto bad = [&] { return fail(fmt::format("`{}` is not SEQ:HASH (a record number, a colon and 64 hex digits)", text::excerpt(text, 100))); };
+  if (colon == std::string_view::npos || colon == 0) return bad();
+  JournalHead h;
+  h.seq = 0;
+  for (char c : text.substr(0, colon)) {
+    if (c < '0' || c > '9' || h.seq > 1'000'000'000'000LL) return bad();
+    h.seq = h.seq * 10 + (c - '0');
+  }
+  std::string_view hash = text.substr(colon + 1);
+  if (hash.size() != 64) return bad();
+  for (char c : hash)
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return bad();
+  h.hash = std::string(hash);
+  return h;
+}
+
+Result<int> open_for_append(const std::string& path, int extra_flags) {
+  namespace sfs = std::filesystem;
+  sfs::path parent = sfs::path(path).parent_path();
+  // Directories made here need their own entries made durable, in their parents.
+  std::vector<sfs::path> made_dirs;
+  std::error_code ec;
+  for (sfs::path p = parent; !p.empty() && !sfs::exists(p, ec); p = p.parent_path()) made_dirs.push_back(p);
+  if (!made_dirs.empty()) sfs::create_directories(parent, ec);  // a failure shows in open() below
+  int flags = O_RDWR | O_APPEND | O_CLOEXEC | extra_flags;
+  int fd = ::open(path.c_str(), flags);
+  bool created = false;
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, 0644);
+    created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = ::open(path.c_str(), flags);
+  }
+  if (fd < 0) return fail(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  if (created) {
+    auto r = fsync_dir(parent);
+    for (auto it = made_dirs.begin(); r && it != made_dirs.end(); ++it) r = fsync_dir(it->parent_path());
+    if (!r) {
+      ::close(fd);
+      return fail(fmt::format("created {} but could not make it durable: {}", path, r.error().message));
+    }
+  }
+  return fd;
+}
+
 struct Journal::Lock {
-  std::mutex mu;
+  mutable std::mutex mu;
 };
 
-Journal::Journal(std::string path, int fd, const Clock& clock, long long seq, std::string prev)
-    : path_(std::move(path)), fd_(fd), clock_(clock), seq_(seq), prev_(std::move(prev)), lock_(std::make_shared<Lock>()) {}
+Journal::Journal(std::string path, int fd, const Clock& clock, long long seq, std::string prev, off_t size,
+                 std::shared_ptr<JournalIo> io)
+    : path_(std::move(path)),
+      fd_(fd),
+      clock_(clock),
+      seq_(seq),
+      prev_(std::move(prev)),
+      size_(size),
+      io_(std::move(io)),
+      lock_(std::make_shared<Lock>()) {}
 
-Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Clock& clock) {
-  std::error_code dir_ec;
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent, dir_ec);
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return fail(fmt::format("cannot open journal {}: {}", path, std::strerror(errno)));
+Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Clock& clock,
+                                               std::shared_ptr<JournalIo> io) {
+  if (!io) io = std::make_shared<JournalIo>();
+  auto opened = open_for_append(path);
+  if (!opened) return fail("journal: " + opened.error().message);
+  int fd = *opened;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     ::close(fd);
     return fail(fmt::format("journal {} is in use by another deployguard process", path));
@@ -62,36 +212,33 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Cl
     ::close(fd);
     return std::unexpected(content.error());
   }
-  // A final line without its newline was never acknowledged (the process died
-  // inside write); drop it so the chain continues from the last whole record.
-  std::string_view all(*content);
-  if (!all.empty() && all.back() != '\n') {
-    auto cut = all.rfind('\n');
-    size_t keep = cut == std::string_view::npos ? 0 : cut + 1;
-    if (::ftruncate(fd, static_cast<off_t>(keep)) != 0) {
-      ::close(fd);
-      return fail(fmt::format("cannot drop the torn last line of {}: {}", path, std::strerror(errno)));
-    }
-    all = all.substr(0, keep);
+  // The run reads the whole journal (reconciliation), so all of it must verify:
+  // a modified journal is evidence to keep, never one to build on.
+  JournalCheck check = scan(*content, path, std::nullopt);
+  if (!check.ok) {
+    ::close(fd);
+    return fail(fmt::format("journal {} is damaged ({}); it will not be extended. Keep it as evidence and start a new "
+                            "journal: move it aside (mv {} {}.damaged) or set agent.journal to a new path. "
+                            "`deployguard journal verify {}` shows the first broken record",
+                            path, check.message, path, path, path));
   }
-  long long seq = 0;
-  std::string prev = kJournalGenesis;
-  if (!all.empty()) {
-    std::string_view body = all.substr(0, all.size() - 1);
-    auto start = body.rfind('\n');
-    std::string_view last = start == std::string_view::npos ? body : body.substr(start + 1);
-    auto split = split_line(last);
-    auto parsed = split ? parse_json(split->body) : Result<boost::json::value>(fail("no hash"));
-    boost::json::value v = parsed ? std::move(*parsed) : boost::json::value();
-    if (!parsed || !v.is_object() || !v.as_object().contains("seq") || !v.as_object()["seq"].is_int64()) {
-      ::close(fd);
-      return fail(fmt::format("the last record of journal {} is damaged; run `deployguard journal verify {}`", path,
-                              path));
-    }
-    seq = v.as_object()["seq"].as_int64();
-    prev = split->hash;
+  off_t size = static_cast<off_t>(content->size() - (check.torn ? check.torn->bytes : 0));
+  if (check.torn && (io->ftruncate(fd, size) != 0 || io->fsync(fd) != 0)) {
+    int e = errno;
+    ::close(fd);
+    return fail(fmt::format("cannot drop the torn last line of {}: {}", path, std::strerror(e)));
   }
-  return std::unique_ptr<Journal>(new Journal(path, fd, clock, seq, std::move(prev)));
+  std::unique_ptr<Journal> j(new Journal(path, fd, clock, check.head.seq, check.head.hash, size, std::move(io)));
+  if (check.torn) {
+    // A final line without newline was never acknowledged (the process died
+    // inside write); it is dropped, and the chain says what was dropped.
+    j->dropped_ = check.torn;
+    auto r = j->append("torn_record_dropped", {{"data", {{"after_seq", check.torn->after_seq},
+                                                          {"bytes", check.torn->bytes},
+                                                          {"sha256", check.torn->sha256}}}});
+    if (!r) return std::unexpected(r.error());
+  }
+  return j;
 }
 
 Journal::~Journal() {
@@ -103,8 +250,24 @@ void Journal::set_context(JournalContext ctx) {
   ctx_ = std::move(ctx);
 }
 
+JournalHead Journal::head() const {
+  std::lock_guard lock(lock_->mu);
+  return {seq_, prev_};
+}
+
+// Cuts the file back to its last whole record after a failed append.
+bool Journal::cut_back(off_t size) {
+  if (io_->ftruncate(fd_, size) == 0 && io_->fsync(fd_) == 0) return true;
+  poisoned_ = true;
+  return false;
+}
+
 Result<long long> Journal::append(const std::string& kind, boost::json::object fields) {
   std::lock_guard lock(lock_->mu);
+  if (poisoned_)
+    return fail(fmt::format("journal {} ends in a partial record that could not be removed; nothing more is "
+                            "appended after it",
+                            path_));
   boost::json::object rec;
   long long seq = seq_ + 1;
   rec["seq"] = seq;
@@ -119,64 +282,49 @@ Result<long long> Journal::append(const std::string& kind, boost::json::object f
   std::string body = secrets::redact(boost::json::serialize(rec));
   std::string hash = sha256_hex(body);
   std::string line = body.substr(0, body.size() - 1) + std::string(kHashKey) + hash + "\"}\n";
-  size_t off = 0;
-  while (off < line.size()) {
-    ssize_t n = ::write(fd_, line.data() + off, line.size() - off);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail(fmt::format("cannot append to journal {}: {}", path_, std::strerror(errno)));
-    off += static_cast<size_t>(n);
+  // One write() of the whole line: a kill leaves at most a torn final line.
+  // A short write is cut off, never completed by a second write.
+  ssize_t n;
+  do n = io_->write(fd_, line.data(), line.size());
+  while (n < 0 && errno == EINTR);
+  int e = errno;
+  auto failed = [&](std::string what) {
+    bool cut = cut_back(size_);
+    return fail(fmt::format("cannot append to journal {}: {}{}", path_, what,
+                            cut ? "" : "; the partial record could not be removed, so no further record is written"));
+  };
+  if (n < 0) return failed(std::strerror(e));
+  if (static_cast<size_t>(n) != line.size())
+    return failed(fmt::format("short write ({} of {} bytes), cut back to the last whole record", n, line.size()));
+  if (io_->fsync(fd_) != 0) {
+    e = errno;
+    return failed(fmt::format("fsync failed ({}), the record was cut back off", std::strerror(e)));
   }
-  if (::fsync(fd_) != 0) return fail(fmt::format("cannot fsync journal {}: {}", path_, std::strerror(errno)));
+  size_ += static_cast<off_t>(line.size());
   seq_ = seq;
   prev_ = hash;
   return seq;
 }
 
-JournalCheck verify_journal(const std::string& path) {
-  JournalCheck check;
+JournalCheck verify_journal(const std::string& path, const std::optional<JournalHead>& expected) {
   auto content = fs::read_file(path);
-  if (!content) return {false, 0, 0, content.error().message};
-  std::string_view all(*content);
-  std::string prev = kJournalGenesis;
-  long long line_no = 0;
-  size_t pos = 0;
-  auto broken = [&](std::string msg) {
-    check.ok = false;
-    check.bad_line = line_no;
-    check.message = fmt::format("{}:{}: {}", path, line_no, msg);
-    return check;
-  };
-  while (pos < all.size()) {
-    ++line_no;
-    auto nl = all.find('\n', pos);
-    if (nl == std::string_view::npos) return broken("incomplete final record (no newline)");
-    std::string_view line = all.substr(pos, nl - pos);
-    pos = nl + 1;
-    auto split = split_line(line);
-    if (!split) return broken("record has no hash field at its end");
-    auto parsed = parse_json(split->body);
-    if (!parsed || !parsed->is_object()) return broken("record is not a JSON object");
-    const boost::json::value& v = *parsed;
-    const auto& o = v.as_object();
-    const auto* seq = o.if_contains("seq");
-    if (!seq || !seq->is_int64() || seq->as_int64() != check.records + 1)
-      return broken(fmt::format("seq is not {} (records were removed, reordered or inserted)", check.records + 1));
-    const auto* p = o.if_contains("prev");
-    if (!p || !p->is_string() || p->as_string() != prev)
-      return broken(fmt::format("record {} does not link to the previous record's hash", check.records + 1));
-    if (sha256_hex(split->body) != split->hash)
-      return broken(fmt::format("record {} was modified (hash mismatch)", check.records + 1));
-    prev = split->hash;
-    ++check.records;
+  if (!content) {
+    JournalCheck c;
+    c.ok = false;
+    c.message = content.error().message;
+    if (expected) {
+      c.head_ok = false;
+      c.head_message = "cannot read the journal";
+    }
+    return c;
   }
-  check.message = fmt::format("{}: {} record(s), chain intact", path, check.records);
-  return check;
+  return scan(*content, path, expected);
 }
 
-std::vector<std::string> orphaned_intents(const std::string& path) {
+std::vector<boost::json::object> journal_records(const std::string& path) {
+  std::vector<boost::json::object> out;
   auto content = fs::read_file(path);
-  if (!content) return {};
-  std::map<std::string, std::string> open;  // run|policy|step|action -> description
+  if (!content) return out;
   std::string_view all(*content);
   size_t pos = 0;
   while (pos < all.size()) {
@@ -187,26 +335,9 @@ std::vector<std::string> orphaned_intents(const std::string& path) {
     if (!split) continue;
     auto v = parse_json(split->body);
     if (!v || !v->is_object()) continue;
-    const auto& o = v->as_object();
-    auto str = [&](const boost::json::object& obj, const char* k) {
-      const auto* x = obj.if_contains(k);
-      return x && x->is_string() ? std::string(x->as_string()) : x ? boost::json::serialize(*x) : std::string();
-    };
-    std::string kind = str(o, "kind");
-    if (kind != "action_intent" && kind != "action_outcome") continue;
-    const auto* data = o.if_contains("data");
-    if (!data || !data->is_object()) continue;
-    const auto& d = data->as_object();
-    std::string key = str(o, "run") + "|" + str(o, "policy") + "|" + str(d, "step") + "|" + str(d, "action");
-    if (kind == "action_intent")
-      open[key] = fmt::format("run {} (release {}, {}): policy {} step {} {} {}", str(o, "run"), str(o, "release"),
-                              str(o, "time"), str(o, "policy"), str(d, "step"), str(d, "action"),
-                              d.contains("flag") ? str(d, "flag") : str(d, "rollback"));
-    else
-      open.erase(key);
+    out.push_back(std::move(v->as_object()));
+    out.back()["hash"] = split->hash;
   }
-  std::vector<std::string> out;
-  for (auto& [k, v] : open) out.push_back(v);
   return out;
 }
 

@@ -73,6 +73,9 @@ std::string summary_text(const VerifyReport& r) {
   }
   for (const auto& w : r.warnings) out += fmt::format("WARNING: {}\n", w);
   out += fmt::format("journal: {}\n", r.journal);
+  if (!r.journal_head.empty())
+    out += fmt::format("journal head: {} (check with `deployguard journal verify --head {}`)\n", r.journal_head,
+                       r.journal_head);
   return secrets::redact(out);
 }
 
@@ -116,6 +119,7 @@ std::string report_json(const VerifyReport& r) {
                    {"finished", text::rfc3339(r.finished)},
                    {"bake_seconds", std::chrono::duration<double>(r.bake).count()},
                    {"journal", r.journal},
+                   {"journal_head", r.journal_head},
                    {"config_digest", r.config_digest},
                    {"probes", probes},
                    {"policies", policies}};
@@ -140,6 +144,10 @@ std::string report_junit(const VerifyReport& r) {
   out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3f}\" timestamp=\"{}\">\n",
                      text::xml_escape(fmt::format("{} {} release {}", r.service, r.environment, r.release)),
                      r.policies.size(), failures, skipped, total, text::rfc3339(r.started));
+  out += "    <properties>\n";
+  out += fmt::format("      <property name=\"journal\" value=\"{}\"/>\n", text::xml_escape(r.journal));
+  out += fmt::format("      <property name=\"journal_head\" value=\"{}\"/>\n", text::xml_escape(r.journal_head));
+  out += "    </properties>\n";
   for (const auto& p : r.policies) {
     out += fmt::format("    <testcase classname=\"deployguard.{}\" name=\"{}\" time=\"{:.3f}\">\n",
                        text::xml_escape(r.service), text::xml_escape(p.name), total);

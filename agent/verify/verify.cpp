@@ -282,18 +282,29 @@ class Bake {
     if (!excerpt.empty()) res.experience += " | evidence: " + excerpt;
 
     progress_.event(fmt::format("TRIPPED policy {}: {}", policy.name, text::join(v.reasons, "; ")));
+    // The incident is journaled with the trip, so a run that finds this one
+    // dead continues it (reconcile.h); a trip that continues an interrupted
+    // run's incident keeps that incident's key.
+    Incident incident;
+    auto continued = opt_.continue_incidents.find(policy.name);
+    if (continued != opt_.continue_incidents.end()) {
+      incident.key = continued->second.key;
+      incident.actions = continued->second.actions;
+    } else {
+      incident.key = "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg_.agent.service, cfg_.agent.environment,
+                                                    policy.name, opt_.release, text::rfc3339(*res.tripped_at),
+                                                    journal_.path()))
+                                 .substr(0, 24);
+    }
     auto seq = append("policy_tripped", {{"policy", policy.name},
                                          {"data", {{"reasons", to_json(v.reasons)}, {"probe", v.probe},
                                                    {"since", text::rfc3339(v.since)}, {"dry_run", dry},
                                                    {"evidence", to_json(v.evidence)},
                                                    {"metric_evidence", to_json(v.metric_evidence)},
-                                                   {"stats", stats_json(v)}}}});
+                                                   {"stats", stats_json(v)},
+                                                   {"incident", {{"key", incident.key}, {"affected", scope_of(policy)},
+                                                                 {"experience", res.experience}}}}}});
 
-    Incident incident;
-    incident.key = "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg_.agent.service, cfg_.agent.environment,
-                                                  policy.name, opt_.release, text::rfc3339(*res.tripped_at),
-                                                  journal_.path()))
-                               .substr(0, 24);
     res.incident_key = incident.key;
     incident.title = fmt::format("{}: {} tripped after release {}", cfg_.agent.service, policy.name, opt_.release);
     incident.service = cfg_.agent.service;
@@ -310,7 +321,7 @@ class Bake {
       incident.at = clock_.now();
       notifier_.notify(incident, policy.incident_sinks, dry);
     };
-    send("opened");
+    send(continued != opt_.continue_incidents.end() ? "updated" : "opened");
 
     for (size_t i = 0; i < policy.actions.size(); ++i) {
       const ActionSpec& action = policy.actions[i];

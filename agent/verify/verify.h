@@ -6,6 +6,7 @@
 /// follows the product contract (0 healthy, 1 mitigated, 3 mitigation failed
 /// or incomplete, 4 inconclusive).
 #include <atomic>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,8 +22,16 @@ namespace dg {
 
 enum ExitCode : int { kHealthy = 0, kMitigated = 1, kUsage = 2, kMitigationFailed = 3, kInconclusive = 4 };
 
+/// The incident of a trip whose run died (see reconcile.h): a trip of the same
+/// policy continues it under the same dedup key instead of opening another.
+struct ContinuedIncident {
+  std::string key;
+  std::vector<std::string> actions;  ///< what was done so far, for the payload
+};
+
 struct VerifyOptions {
   std::string release;
+  std::map<std::string, ContinuedIncident> continue_incidents;  ///< by policy name
   Duration bake{120'000};
   bool dry_run = false;
   const std::atomic<bool>* stop = nullptr;  ///< set by a signal handler: end the bake early
@@ -81,6 +90,7 @@ struct VerifyReport {
   std::vector<ProbeStats> probes;
   std::vector<std::string> incident_delivery;  ///< per sink, filled after the notifier is flushed
   std::vector<std::string> warnings;           ///< e.g. a previous run died mid-action
+  std::string journal_head;                    ///< `SEQ:HASH` of the journal's last record, set at the very end
 };
 
 VerifyReport run_verify(const Config& config, Runtime& runtime, Journal& journal, IncidentNotifier& notifier,

@@ -1,8 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <fmt/format.h>
+
+#include <cerrno>
+#include <cstdio>
 #include <fstream>
 
 #include "agent/core/secrets.h"
+#include "agent/core/sha256.h"
 #include "agent/journal/journal.h"
 #include "tests/support/temp_dir.h"
 
@@ -96,16 +101,197 @@ TEST(Journal, DetectsARecomputedHashBecauseTheNextLinkBreaks) {
   EXPECT_NE(c.message.find("does not link"), std::string::npos) << c.message;
 }
 
-TEST(Journal, TornTailIsDroppedOnOpenAndTheChainGoesOn) {
+TEST(Journal, TornTailIsReportedThenDroppedWithARecordSayingSo) {
   test::TempDir dir;
   std::string path = dir.file("j.jsonl");
   std::string content = write_records(path, 2);
-  overwrite(path, content + R"({"seq":3,"time":"2026-)");  // died inside write
-  EXPECT_FALSE(verify_journal(path).ok);
+  std::string torn = R"({"seq":3,"time":"2026-)";  // died inside write
+  overwrite(path, content + torn);
+  // `journal verify` and open() judge it alike: the same bytes, the same hash.
+  JournalCheck before = verify_journal(path);
+  EXPECT_TRUE(before.ok) << before.message;
+  ASSERT_TRUE(before.torn);
+  EXPECT_EQ(before.torn->bytes, torn.size());
+  EXPECT_EQ(before.torn->after_seq, 2);
+  EXPECT_EQ(before.torn->sha256, sha256_hex(torn));
+  EXPECT_NE(before.message.find("torn"), std::string::npos) << before.message;
+  FakeClock clock;
+  {
+    auto j = Journal::open(path, clock);
+    ASSERT_TRUE(j) << j.error().message;
+    ASSERT_TRUE((*j)->dropped_tail());
+    EXPECT_EQ((*j)->dropped_tail()->sha256, before.torn->sha256);
+    EXPECT_EQ((*j)->head().seq, 3);
+  }
+  std::string after = test::slurp(path);
+  EXPECT_EQ(after.find(torn), std::string::npos);
+  EXPECT_NE(after.find(R"("kind":"torn_record_dropped")"), std::string::npos);
+  EXPECT_NE(after.find(fmt::format(R"("bytes":{})", torn.size())), std::string::npos);
+  EXPECT_NE(after.find(sha256_hex(torn)), std::string::npos) << "the drop names what was dropped";
   write_records(path, 1);
   JournalCheck c = verify_journal(path);
   EXPECT_TRUE(c.ok) << c.message;
-  EXPECT_EQ(c.records, 3);
+  EXPECT_FALSE(c.torn);
+  EXPECT_EQ(c.records, 4);
+}
+
+TEST(Journal, AModifiedJournalIsRefusedNotExtended) {
+  // Only the last record was checked before: an edit further up was extended.
+  test::TempDir dir;
+  std::string path = dir.file("j.jsonl");
+  std::string content = write_records(path, 4);
+  auto pos = content.find(R"("i":1)");
+  content[pos + 4] = '9';
+  overwrite(path, content);
+  FakeClock clock;
+  auto j = Journal::open(path, clock);
+  ASSERT_FALSE(j);
+  EXPECT_NE(j.error().message.find("will not be extended"), std::string::npos) << j.error().message;
+  EXPECT_NE(j.error().message.find("agent.journal"), std::string::npos) << j.error().message;
+  EXPECT_NE(j.error().message.find(":2:"), std::string::npos) << "names the broken line: " << j.error().message;
+  EXPECT_EQ(test::slurp(path), content) << "nothing appended";
+}
+
+// Fails the n-th write (short or error), fsync, or ftruncate on demand.
+struct FailingIo final : JournalIo {
+  int writes = 0;
+  int short_write_at = -1;  // write number that writes only half the line
+  int fsync_fail_at = -1;   // fsync number that fails with EIO
+  int fsyncs = 0;
+  bool truncate_fails = false;
+  ssize_t write(int fd, const void* data, size_t size) override {
+    ++writes;
+    if (writes == short_write_at) return JournalIo::write(fd, data, size / 2);
+    return JournalIo::write(fd, data, size);
+  }
+  int fsync(int fd) override {
+    if (++fsyncs == fsync_fail_at) {
+      errno = EIO;
+      return -1;
+    }
+    return JournalIo::fsync(fd);
+  }
+  int ftruncate(int fd, off_t size) override {
+    if (truncate_fails) {
+      errno = EIO;
+      return -1;
+    }
+    return JournalIo::ftruncate(fd, size);
+  }
+};
+
+TEST(Journal, EachRecordIsOneWriteAndAShortWriteIsCutBackNotCompleted) {
+  test::TempDir dir;
+  std::string path = dir.file("j.jsonl");
+  FakeClock clock;
+  auto io = std::make_shared<FailingIo>();
+  io->short_write_at = 2;
+  auto j = Journal::open(path, clock, io);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->append("first", {}));
+  EXPECT_EQ(io->writes, 1) << "one write() per record";
+  std::string good = test::slurp(path);
+  auto r = (*j)->append("second", {{"data", {{"x", std::string(500, 'x')}}}});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("short write"), std::string::npos) << r.error().message;
+  EXPECT_EQ(io->writes, 2) << "the rest is never written later";
+  EXPECT_EQ(test::slurp(path), good) << "cut back to the last whole record";
+  auto seq = (*j)->append("third", {});
+  ASSERT_TRUE(seq);
+  EXPECT_EQ(*seq, 2);
+  JournalCheck c = verify_journal(path);
+  EXPECT_TRUE(c.ok) << c.message;
+  EXPECT_FALSE(c.torn);
+  EXPECT_EQ(c.records, 2);
+}
+
+TEST(Journal, AFailedFsyncIsCutBack) {
+  test::TempDir dir;
+  std::string path = dir.file("j.jsonl");
+  FakeClock clock;
+  auto io = std::make_shared<FailingIo>();
+  io->fsync_fail_at = 2;
+  auto j = Journal::open(path, clock, io);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->append("first", {}));
+  std::string good = test::slurp(path);
+  auto r = (*j)->append("second", {});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("fsync"), std::string::npos) << r.error().message;
+  EXPECT_EQ(test::slurp(path), good);
+  ASSERT_TRUE((*j)->append("third", {}));
+  EXPECT_TRUE(verify_journal(path).ok);
+  EXPECT_EQ(verify_journal(path).records, 2);
+}
+
+TEST(Journal, APartialRecordThatCannotBeCutOffIsNeverFollowedByGoodOnes) {
+  test::TempDir dir;
+  std::string path = dir.file("j.jsonl");
+  FakeClock clock;
+  auto io = std::make_shared<FailingIo>();
+  io->short_write_at = 2;
+  io->truncate_fails = true;
+  auto j = Journal::open(path, clock, io);
+  ASSERT_TRUE(j);
+  ASSERT_TRUE((*j)->append("first", {}));
+  ASSERT_FALSE((*j)->append("second", {}));
+  auto r = (*j)->append("third", {});
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("partial record"), std::string::npos) << r.error().message;
+  EXPECT_EQ(io->writes, 2);
+}
+
+TEST(Journal, HeadDetectsTruncationAndRewrite) {
+  test::TempDir dir;
+  std::string path = dir.file("j.jsonl");
+  std::string content = write_records(path, 4);
+  JournalCheck full = verify_journal(path);
+  ASSERT_EQ(full.head.seq, 4);
+  JournalHead head = full.head;
+  auto parsed = parse_journal_head(head.str());
+  ASSERT_TRUE(parsed);
+  EXPECT_EQ(parsed->hash, head.hash);
+  EXPECT_FALSE(parse_journal_head("4:abc"));
+  EXPECT_FALSE(parse_journal_head("x:" + head.hash));
+
+  JournalCheck same = verify_journal(path, head);
+  ASSERT_TRUE(same.head_ok);
+  EXPECT_TRUE(*same.head_ok) << same.head_message;
+
+  // Truncating the tail leaves a chain that verifies: only the head shows it.
+  overwrite(path, content.substr(0, content.rfind('\n', content.size() - 2) + 1));
+  JournalCheck cut = verify_journal(path, head);
+  EXPECT_TRUE(cut.ok);
+  ASSERT_TRUE(cut.head_ok);
+  EXPECT_FALSE(*cut.head_ok);
+  EXPECT_NE(cut.head_message.find("TRUNCATED"), std::string::npos) << cut.head_message;
+
+  // Rewriting the whole file (a fresh, valid chain) is caught too.
+  std::remove(path.c_str());
+  {
+    FakeClock clock;
+    auto j = Journal::open(path, clock);
+    ASSERT_TRUE(j);
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*j)->append("forged", {{"data", {{"i", i}}}}));
+  }
+  JournalCheck rewritten = verify_journal(path, head);
+  EXPECT_TRUE(rewritten.ok);
+  ASSERT_TRUE(rewritten.head_ok);
+  EXPECT_FALSE(*rewritten.head_ok);
+  EXPECT_NE(rewritten.head_message.find("REWRITTEN"), std::string::npos) << rewritten.head_message;
+}
+
+TEST(Journal, CreatesItsDirectoryAndReportsTheHead) {
+  test::TempDir dir;
+  std::string path = dir.path() + "/a/b/j.jsonl";
+  FakeClock clock;
+  auto j = Journal::open(path, clock);
+  ASSERT_TRUE(j) << j.error().message;
+  EXPECT_EQ((*j)->head().seq, 0);
+  EXPECT_EQ((*j)->head().hash, kJournalGenesis);
+  ASSERT_TRUE((*j)->append("one", {}));
+  JournalCheck c = verify_journal(path);
+  EXPECT_EQ((*j)->head().str(), c.head.str());
 }
 
 TEST(Journal, OneProcessAtATime) {

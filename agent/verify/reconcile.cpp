@@ -1,0 +1,457 @@
+#include "agent/verify/reconcile.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <set>
+
+#include "agent/core/json_text.h"
+#include "agent/core/sha256.h"
+#include "agent/core/text.h"
+
+namespace dg {
+namespace {
+
+namespace json = boost::json;
+
+std::string str(const json::object& o, const char* key) {
+  const auto* v = o.if_contains(key);
+  if (!v) return "";
+  return v->is_string() ? std::string(v->as_string()) : json::serialize(*v);
+}
+
+const json::object& data_of(const json::object& rec) {
+  static const json::object empty;
+  const auto* d = rec.if_contains("data");
+  return d && d->is_object() ? d->as_object() : empty;
+}
+
+long long seq_of(const json::object& rec) {
+  const auto* s = rec.if_contains("seq");
+  return s && s->is_int64() ? s->as_int64() : 0;
+}
+
+// A flag the dead run changed and had not undone yet.
+struct Flip {
+  std::string provider, flag, policy;
+  json::value previous;  ///< before the dead run's flip
+  json::value written;   ///< what the flip left
+};
+
+struct Trip {
+  long long seq = 0;
+  std::string policy, key, affected, experience, since;
+  bool dry = false;
+  bool ended = false;  ///< the ladder finished (recovered or failed): its flips are deliberate
+  std::vector<std::string> actions;
+};
+
+struct DeadRun {
+  std::string id, release;
+  long long last_seq = 0;
+  bool finished = false;
+  std::map<std::string, json::object> open;  ///< policy|step|action -> intent record
+  std::map<std::string, Trip> trips;          ///< by policy
+  std::map<std::string, Flip> flips;          ///< provider|flag -> flip
+  std::vector<std::string> order;             ///< intent keys in journal order
+};
+
+std::string intent_key(const json::object& rec) {
+  const auto& d = data_of(rec);
+  return str(rec, "policy") + "|" + str(d, "step") + "|" + str(d, "action");
+}
+
+std::string describe_action(const json::object& d) {
+  std::string action = str(d, "action");
+  if (action == "flag") return fmt::format("set flag {} to \"{}\"", str(d, "flag"), str(d, "variant"));
+  if (action == "undo_flag") return fmt::format("undo flag {}", str(d, "flag"));
+  if (action == "rollback") return fmt::format("rollback {}", str(d, "rollback"));
+  return action;
+}
+
+// Reads the journal into runs, in journal order.
+std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, const std::string& self) {
+  std::map<std::string, DeadRun> runs;
+  std::vector<std::string> order;
+  std::set<std::string> closed;
+  std::map<std::string, json::object> intents;  // run|key -> intent (to find the provider at the outcome)
+  for (const auto& rec : records) {
+    std::string kind = str(rec, "kind"), run = str(rec, "run");
+    const auto& d = data_of(rec);
+    if (kind == "reconciled") {
+      closed.insert(str(d, "run"));
+      continue;
+    }
+    if (kind == "config_loaded" && !runs.contains(run)) {
+      order.push_back(run);
+      runs[run].id = run;
+      runs[run].release = str(rec, "release");
+    }
+    auto it = runs.find(run);
+    if (it == runs.end()) continue;  // not a verify run (e.g. a torn_record_dropped note)
+    DeadRun& r = it->second;
+    r.last_seq = seq_of(rec);
+    std::string policy = str(rec, "policy");
+    if (kind == "verify_finished") r.finished = true;
+    if (kind == "policy_tripped") {
+      Trip t;
+      t.seq = seq_of(rec);
+      t.policy = policy;
+      t.since = str(d, "since");
+      if (const auto* dry = d.if_contains("dry_run"); dry && dry->is_bool()) t.dry = dry->as_bool();
+      if (const auto* inc = d.if_contains("incident"); inc && inc->is_object()) {
+        t.key = str(inc->as_object(), "key");
+        t.affected = str(inc->as_object(), "affected");
+        t.experience = str(inc->as_object(), "experience");
+      }
+      if (t.experience.empty()) {
+        if (const auto* reasons = d.if_contains("reasons"); reasons && reasons->is_array() && !reasons->as_array().empty())
+          t.experience = reasons->as_array()[0].is_string() ? std::string(reasons->as_array()[0].as_string()) : "";
+      }
+      r.trips[policy] = std::move(t);
+    }
+    auto trip = r.trips.find(policy);
+    if (kind == "incident_intent" && trip != r.trips.end() && trip->second.key.empty()) trip->second.key = str(d, "key");
+    if ((kind == "policy_recovered" || kind == "mitigation_failed") && trip != r.trips.end()) trip->second.ended = true;
+    if (kind == "action_intent") {
+      std::string k = intent_key(rec);
+      r.open[k] = rec;
+      r.order.push_back(k);
+      intents[run + "\x1f" + k] = rec;
+    }
+    if (kind == "action_outcome") {
+      std::string k = intent_key(rec);
+      r.open.erase(k);
+      bool ok = d.contains("ok") && d.at("ok").is_bool() && d.at("ok").as_bool();
+      std::string action = str(d, "action");
+      const auto& intent = intents[run + "\x1f" + k];
+      if (trip != r.trips.end())
+        trip->second.actions.push_back(fmt::format("{} ({}): {}", describe_action(intent.empty() ? d : data_of(intent)),
+                                                   ok ? "applied" : "failed", ok ? str(d, "detail") : str(d, "error")));
+      std::string provider = str(data_of(intent), "provider");
+      std::string flip_key = provider + "|" + str(d, "flag");
+      bool changed = d.contains("changed") && d.at("changed").is_bool() && d.at("changed").as_bool();
+      if (action == "flag" && ok && changed && d.contains("previous_state") && d.contains("new_state"))
+        r.flips[flip_key] = Flip{provider, str(d, "flag"), policy, d.at("previous_state"), d.at("new_state")};
+      if (action == "undo_flag" && ok) r.flips.erase(flip_key);
+    }
+  }
+  std::vector<DeadRun> out;
+  for (const auto& id : order) {
+    DeadRun& r = runs[id];
+    if (r.finished || closed.contains(id) || id == self) continue;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+json::value read_flag(Runtime& rt, const std::string& provider, const std::string& flag, std::string& error) {
+  auto it = rt.flag_providers.find(provider);
+  if (it == rt.flag_providers.end()) {
+    error = fmt::format("flag provider {} is no longer configured", provider);
+    return nullptr;
+  }
+  auto snap = it->second->read(flag);
+  if (!snap) {
+    error = snap.error().message;
+    return nullptr;
+  }
+  return embed_json(snap->state_json);
+}
+
+class Reconciler {
+ public:
+  Reconciler(const Config& cfg, Runtime& rt, Journal& j, IncidentNotifier& n, const Clock& clock,
+             const std::string& release, const std::string& run_id, bool dry, Progress& progress)
+      : cfg_(cfg), rt_(rt), journal_(j), notifier_(n), clock_(clock), release_(release), run_(run_id), dry_(dry),
+        progress_(progress) {}
+
+  Reconciliation run() {
+    auto dead = interrupted_runs(journal_records(journal_.path()), run_);
+    out_.runs = static_cast<int>(dead.size());
+    for (auto& d : dead) reconcile(d);
+    return std::move(out_);
+  }
+
+ private:
+  void warn(std::string line) {
+    progress_.event("WARNING: " + line);
+    out_.warnings.push_back(std::move(line));
+  }
+
+  void append(const std::string& kind, json::object fields) {
+    if (!journal_.append(kind, std::move(fields))) out_.journal_failed = true;
+  }
+
+  void reconcile(DeadRun& d) {
+    json::array findings, intents, flips;
+    bool held = false;
+    std::vector<std::string> lines;  // for the incident and the report
+    progress_.event(fmt::format("run {} (release {}) ended without verify_finished at seq {}: reconciling it", d.id,
+                                d.release, d.last_seq));
+    for (const auto& k : d.order) {
+      auto it = d.open.find(k);
+      if (it == d.open.end()) continue;
+      const json::object& rec = it->second;
+      const json::object& data = data_of(rec);
+      std::string action = str(data, "action");
+      json::object f{{"intent_seq", seq_of(rec)}, {"policy", str(rec, "policy")}, {"action", action},
+                     {"step", data.contains("step") ? data.at("step") : json::value(nullptr)}};
+      intents.emplace_back(seq_of(rec));
+      std::string found, why;
+      if (action == "flag" || action == "undo_flag") {
+        std::string provider = str(data, "provider"), flag = str(data, "flag"), error;
+        f["flag"] = flag;
+        json::value current = read_flag(rt_, provider, flag, error);
+        const char* ref = action == "flag" ? "previous_state" : "restore_state";
+        if (!error.empty() || !data.contains(ref)) {
+          found = "unknown";
+          why = error.empty() ? fmt::format("the intent recorded no {}", ref) : "cannot read the flag: " + error;
+        } else {
+          f["current_state"] = current;
+          bool same = current == data.at(ref);
+          std::string flip_key = provider + "|" + flag;
+          if (action == "flag") {
+            // Differs from the state before the flip: the flip was written
+            // (or someone changed the flag since; either way it is not ours to
+            // overwrite blindly, see the undo rule).
+            found = same ? "not_applied" : "applied";
+            if (!same) d.flips[flip_key] = Flip{provider, flag, str(rec, "policy"), data.at(ref), current};
+          } else {
+            found = same ? "applied" : "not_applied";
+            if (same) d.flips.erase(flip_key);
+          }
+        }
+      } else {
+        found = "unknown";
+        why = "a command's effect cannot be read back: check by hand whether it ran";
+      }
+      f["found"] = found;
+      if (!why.empty()) f["detail"] = why;
+      std::string line = fmt::format("{} (step {}, intent #{}) was interrupted: {}{}", describe_action(data),
+                                     str(data, "step"), seq_of(rec), found == "unknown" ? "effect unknown" : found,
+                                     why.empty() ? "" : " — " + why);
+      if (found == "unknown") {
+        held = true;
+        warn(fmt::format("run {} died during an action; {}", d.id, line));
+      } else {
+        progress_.event("  " + line);
+      }
+      lines.push_back(line);
+      findings.push_back(std::move(f));
+    }
+    if (findings.empty()) lines.push_back(fmt::format("run {} ended after its last outcome, without verify_finished", d.id));
+
+    // Flips the dead run left behind while its ladder was unfinished.
+    std::vector<std::string> kept;
+    for (auto& [key, flip] : d.flips) {
+      auto trip = d.trips.find(flip.policy);
+      if (trip != d.trips.end() && trip->second.ended) continue;  // the ladder's own result
+      json::object fj{{"provider", flip.provider}, {"flag", flip.flag}, {"policy", flip.policy}};
+      if (d.release == release_) {
+        fj["decision"] = "kept";
+        fj["reason"] = fmt::format("this run verifies the same release {}; the flip stays as the mitigation", release_);
+        kept.push_back(flip.flag);
+        lines.push_back(fmt::format("flag {} kept as run {} left it (same release {})", flip.flag, d.id, release_));
+      } else {
+        undo(d, flip, fj, lines);
+      }
+      progress_.event("  " + lines.back());
+      flips.push_back(std::move(fj));
+    }
+    if (held) out_.human_needed = true;
+
+    json::object data{{"run", d.id},        {"release", d.release}, {"last_seq", d.last_seq},
+                      {"intents", intents}, {"findings", findings}, {"flips", flips},
+                      {"human_needed", held}};
+    // The dead run's incident, continued under the same key.
+    const Trip* trip = nullptr;
+    for (const auto& [p, t] : d.trips)
+      if (!t.ended && !t.dry) trip = &t;
+    if (trip) {
+      InheritedIncident inh;
+      inh.dead_run = d.id;
+      inh.held_for_human = held;
+      inh.kept_flips = kept;
+      Incident& i = inh.incident;
+      i.key = !trip->key.empty()
+                  ? trip->key
+                  : "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg_.agent.service, cfg_.agent.environment,
+                                                   trip->policy, d.release, trip->seq, journal_.path()))
+                                .substr(0, 24);
+      i.title = fmt::format("{}: {} tripped after release {}", cfg_.agent.service, trip->policy, d.release);
+      i.service = cfg_.agent.service;
+      i.environment = cfg_.agent.environment;
+      i.release = d.release;
+      i.policy = trip->policy;
+      i.scope = trip->affected;
+      i.experience = trip->experience;
+      i.journal = fmt::format("{}#{}", journal_.path(), trip->seq);
+      i.actions = trip->actions;
+      i.actions.push_back(fmt::format("guard run {} was interrupted; run {} continues this incident", d.id, run_));
+      for (const auto& l : lines) i.actions.push_back(l);
+      i.status = held ? "mitigation_failed" : "mitigating";
+      data["incident"] = i.key;
+      data["policy"] = trip->policy;
+      if (auto prev = out_.incidents.find(trip->policy); prev != out_.incidents.end()) {
+        // An older interrupted trip of the same policy: a human takes it.
+        Incident& old = prev->second.incident;
+        old.status = "mitigation_failed";
+        old.actions.push_back(fmt::format("a later guard run ({}) also died; check this incident by hand", d.id));
+        send(old, "updated");
+      }
+      send(i, "updated");
+      out_.incidents[trip->policy] = std::move(inh);
+    }
+    if (dry_) {
+      data["would"] = "reconcile";
+      append("would_have", {{"data", data}});
+      return;
+    }
+    append("reconciled", {{"data", data}});
+  }
+
+  // Undoes a flip of a run that verified another release, but only if the
+  // flag still holds what that run wrote: a later change is someone else's.
+  void undo(const DeadRun& d, const Flip& flip, json::object& fj, std::vector<std::string>& lines) {
+    std::string error;
+    json::value current = read_flag(rt_, flip.provider, flip.flag, error);
+    if (!error.empty() || current != flip.written) {
+      fj["decision"] = "left";
+      fj["reason"] = error.empty() ? "the flag changed since the interrupted run wrote it" : "cannot read it: " + error;
+      lines.push_back(fmt::format("flag {} left alone: {}", flip.flag, str(fj, "reason")));
+      if (!error.empty()) out_.human_needed = true;
+      return;
+    }
+    fj["decision"] = "undone";
+    fj["reason"] = fmt::format("run {} verified release {}, this run verifies {}", d.id, d.release, release_);
+    if (dry_) {
+      lines.push_back(fmt::format("would restore flag {} (left by run {} for release {})", flip.flag, d.id, d.release));
+      return;
+    }
+    FlagSnapshot snap{flip.flag, json::serialize(flip.previous)};
+    // Intent before the side effect, as for every action.
+    if (!journal_.append("action_intent",
+                         {{"policy", flip.policy},
+                          {"data", {{"action", "undo_flag"}, {"step", 0}, {"provider", flip.provider},
+                                    {"flag", flip.flag}, {"restore_state", flip.previous}, {"reconciling", d.id}}}})) {
+      out_.journal_failed = true;
+      fj["decision"] = "left";
+      lines.push_back(fmt::format("flag {} left alone: the undo intent could not be journaled", flip.flag));
+      return;
+    }
+    auto r = rt_.flag_providers.at(flip.provider)->restore(snap);
+    json::object out{{"action", "undo_flag"}, {"step", 0}, {"flag", flip.flag}, {"ok", r.has_value()}};
+    if (r) {
+      out["changed"] = r->changed;
+      out["detail"] = r->detail;
+    } else {
+      out["error"] = r.error().message;
+      out_.human_needed = true;
+      warn(fmt::format("could not restore flag {} left by run {}: {}", flip.flag, d.id, r.error().message));
+    }
+    append("action_outcome", {{"policy", flip.policy}, {"data", out}});
+    lines.push_back(fmt::format("flag {} restored (left by run {} for release {}): {}", flip.flag, d.id, d.release,
+                                r ? r->detail : r.error().message));
+  }
+
+  void send(Incident& i, const std::string& event) {
+    i.event = event;
+    i.at = clock_.now();
+    const PolicySpec* p = nullptr;
+    for (const auto& x : cfg_.policies)
+      if (x.name == i.policy) p = &x;
+    notifier_.notify(i, p ? p->incident_sinks : std::vector<std::string>{}, dry_);
+  }
+
+  const Config& cfg_;
+  Runtime& rt_;
+  Journal& journal_;
+  IncidentNotifier& notifier_;
+  const Clock& clock_;
+  std::string release_, run_;
+  bool dry_;
+  Progress& progress_;
+  Reconciliation out_;
+};
+
+}  // namespace
+
+Reconciliation reconcile_interrupted_runs(const Config& config, Runtime& runtime, Journal& journal,
+                                          IncidentNotifier& notifier, const Clock& clock, const std::string& release,
+                                          const std::string& run_id, bool dry_run, Progress& progress) {
+  return Reconciler(config, runtime, journal, notifier, clock, release, run_id, dry_run, progress).run();
+}
+
+std::map<std::string, ContinuedIncident> continued_incidents(const Reconciliation& r) {
+  std::map<std::string, ContinuedIncident> out;
+  for (const auto& [policy, inh] : r.incidents) out[policy] = {inh.incident.key, inh.incident.actions};
+  return out;
+}
+
+void finish_reconciliation(const Reconciliation& r, const Config& config, VerifyReport& report, Journal& journal,
+                           IncidentNotifier& notifier, const Clock& clock, bool dry_run) {
+  for (const auto& w : r.warnings) report.warnings.push_back(w);
+  for (const auto& [policy, inh] : r.incidents) {
+    PolicyResult* pr = nullptr;
+    for (auto& p : report.policies)
+      if (p.name == policy) pr = &p;
+    Incident i = inh.incident;
+    std::string event;
+    if (pr && pr->incident_key == i.key) {
+      // The bake tripped on it and its ladder sent the events; an effect
+      // nobody could read back still needs a human, even if users recovered.
+      if (inh.held_for_human && pr->state == "mitigated") {
+        event = "updated";
+        i.status = "mitigation_failed";
+        i.actions.push_back("users recovered, but an action of the interrupted run has an unknown effect: check it "
+                            "by hand");
+      }
+    } else if (inh.held_for_human) {
+      // Already sent as mitigation_failed at the start: it stays open.
+    } else if (pr && pr->state == "healthy") {
+      event = "resolved";
+      i.status = "mitigated";
+      if (!inh.kept_flips.empty()) {
+        // Healthy with the interrupted run's flip in place: that flip is the
+        // mitigation, so the trip ends as mitigated (exit 1), as it would have.
+        i.actions.push_back(fmt::format("release {} judged healthy with flag(s) {} kept: users recovered",
+                                        report.release, text::join(inh.kept_flips, ", ")));
+        pr->state = "mitigated";
+        pr->reasons.push_back(fmt::format("healthy with flag(s) {} kept from interrupted run {}",
+                                          text::join(inh.kept_flips, ", "), inh.dead_run));
+      } else {
+        i.actions.push_back(fmt::format("release {} judged healthy after the interrupted run", report.release));
+      }
+      pr->incident_key = i.key;
+    } else {
+      event = "updated";
+      i.status = "mitigation_failed";
+      i.actions.push_back(fmt::format("policy {} was {} in the run after the interruption: a human must look", policy,
+                                      pr ? pr->state : "not configured any more"));
+      if (pr) pr->incident_key = i.key;
+    }
+    if (event.empty()) continue;
+    i.event = event;
+    i.at = clock.now();
+    const PolicySpec* spec = nullptr;
+    for (const auto& x : config.policies)
+      if (x.name == policy) spec = &x;
+    notifier.notify(i, spec ? spec->incident_sinks : std::vector<std::string>{}, dry_run);
+    if (!journal.append("interrupted_incident_closed",
+                        {{"policy", policy}, {"data", {{"key", i.key}, {"event", event}, {"status", i.status},
+                                                       {"interrupted_run", inh.dead_run}}}}))
+      report.warnings.push_back("a journal write failed while closing the interrupted run's incident");
+  }
+  // Exit codes: an effect that cannot be read back needs a human (3, once:
+  // this run closed the orphan); a kept flip that proves healthy is a
+  // mitigation (1); 3 wins over 1, and 1 over 4.
+  bool mitigated = false;
+  for (const auto& p : report.policies) mitigated |= p.state == "mitigated";
+  if (r.human_needed) report.exit_code = kMitigationFailed;
+  else if (mitigated && (report.exit_code == kHealthy || report.exit_code == kInconclusive))
+    report.exit_code = kMitigated;
+  if (r.journal_failed && report.exit_code == kHealthy) report.exit_code = kInconclusive;
+}
+
+}  // namespace dg
