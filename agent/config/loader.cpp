@@ -1085,8 +1085,8 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
       if (*v <= 0 || *v >= 0.5) r.error_at(r.raw().get("alpha"), r.key_path("alpha"), "alpha must be between 0 and 0.5");
       else c.alpha = *v;
     }
-    // min_requests guards only a healthy verdict: at 0, one look with a single
-    // request per arm could be called healthy, so at least 1.
+    // It guards only a healthy verdict (a trip needs no minimum), and a healthy
+    // verdict needs traffic on both arms: at least one request each.
     if (auto v = number_at(r, "min_requests")) {
       if (*v < 1) r.error_at(r.raw().get("min_requests"), r.key_path("min_requests"),
                              fmt::format("min_requests must be at least 1 (requests per arm before a healthy verdict), got {}", *v));
