@@ -221,9 +221,12 @@ Verdict evaluate(const PolicySpec& policy, const History& history, Phase phase, 
 }
 
 Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh, const MetricHistory& fresh_metrics) {
-  // Only probes can say "still failing" early: they observe users now. Metric
+  // Probes observe users now, and a canary test counts only what both arms
+  // served after the action: either refutes a step at once. Other metric
   // conditions lag behind a mitigation (rate windows, scrape intervals), so
   // they can confirm recovery but never refute it before verify_for ends.
+  // A canary whose ratio bound is not yet below max_ratio is pending: it never
+  // confirms on its own; with combine = "all" another recovered part does.
   std::vector<RecoveryState> states;
   Recovery out;
   if (!policy.probes.empty()) {
@@ -235,7 +238,8 @@ Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh, const
   for (const auto& c : policy.metrics) {
     std::string reason;
     RecoveryState st = condition_recovery(c, fresh_metrics, policy.recovery_passes, reason);
-    states.push_back(st == RecoveryState::StillFailing ? RecoveryState::Pending : st);
+    bool refutes = c.kind == MetricCondition::Kind::Canary;
+    states.push_back(st == RecoveryState::StillFailing && !refutes ? RecoveryState::Pending : st);
     out.reasons.push_back(reason);
   }
   bool any_still = std::count(states.begin(), states.end(), RecoveryState::StillFailing) > 0;

@@ -1,5 +1,7 @@
 #include "policies/metric_evaluator.h"
 
+#include "policies/canary_test.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -23,42 +25,7 @@ std::optional<double> series_value(const MetricReading& r, const Labels& labels)
 
 std::string fmt_num(double v) { return fmt::format("{:.6g}", v); }
 
-// Ratios the canary mixture puts its weight on: modest regressions matter most.
-constexpr double kRatios[] = {1.25, 1.5, 2.0, 3.0, 5.0, 10.0};
-
 }  // namespace
-
-CanaryTest canary_sequential_test(double e1, double n1, double e0, double n0, double alpha) {
-  // Conditional on the total number of errors, each error belongs to the
-  // canary with probability theta0 = n1/(n1+n0) when both arms fail at the
-  // same rate, and theta_r = r*n1/(r*n1+n0) when the canary fails r times as
-  // often. The likelihood ratio of theta_r against theta0 is a non-negative
-  // martingale under "no regression" (a supermartingale when the canary is
-  // better), and so is an average of them: by Ville's inequality the chance
-  // that it ever reaches 1/alpha, however often we look, is at most alpha.
-  CanaryTest t;
-  t.log_threshold = std::log(1.0 / alpha);
-  t.canary_rate = n1 > 0 ? e1 / n1 : 0;
-  t.baseline_rate = n0 > 0 ? e0 / n0 : 0;
-  if (n1 <= 0 || n0 <= 0 || e1 + e0 <= 0) {
-    t.log_lr = 0;
-    return t;
-  }
-  double theta0 = n1 / (n1 + n0);
-  double max_term = -INFINITY;
-  std::vector<double> terms;
-  for (double r : kRatios) {
-    double theta = r * n1 / (r * n1 + n0);
-    double l = e1 * std::log(theta / theta0) + e0 * std::log((1 - theta) / (1 - theta0));
-    terms.push_back(l);
-    max_term = std::max(max_term, l);
-  }
-  double sum = 0;
-  for (double l : terms) sum += std::exp(l - max_term);
-  t.log_lr = max_term + std::log(sum / static_cast<double>(terms.size()));
-  t.reject = t.log_lr >= t.log_threshold;
-  return t;
-}
 
 ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistory& history, Phase phase) {
   const auto& readings = of(history, c.id);
@@ -108,36 +75,56 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
   }
 
   if (c.kind == MetricCondition::Kind::Canary) {
-    auto count = [&](const char* arm, const char* kind) {
-      for (const auto& s : newest.series) {
-        bool a = false, k = false;
-        for (const auto& [n, val] : s.labels) {
-          a |= n == "arm" && val == arm;
-          k |= n == "kind" && val == kind;
-        }
-        if (a && k) return s.value;
-      }
-      return 0.0;
-    };
-    double e1 = count("canary", "errors"), n1 = count("canary", "total");
-    double e0 = count("baseline", "errors"), n0 = count("baseline", "total");
-    CanaryTest t = canary_sequential_test(e1, n1, e0, n0, c.alpha);
-    v.stats = {{"canary_errors", e1},   {"canary_requests", n1},       {"baseline_errors", e0},
-               {"baseline_requests", n0}, {"log_likelihood_ratio", t.log_lr}, {"log_threshold", t.log_threshold},
-               {"alpha", c.alpha}};
-    v.evidence = {newest};
+    // The driver folds the test look by look and hands the state over in the
+    // reading; counts alone (no fold) are judged as one interval.
+    ArmCounts n = canary_counts_of(newest.series);
+    std::optional<CanaryState> state = canary_state_of(newest.series, c.max_ratio);
+    if (!state) state = canary_fold(canary_start(c.max_ratio), n);
+    CanaryJudgement t = canary_judge(*state, c.alpha);
+    v.stats = {{"canary_errors", n.canary_errors},     {"canary_requests", n.canary_total},
+               {"baseline_errors", n.baseline_errors}, {"baseline_requests", n.baseline_total},
+               {"log_likelihood_ratio", t.log_lr},     {"log_threshold", t.log_threshold},
+               {"alpha", c.alpha},                     {"max_ratio", c.max_ratio},
+               {"healthy_log_likelihood_ratio", t.healthy_log_lr}};
+    if (t.upper_bound) v.stats["ratio_upper_bound"] = *t.upper_bound;
+    MetricReading shown = newest;
+    std::erase_if(shown.series, is_canary_state_series);
+    v.evidence = {shown};
     v.since = newest.at;
-    std::string counts = fmt::format("canary {}/{} errors ({:.3f}%), baseline {}/{} ({:.3f}%)", e1, n1,
-                                     100 * t.canary_rate, e0, n0, 100 * t.baseline_rate);
-    double need = std::max(c.min_requests - n1, c.min_requests - n0);
-    if (need <= 0 && t.reject)
+    std::string counts = fmt::format("canary {}/{} errors ({:.3f}%), baseline {}/{} ({:.3f}%)", fmt_num(n.canary_errors),
+                                     fmt_num(n.canary_total), 100 * t.canary_rate, fmt_num(n.baseline_errors),
+                                     fmt_num(n.baseline_total), 100 * t.baseline_rate);
+    // A trip needs no minimum size: overwhelming evidence is evidence at any size.
+    if (t.regression)
       return out(VerdictState::Tripped, fmt::format("{}; sequential test: log LR {:.2f} >= {:.2f} (alpha {})", counts,
                                                     t.log_lr, t.log_threshold, c.alpha));
-    if (need > 0)
-      return out(VerdictState::Inconclusive,
-                 fmt::format("{}; need {:.0f} more requests per arm (min_requests {})", counts, std::ceil(need), c.min_requests));
-    return out(VerdictState::Healthy, fmt::format("{}; no evidence of a regression (log LR {:.2f} < {:.2f})", counts,
-                                                  t.log_lr, t.log_threshold));
+    double short_canary = std::max(0.0, c.min_requests - n.canary_total);
+    double short_baseline = std::max(0.0, c.min_requests - n.baseline_total);
+    std::string bound = t.upper_bound ? fmt::format("the canary fails less than {}x as often as the baseline", fmt_num(*t.upper_bound))
+                                      : "no upper bound on the error ratio yet";
+    if (t.below_max && short_canary <= 0 && short_baseline <= 0)
+      return out(VerdictState::Healthy,
+                 fmt::format("{}; no regression: {} (confidence {}, max_ratio {}; log LR {:.2f} < {:.2f})", counts, bound,
+                             fmt_num(1 - c.alpha), fmt_num(c.max_ratio), t.log_lr, t.log_threshold));
+    double need_c = std::max(short_canary, t.below_max ? 0.0 : t.need_canary);
+    double need_b = std::max(short_baseline, t.below_max ? 0.0 : t.need_baseline);
+    std::string need;
+    if (n.canary_total <= 0 || n.baseline_total <= 0)
+      need = fmt::format("need traffic on both arms (at least {} requests each)", fmt_num(c.min_requests));
+    else if (!t.below_max && t.need_canary <= 0 && t.need_baseline <= 0)
+      need = "cannot estimate the traffic it needs";
+    else if (std::max(need_c, need_b) <= 1.25 * std::min(need_c, need_b))
+      need = fmt::format("need about {:.0f} more requests per arm", std::max(need_c, need_b));
+    else
+      need = fmt::format("need about {:.0f} more canary and {:.0f} more baseline requests", need_c, need_b);
+    v.stats["need_canary_requests"] = need_c;
+    v.stats["need_baseline_requests"] = need_b;
+    std::string why = t.below_max ? fmt::format("{} (below max_ratio {})", bound, fmt_num(c.max_ratio))
+                                  : fmt::format("{}, not yet below max_ratio {}", bound, fmt_num(c.max_ratio));
+    return out(VerdictState::Inconclusive,
+               fmt::format("{}; {}; {} ({}min_requests {})", counts, why, need,
+                           t.below_max ? "" : "if the canary fails no more often than the baseline from now on; ",
+                           fmt_num(c.min_requests)));
   }
 
   if (c.kind == MetricCondition::Kind::Compare) {

@@ -1,7 +1,8 @@
 #pragma once
 /// Pure judgement of metric conditions over their readings: thresholds held
 /// for a duration, increase over the pre-release baseline, and canary versus
-/// baseline error rates with an anytime-valid sequential test. Missing data is
+/// baseline error rates with an anytime-valid sequential test and confidence
+/// bound (policies/canary_test.h). Missing data is
 /// never health: it is judged by the condition's on_no_data.
 #include <map>
 #include <string>
@@ -31,16 +32,5 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
 /// After a mitigation: recovered when the newest `passes` usable readings are
 /// all within bounds; still failing when the condition trips again.
 RecoveryState condition_recovery(const MetricCondition& c, const MetricHistory& fresh, int passes, std::string& reason);
-
-/// The sequential test behind canary conditions, exposed for tests and the
-/// decision-quality benchmark. Counts are cumulative per arm.
-struct CanaryTest {
-  double log_lr = 0;         ///< log of the mixture likelihood ratio
-  double log_threshold = 0;  ///< log(1/alpha)
-  bool reject = false;       ///< canary error rate is higher: trip
-  double canary_rate = 0, baseline_rate = 0;
-};
-CanaryTest canary_sequential_test(double canary_errors, double canary_total, double baseline_errors,
-                                  double baseline_total, double alpha);
 
 }  // namespace dg

@@ -48,8 +48,9 @@ struct MetricCondition {
   bool increase_relative = true;  ///< "50%" vs an absolute amount
   // canary: cumulative counts per arm since the start of the bake
   MetricQuery canary_errors, canary_total, baseline_errors, baseline_total;
-  double alpha = 0.01;         ///< false-alarm bound of the sequential test
-  double min_requests = 500;   ///< per arm, before a healthy verdict (a rejection by the test stands at any size)
+  double alpha = 0.01;         ///< false-alarm bound of the sequential test, and 1 - confidence of the ratio bound
+  double max_ratio = 3;        ///< healthy only once the ratio's upper bound is at most this (> 1)
+  double min_requests = 500;   ///< per arm, before a healthy verdict (a trip stands at any size); >= 1
   OnNoData on_no_data = OnNoData::Inconclusive;
   int max_source_errors = 3;   ///< consecutive errors before "cannot judge"
   Duration interval{5000};

@@ -1085,7 +1085,20 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
       if (*v <= 0 || *v >= 0.5) r.error_at(r.raw().get("alpha"), r.key_path("alpha"), "alpha must be between 0 and 0.5");
       else c.alpha = *v;
     }
-    if (auto v = number_at(r, "min_requests")) c.min_requests = std::max(0.0, *v);
+    // It guards only a healthy verdict (a trip needs no minimum), and a healthy
+    // verdict needs traffic on both arms: at least one request each.
+    if (auto v = number_at(r, "min_requests")) {
+      if (*v < 1) r.error_at(r.raw().get("min_requests"), r.key_path("min_requests"),
+                             fmt::format("min_requests must be at least 1 (requests per arm before a healthy verdict), got {}", *v));
+      else c.min_requests = *v;
+    }
+    if (auto v = number_at(r, "max_ratio")) {
+      if (!(*v > 1) || *v > 1000)
+        r.error_at(r.raw().get("max_ratio"), r.key_path("max_ratio"),
+                   fmt::format("max_ratio must be above 1 and at most 1000 (the canary/baseline error ratio a healthy "
+                               "verdict must exclude, e.g. 3), got {}", *v));
+      else c.max_ratio = *v;
+    }
   }
   c.above = number_at(r, "above");
   c.below = number_at(r, "below");
@@ -1118,7 +1131,7 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
   if (c.kind == MetricCondition::Kind::Canary)
     for (const char* k : {"above", "below", "for"})
       if (const toml::node* n = r.raw().get(k))
-        r.error_at(n, r.key_path(k), fmt::format("'{}' has no meaning for a canary condition (it trips by its sequential test: tune alpha and min_requests)", k));
+        r.error_at(n, r.key_path(k), fmt::format("'{}' has no meaning for a canary condition (it trips by its sequential test: tune alpha, max_ratio and min_requests)", k));
   if (auto i = r.choice("on_no_data", {"inconclusive", "trip", "ignore"}))
     c.on_no_data = std::array{OnNoData::Inconclusive, OnNoData::Trip, OnNoData::Ignore}[*i];
   if (auto v = r.integer("max_source_errors", 1, 10'000)) c.max_source_errors = static_cast<int>(*v);

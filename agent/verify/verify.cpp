@@ -13,6 +13,7 @@
 #include "agent/core/json_text.h"
 #include "agent/core/sha256.h"
 #include "agent/core/text.h"
+#include "policies/canary_counter.h"
 
 namespace dg {
 namespace {
@@ -69,13 +70,8 @@ json::array to_json(const std::vector<std::string>& v) {
 }
 
 
-// Canary counting state per condition and arm (errors/total x canary/baseline):
-// per series, the last raw counter value and what it counted since the start.
-struct SeriesCount {
-  double last = 0;
-  double counted = 0;
-};
-using CanaryCounts = std::map<std::string, std::array<std::map<std::string, SeriesCount>, 4>>;
+// Canary counting and test state per condition (policies/canary_counter.h).
+using CanaryCounts = std::map<std::string, CanaryCounter>;
 
 // One bake: schedules, history and the policy ladder. Single-threaded except
 // for probe batches, which run concurrently and are joined before evaluation.
@@ -668,13 +664,15 @@ class Bake {
     }
     MetricReading out;
     out.signal = c.id;
+    // The four counters of one look are read at one instant: a split or a
+    // burst between the reads would otherwise count in one arm only.
     out.at = clock_.now();
     const MetricQuery* queries[4] = {&c.canary_errors, &c.canary_total, &c.baseline_errors, &c.baseline_total};
-    static const char* arms[4][2] = {{"canary", "errors"}, {"canary", "total"}, {"baseline", "errors"}, {"baseline", "total"}};
+    static const char* arms[4] = {"canary errors", "canary traffic", "baseline errors", "baseline traffic"};
     std::vector<std::string> texts;
     MetricReading raw[4];
     for (int i = 0; i < 4; ++i) {
-      raw[i] = source.read(*queries[i], clock_);
+      raw[i] = source.read(*queries[i], clock_, out.at);
       const MetricReading& r = raw[i];
       texts.push_back(queries[i]->text());
       out.warnings.insert(out.warnings.end(), r.warnings.begin(), r.warnings.end());
@@ -683,34 +681,20 @@ class Bake {
         out.detail = fmt::format("{}: {}", queries[i]->text(), r.detail);
         return out;
       }
-      bool is_total = i % 2 == 1;
-      if (r.status == ReadingStatus::NoData && is_total) {
+      // An errors query matching nothing is no data, never zero errors: a
+      // typo in it must not read as a healthy canary.
+      if (r.status == ReadingStatus::NoData) {
         out.status = ReadingStatus::NoData;
-        out.detail = fmt::format("no {} traffic counted yet ({}: {})", arms[i][0], queries[i]->text(), r.detail);
+        out.detail = fmt::format("no {} counted yet ({}: {})", arms[i], queries[i]->text(), r.detail);
         return out;
       }
     }
-    // Count per series, so one restarted pod (a counter reset) adds only what
-    // it counted since, never the other pods' history. Series present at the
-    // first reading start from there; series that appear later started later.
     std::lock_guard lock(bases_mu_);
-    auto [it, first] = bases.try_emplace(c.id);
+    auto it = bases.try_emplace(c.id, c.max_ratio).first;
+    it->second.look({&raw[0].series, &raw[1].series, &raw[2].series, &raw[3].series});
     out.status = ReadingStatus::Ok;
     out.query = text::join(texts, " | ");
-    for (int i = 0; i < 4; ++i) {
-      auto& per_series = it->second[i];
-      if (raw[i].status == ReadingStatus::Ok) {
-        for (const auto& sv : raw[i].series) {
-          auto [sc, is_new] = per_series.try_emplace(labels_key(sv.labels), SeriesCount{sv.value, first ? 0.0 : sv.value});
-          if (is_new) continue;
-          sc->second.counted += sv.value >= sc->second.last ? sv.value - sc->second.last : sv.value;
-          sc->second.last = sv.value;
-        }
-      }
-      double counted = 0;
-      for (const auto& [k, sc] : per_series) counted += sc.counted;
-      out.series.push_back({{{"arm", arms[i][0]}, {"kind", arms[i][1]}}, counted});
-    }
+    out.series = canary_series(it->second.test);
     return out;
   }
 

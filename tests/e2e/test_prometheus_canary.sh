@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Canary versus baseline through a real Prometheus: two wiki instances (the
 # stable one and the canary) under the same steady load; the sequential test
-# must not trip when both fail alike (A/A) and must trip when the canary fails
+# must not trip when both fail alike (A/A) and call it healthy only once the
+# ratio's upper bound is below max_ratio, and must trip when the canary fails
 # five times as often.
 source "$(dirname "$0")/lib.sh"
 CANARY_PORT=$(free_port)
@@ -54,6 +55,7 @@ canary_total = 'sum(wiki_http_requests_total{$canary})'
 baseline_errors = 'sum(wiki_http_errors_total{$stable})'
 baseline_total = 'sum(wiki_http_requests_total{$stable})'
 alpha = 0.001  # keeps this test's own chance of a false alarm at 0.1 %
+max_ratio = 5  # excluding 5x at 2 % takes a few dozen errors: well within the A/A bake
 min_requests = 300
 interval = "1s"
 [[policies.canary_errors.actions]]
@@ -71,10 +73,18 @@ expect_rc 0
 curl -fsS -X POST "http://127.0.0.1:$PORT/control/errors?rate=0.02" >/dev/null
 curl -fsS -X POST "http://127.0.0.1:$CANARY_PORT/control/errors?rate=0.02" >/dev/null
 sleep 3
-dg verify --config "$WORK/canary.toml" --release 2 --bake 12s
-[[ $RC -eq 0 ]] || fail "A/A canary must not trip (exit $RC): $(cat "$WORK/out.txt")"
-grep -q "no evidence of a regression" "$WORK/out.txt" || fail "summary lacks the test's verdict: $(cat "$WORK/out.txt")"
-pass "A/A canary: healthy, no false alarm"
+dg verify --config "$WORK/canary.toml" --release 2 --bake 20s
+[[ $RC -eq 0 ]] || fail "A/A canary must not trip and must end healthy (exit $RC): $(cat "$WORK/out.txt")"
+grep -q "no regression: the canary fails less than" "$WORK/out.txt" || fail "summary lacks the test's verdict: $(cat "$WORK/out.txt")"
+pass "A/A canary: healthy on evidence (ratio bound below max_ratio), no false alarm"
+
+# A typo in the errors query matches nothing: no data, never "zero errors".
+sed "s/wiki_http_errors_total{instance=\"127.0.0.1:$CANARY_PORT\"/wiki_http_errorz_total{instance=\"127.0.0.1:$CANARY_PORT\"/" "$WORK/canary.toml" >"$WORK/typo.toml"
+grep -q errorz "$WORK/typo.toml" || fail "typo config not written"
+dg verify --config "$WORK/typo.toml" --release 2 --bake 4s
+[[ $RC -eq 4 ]] || fail "a canary errors query matching nothing must be inconclusive (exit $RC): $(cat "$WORK/out.txt")"
+grep -q "no canary errors counted yet" "$WORK/out.txt" || fail "summary must say the errors query had no data: $(cat "$WORK/out.txt")"
+pass "canary errors query matching nothing: inconclusive, not healthy"
 
 # The canary fails five times as often: the sequential test trips.
 curl -fsS -X POST "http://127.0.0.1:$CANARY_PORT/control/errors?rate=0.10" >/dev/null

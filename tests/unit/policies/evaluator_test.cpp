@@ -143,5 +143,46 @@ TEST(Recovery, ErrorsNeverConfirmRecovery) {
   EXPECT_EQ(evaluate_recovery(p, History{{"a", seq("a", {O::Passed, O::Error})}}).state, RecoveryState::Pending);
 }
 
+// A canary condition read after the action (counts start again there).
+MetricHistory canary_after(const std::string& id, double e1, double n1, double e0, double n0) {
+  MetricReading r{.signal = id, .at = kT0, .status = ReadingStatus::Ok,
+                  .series = {{{{"arm", "canary"}, {"kind", "errors"}}, e1}, {{{"arm", "canary"}, {"kind", "total"}}, n1},
+                             {{{"arm", "baseline"}, {"kind", "errors"}}, e0}, {{{"arm", "baseline"}, {"kind", "total"}}, n0}}};
+  return {{id, {r}}};
+}
+
+PolicySpec with_canary(Combine combine) {
+  PolicySpec p = policy();
+  p.recovery_passes = 2;
+  p.combine = combine;
+  MetricCondition c;
+  c.id = "p/canary";
+  c.kind = MetricCondition::Kind::Canary;
+  c.alpha = 0.01;
+  p.metrics.push_back(c);
+  return p;
+}
+
+TEST(Recovery, ACanaryThatStillTripsRefutesTheStepAtOnce) {
+  PolicySpec p = with_canary(Combine::Any);
+  History passing{{"a", seq("a", {O::Passed, O::Passed})}};
+  Recovery r = evaluate_recovery(p, passing, canary_after("p/canary", 60, 2000, 10, 2000));
+  EXPECT_EQ(r.state, RecoveryState::StillFailing);
+}
+
+TEST(Recovery, APendingCanaryFollowsCombine) {
+  History passing{{"a", seq("a", {O::Passed, O::Passed})}};
+  MetricHistory twice = canary_after("p/canary", 10, 500, 5, 500);  // 2x on 1 %: no trip, no evidence of health
+  // any: every part must recover; the pending canary holds the policy pending.
+  EXPECT_EQ(evaluate_recovery(with_canary(Combine::Any), passing, twice).state, RecoveryState::Pending);
+  // all: the policy trips only when every part does; recovered probes suffice.
+  EXPECT_EQ(evaluate_recovery(with_canary(Combine::All), passing, twice).state, RecoveryState::Recovered);
+  // Alone, a pending canary never confirms recovery.
+  PolicySpec alone = with_canary(Combine::Any);
+  alone.probes.clear();
+  EXPECT_EQ(evaluate_recovery(alone, {}, twice).state, RecoveryState::Pending);
+  EXPECT_EQ(evaluate_recovery(alone, {}, canary_after("p/canary", 40, 4000, 40, 4000)).state, RecoveryState::Recovered);
+}
+
 }  // namespace
 }  // namespace dg

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "policies/canary_test.h"
 #include "policies/evaluator.h"
 #include "policies/metric_evaluator.h"
 
@@ -356,6 +357,9 @@ MetricReading arms(int at_s, double e1, double n1, double e0, double n0) {
                    s("canary", "total", n1)});
 }
 
+// A reading the way the driver makes it: the counts and the folded test.
+MetricReading folded(int at_s, const CanaryState& st) { return ok(at_s, canary_series(st)); }
+
 struct CanaryCase {
   const char* name;
   double e1, n1, e0, n0;
@@ -376,52 +380,128 @@ TEST_P(CanaryTable, Verdict) {
   EXPECT_DOUBLE_EQ(v.stats.at("baseline_errors"), c.e0);
   EXPECT_DOUBLE_EQ(v.stats.at("baseline_requests"), c.n0);
   EXPECT_NEAR(v.stats.at("log_threshold"), std::log(20.0), 1e-12);
+  EXPECT_DOUBLE_EQ(v.stats.at("max_ratio"), 3);
   if (c.want == VerdictState::Tripped) {
     EXPECT_GE(v.stats.at("log_likelihood_ratio"), std::log(1 / 0.05));
   } else {
     EXPECT_LT(v.stats.at("log_likelihood_ratio"), std::log(1 / 0.05));
   }
+  if (c.want == VerdictState::Healthy) {
+    EXPECT_LE(v.stats.at("ratio_upper_bound"), 3) << v.reason;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(
     Hand, CanaryTable,
-    ::testing::Values(CanaryCase{"a_a_equal", 10, 2000, 10, 2000, VerdictState::Healthy, "no evidence of a regression"},
+    ::testing::Values(CanaryCase{"a_a_enough_errors", 40, 4000, 40, 4000, VerdictState::Healthy, "no regression: the canary fails less than"},
+                      // Equal rates, but 20 errors cannot exclude a tripling yet: not healthy.
+                      CanaryCase{"a_a_too_few_errors", 10, 2000, 10, 2000, VerdictState::Inconclusive,
+                                 "not yet below max_ratio 3; need about"},
                       CanaryCase{"five_times_worse", 50, 2000, 10, 2000, VerdictState::Tripped, "sequential test"},
-                      CanaryCase{"canary_better", 2, 2000, 20, 2000, VerdictState::Healthy, "no evidence"},
-                      CanaryCase{"no_errors_anywhere", 0, 2000, 0, 2000, VerdictState::Healthy, "no evidence"},
-                      CanaryCase{"too_few_requests", 1, 100, 1, 150, VerdictState::Inconclusive,
-                                 "need 400 more requests per arm"},
-                      CanaryCase{"one_arm_short", 3, 2000, 3, 450, VerdictState::Inconclusive,
-                                 "need 50 more requests"}));
+                      CanaryCase{"canary_better", 2, 2000, 20, 2000, VerdictState::Healthy, "no regression"},
+                      CanaryCase{"no_errors_anywhere", 0, 2000, 0, 2000, VerdictState::Inconclusive,
+                                 "no upper bound on the error ratio yet"},
+                      CanaryCase{"too_few_requests", 1, 100, 1, 150, VerdictState::Inconclusive, "need about"},
+                      CanaryCase{"one_arm_short", 3, 2000, 3, 450, VerdictState::Inconclusive, "need about"}));
 
 TEST(MetricCanary, MissingArmCountsAreNotHealth) {
   // Only the canary's series came back: the baseline has no requests.
   MetricReading r = ok(0, {{{{"arm", "canary"}, {"kind", "errors"}}, 5}, {{{"arm", "canary"}, {"kind", "total"}}, 2000}});
   ConditionVerdict v = judge(canary(), {r});
   EXPECT_EQ(state(v.state), "inconclusive") << v.reason;
-  EXPECT_TRUE(contains(v.reason, "need 500 more requests")) << v.reason;
+  EXPECT_TRUE(contains(v.reason, "need traffic on both arms")) << v.reason;
 }
 
-TEST(MetricCanary, OnlyTheNewestCumulativeReadingCounts) {
+TEST(MetricCanary, OnlyTheNewestReadingCounts) {
   ConditionVerdict v = judge(canary(), {arms(0, 50, 2000, 10, 2000), arms(5, 20, 4000, 20, 4000)});
   EXPECT_EQ(state(v.state), "healthy") << v.reason;
   EXPECT_DOUBLE_EQ(v.stats.at("canary_requests"), 4000);
 }
 
+TEST(MetricCanary, LowBaselineAndASixFoldCanaryIsNotHealthy) {
+  // The case: 0.1 % baseline, 500 requests per arm, 3 errors vs 0.5.
+  // Not rejected used to mean healthy; without evidence it is inconclusive,
+  // with an estimate of the traffic still needed (from the counts, not a constant).
+  MetricCondition c = canary(0.01, 500);
+  ConditionVerdict v = judge(c, {arms(0, 3, 500, 0.5, 500)}, Phase::Final);
+  EXPECT_EQ(state(v.state), "inconclusive") << v.reason;
+  EXPECT_TRUE(contains(v.reason, "need about")) << v.reason;
+  double need = v.stats.at("need_canary_requests");
+  EXPECT_GT(need, 1000) << v.reason;
+  // More traffic at the same low rate: still more needed, a different number.
+  ConditionVerdict w = judge(c, {arms(0, 3, 5000, 5, 5000)}, Phase::Final);
+  EXPECT_EQ(state(w.state), "inconclusive") << w.reason;
+  EXPECT_NE(w.stats.at("need_canary_requests"), need) << w.reason;
+}
+
+TEST(MetricCanary, MinRequestsGuardsOnlyTheHealthyVerdict) {
+  // Strong evidence of health, but fewer requests than min_requests.
+  ConditionVerdict v = judge(canary(0.05, 5000), {arms(0, 40, 4000, 40, 4000)});
+  EXPECT_EQ(state(v.state), "inconclusive") << v.reason;
+  EXPECT_TRUE(contains(v.reason, "need about 1000 more requests per arm")) << v.reason;
+  // A regression trips below min_requests: 10 of 50 canary requests failing vs 0 of 950.
+  ConditionVerdict t = judge(canary(0.01, 500), {arms(0, 10, 50, 0, 950)});
+  EXPECT_EQ(state(t.state), "tripped") << t.reason;
+}
+
+TEST(MetricCanary, ChangedSplitWithASharedBurstDoesNotTrip) {
+  // 10 % of 10k requests to the canary at 0.5 % errors in both arms, then a
+  // 50 % split during a shared dependency's burst (20 % errors in both arms).
+  MetricCondition c = canary(0.01);
+  CanaryState st = canary_start(c.max_ratio);
+  st = canary_fold(st, {.canary_errors = 5, .canary_total = 1000, .baseline_errors = 45, .baseline_total = 9000});
+  MetricReading first = folded(5, st);
+  st = canary_fold(st, {.canary_errors = 200, .canary_total = 1000, .baseline_errors = 200, .baseline_total = 1000});
+  ConditionVerdict v = judge(c, {first, folded(10, st)});
+  EXPECT_NE(state(v.state), "tripped") << v.reason;
+  EXPECT_LT(v.stats.at("log_likelihood_ratio"), 0) << v.reason;
+  // The same totals judged as one interval (the old cumulative test) trip.
+  ConditionVerdict old = judge(c, {arms(10, 205, 2000, 245, 10000)});
+  EXPECT_EQ(state(old.state), "tripped") << old.reason;
+  // The evidence shows the counts, not the test's internal state.
+  ASSERT_EQ(v.evidence.size(), 1u);
+  EXPECT_EQ(v.evidence[0].series.size(), 4u);
+}
+
+TEST(MetricCanary, ACanaryFailingEverythingAtAFivePercentShareTripsInSeconds) {
+  // 10 req/s, 5 % to the canary, every canary request failing; the baseline
+  // fails 1 %. A look every 5 s: 2-3 canary requests per look.
+  MetricCondition c = canary(0.01, 500);
+  CanaryState st = canary_start(c.max_ratio);
+  std::vector<MetricReading> readings;
+  int tripped_at = -1;
+  for (int look = 1; look <= 20 && tripped_at < 0; ++look) {
+    double canary = look % 2 ? 2 : 3;
+    double base_errors = look % 2 ? 0 : 1;
+    st = canary_fold(st, {.canary_errors = canary, .canary_total = canary, .baseline_errors = base_errors, .baseline_total = 47.5});
+    readings.push_back(folded(5 * look, st));
+    if (judge(c, readings).state == VerdictState::Tripped) tripped_at = look;
+  }
+  ASSERT_GT(tripped_at, 0) << "never tripped";
+  EXPECT_LE(tripped_at, 4) << "tripped only after " << 5 * tripped_at << " s";
+}
+
+// The test's numbers on one interval of counts.
+CanaryJudgement once(double e1, double n1, double e0, double n0, double alpha) {
+  return canary_judge(canary_fold(canary_start(3), {e1, n1, e0, n0}), alpha);
+}
+
 TEST(CanarySequentialTest, LogThresholdIsLogOneOverAlpha) {
-  CanaryTest t = canary_sequential_test(10, 2000, 10, 2000, 0.01);
+  CanaryJudgement t = once(10, 2000, 10, 2000, 0.01);
   EXPECT_NEAR(t.log_threshold, std::log(100.0), 1e-12);
   EXPECT_DOUBLE_EQ(t.canary_rate, 0.005);
   EXPECT_DOUBLE_EQ(t.baseline_rate, 0.005);
   EXPECT_LT(t.log_lr, 0) << "equal rates are evidence against a regression";
-  EXPECT_FALSE(t.reject);
+  EXPECT_FALSE(t.regression);
 }
 
 TEST(CanarySequentialTest, NoErrorsOrNoRequestsIsNoEvidence) {
   for (auto [e1, n1, e0, n0] : std::vector<std::array<double, 4>>{{0, 1000, 0, 1000}, {5, 0, 5, 1000}, {5, 1000, 5, 0}}) {
-    CanaryTest t = canary_sequential_test(e1, n1, e0, n0, 0.05);
-    EXPECT_EQ(t.log_lr, 0) << e1 << "/" << n1 << " vs " << e0 << "/" << n0;
-    EXPECT_FALSE(t.reject);
+    CanaryJudgement t = once(e1, n1, e0, n0, 0.05);
+    EXPECT_NEAR(t.log_lr, 0, 1e-12) << e1 << "/" << n1 << " vs " << e0 << "/" << n0;
+    EXPECT_FALSE(t.regression);
+    EXPECT_FALSE(t.below_max);
+    EXPECT_FALSE(t.upper_bound.has_value());
   }
 }
 
@@ -429,13 +509,13 @@ TEST(CanarySequentialTest, MonotoneInCanaryErrors) {
   double prev = -INFINITY;
   bool rejected = false;
   for (int e1 = 0; e1 <= 80; ++e1) {
-    CanaryTest t = canary_sequential_test(e1, 2000, 10, 2000, 0.05);
+    CanaryJudgement t = once(e1, 2000, 10, 2000, 0.05);
     EXPECT_GT(t.log_lr, prev) << "e1 = " << e1;
-    EXPECT_EQ(t.reject, t.log_lr >= t.log_threshold) << e1;
+    EXPECT_EQ(t.regression, t.log_lr >= t.log_threshold) << e1;
     if (rejected) {
-      EXPECT_TRUE(t.reject) << "once rejected, more errors must stay rejected: e1 = " << e1;
+      EXPECT_TRUE(t.regression) << "once rejected, more errors must stay rejected: e1 = " << e1;
     }
-    rejected = t.reject;
+    rejected = t.regression;
     prev = t.log_lr;
   }
   EXPECT_TRUE(rejected) << "80/2000 against 10/2000 must trip";
@@ -443,7 +523,7 @@ TEST(CanarySequentialTest, MonotoneInCanaryErrors) {
 
 int first_rejecting_errors(double alpha) {
   for (int e1 = 0; e1 <= 500; ++e1)
-    if (canary_sequential_test(e1, 2000, 10, 2000, alpha).reject) return e1;
+    if (once(e1, 2000, 10, 2000, alpha).regression) return e1;
   return -1;
 }
 
@@ -454,19 +534,19 @@ TEST(CanarySequentialTest, SmallerAlphaIsHarderToTrip) {
   ASSERT_GT(strict, 0);
   EXPECT_GT(strict, loose) << "alpha 0.001 needs more canary errors than alpha 0.05";
   // Same counts, different alpha: the statistic is the same, only the bar moves.
-  CanaryTest a = canary_sequential_test(loose, 2000, 10, 2000, 0.05);
-  CanaryTest b = canary_sequential_test(loose, 2000, 10, 2000, 0.001);
+  CanaryJudgement a = once(loose, 2000, 10, 2000, 0.05);
+  CanaryJudgement b = once(loose, 2000, 10, 2000, 0.001);
   EXPECT_DOUBLE_EQ(a.log_lr, b.log_lr);
-  EXPECT_TRUE(a.reject);
-  EXPECT_FALSE(b.reject);
+  EXPECT_TRUE(a.regression);
+  EXPECT_FALSE(b.regression);
 }
 
 TEST(CanarySequentialTest, MoreTrafficAtTheSameRatesIsMoreEvidence) {
   // Twice the canary's error rate: weak evidence at small counts, decisive at large ones.
-  CanaryTest small = canary_sequential_test(4, 1000, 2, 1000, 0.05);
-  CanaryTest large = canary_sequential_test(200, 50000, 100, 50000, 0.05);
-  EXPECT_FALSE(small.reject);
-  EXPECT_TRUE(large.reject);
+  CanaryJudgement small = once(4, 1000, 2, 1000, 0.05);
+  CanaryJudgement large = once(200, 50000, 100, 50000, 0.05);
+  EXPECT_FALSE(small.regression);
+  EXPECT_TRUE(large.regression);
   EXPECT_GT(large.log_lr, small.log_lr);
 }
 
@@ -599,12 +679,21 @@ TEST(MetricRecovery, ReadingsBeyondTheLimitAreNotGoodEvenBeforeHoldForElapses) {
   EXPECT_TRUE(contains(why, "0 of 2 good readings")) << why;
 }
 
-TEST(MetricRecovery, CanaryRecoversWhenHealthy) {
+TEST(MetricRecovery, CanaryRecoversOnlyOnEvidence) {
   MetricCondition c = canary();
   std::string why;
-  EXPECT_EQ(state(recovery(c, {arms(0, 10, 2000, 10, 2000)}, 2, why)), "recovered") << why;
+  EXPECT_EQ(state(recovery(c, {arms(0, 40, 4000, 40, 4000)}, 2, why)), "recovered") << why;
   EXPECT_EQ(state(recovery(c, {arms(0, 50, 2000, 10, 2000)}, 2, why)), "still_failing") << why;
   EXPECT_EQ(state(recovery(c, {arms(0, 1, 100, 1, 100)}, 2, why)), "pending") << why;
+}
+
+TEST(MetricRecovery, ACanaryStillTwiceAsBadIsPendingNotRecovered) {
+  // After a flip: canary 10 vs 5 errors at a 1 % baseline. Not a trip, and
+  // not evidence of health either.
+  MetricCondition c = canary(0.01);
+  std::string why;
+  EXPECT_EQ(state(recovery(c, {arms(0, 10, 500, 5, 500)}, 2, why)), "pending") << why;
+  EXPECT_TRUE(contains(why, "need about")) << why;
 }
 
 }  // namespace
