@@ -106,7 +106,6 @@ class Bake {
         schedule.metrics[c.id] = report_.started;
       }
     }
-    take_baselines();
 
     std::optional<PolicyResult> acted;
     while (!stopped()) {
@@ -504,14 +503,13 @@ class Bake {
     History fresh;
     MetricHistory fresh_metrics;
     // Judge only what is observed after the action: baselines stay, canary
-    // counts start again from now.
+    // counts start again from the first read of the recovery.
     for (const auto& c : policy.metrics)
       if (auto it = metric_history_.find(c.id + "#baseline"); it != metric_history_.end()) fresh_metrics[it->first] = it->second;
     {
       std::lock_guard lock(bases_mu_);
       recovery_bases_.clear();
     }
-    take_canary_bases(policy, recovery_bases_);
     TimePoint start = clock_.now();
     TimePoint end = start + policy.verify_for;
     Schedule schedule;
@@ -640,8 +638,8 @@ class Bake {
     MetricSource& source = *rt_.metric_sources.at(c.source);
     if (c.kind == MetricCondition::Kind::Compare) {
       // Two values, one per arm, in one reading: the judge compares them.
-      MetricReading canary = source.read(c.query, clock_);
-      MetricReading base = source.read(c.baseline_query, clock_);
+      auto both = read_together(source, {&c.query, &c.baseline_query}, clock_.now());
+      MetricReading &canary = both[0], &base = both[1];
       MetricReading out = canary;
       out.signal = c.id;
       out.query = c.query.text() + " | " + c.baseline_query.text();
@@ -670,9 +668,8 @@ class Bake {
     const MetricQuery* queries[4] = {&c.canary_errors, &c.canary_total, &c.baseline_errors, &c.baseline_total};
     static const char* arms[4] = {"canary errors", "canary traffic", "baseline errors", "baseline traffic"};
     std::vector<std::string> texts;
-    MetricReading raw[4];
+    std::vector<MetricReading> raw = read_together(source, {queries, queries + 4}, out.at);
     for (int i = 0; i < 4; ++i) {
-      raw[i] = source.read(*queries[i], clock_, out.at);
       const MetricReading& r = raw[i];
       texts.push_back(queries[i]->text());
       out.warnings.insert(out.warnings.end(), r.warnings.begin(), r.warnings.end());
@@ -704,16 +701,15 @@ class Bake {
     return r;
   }
 
-  void take_canary_bases(const PolicySpec& policy, CanaryCounts& bases) {
-    for (const auto& c : policy.metrics)
-      if (c.kind == MetricCondition::Kind::Canary) (void)read_condition(c, bases);
-  }
-
-  // Before the bake judges anything: each canary condition's starting counts.
-  void take_baselines() {
-    for (const auto& p : cfg_.policies) {
-      take_canary_bases(p, canary_bases_);
-    }
+  // The queries of one look, read at one instant and side by side: a look
+  // costs its source's timeout once, not once per query.
+  std::vector<MetricReading> read_together(MetricSource& source, std::vector<const MetricQuery*> queries, TimePoint at) {
+    std::vector<std::future<MetricReading>> pending;
+    for (const MetricQuery* q : queries)
+      pending.push_back(std::async(launch_policy(), [this, &source, q, at] { return source.read(*q, clock_, at); }));
+    std::vector<MetricReading> out;
+    for (auto& f : pending) out.push_back(f.get());
+    return out;
   }
 
   const Config& cfg_;

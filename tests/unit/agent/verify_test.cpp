@@ -199,6 +199,74 @@ struct Harness {
   std::vector<std::string> events;
 };
 
+// A Prometheus stand-in: cumulative counters per arm that grow with fake time.
+class CountingSource final : public MetricSource {
+ public:
+  explicit CountingSource(const Clock& clock) : clock_(clock) {}
+  MetricReading read(const MetricQuery& q, const Clock&, std::optional<TimePoint> at) override {
+    std::lock_guard lock(mu);
+    calls.emplace_back(q.promql, at);
+    MetricReading r{.at = clock_.now(), .query = q.promql};
+    if (q.promql == "typo") {
+      r.status = ReadingStatus::NoData;
+      r.detail = "empty result";
+      return r;
+    }
+    double secs = std::chrono::duration<double>(clock_.now() - TimePoint{std::chrono::seconds{1'800'000'000}}).count();
+    double total = 20 * secs;
+    r.status = ReadingStatus::Ok;
+    r.series = {{{}, q.promql.find("errors") != std::string::npos ? total * 0.01 : total}};
+    return r;
+  }
+  std::mutex mu;
+  std::vector<std::pair<std::string, std::optional<TimePoint>>> calls;
+
+ private:
+  const Clock& clock_;
+};
+
+MetricCondition canary_condition(std::string errors_query) {
+  MetricCondition c;
+  c.id = "editor/canary";
+  c.source = "prom";
+  c.kind = MetricCondition::Kind::Canary;
+  c.canary_errors.promql = std::move(errors_query);
+  c.canary_total.promql = "canary_total";
+  c.baseline_errors.promql = "baseline_errors";
+  c.baseline_total.promql = "baseline_total";
+  c.interval = Duration{1000};
+  return c;
+}
+
+TEST(Verify, TheFourCanaryCountersOfALookAreReadAtOneInstant) {
+  Harness h;
+  h.world.broken = false;
+  auto src = std::make_unique<CountingSource>(h.clock);
+  CountingSource* source = src.get();
+  h.rt.metric_sources["prom"] = std::move(src);
+  h.cfg.policies[0].metrics = {canary_condition("canary_errors")};
+  h.run(Duration{5000});
+  ASSERT_GE(source->calls.size(), 8u);
+  ASSERT_EQ(source->calls.size() % 4, 0u);
+  for (size_t i = 0; i < source->calls.size(); i += 4) {
+    ASSERT_TRUE(source->calls[i].second.has_value()) << "look " << i / 4 << " has no instant";
+    for (size_t k = 1; k < 4; ++k) EXPECT_EQ(source->calls[i + k].second, source->calls[i].second) << "look " << i / 4;
+  }
+  EXPECT_NE(source->calls[0].second, source->calls[4].second) << "each look has its own instant";
+}
+
+TEST(Verify, ACanaryErrorsQueryMatchingNothingIsNeverHealthy) {
+  Harness h;
+  h.world.broken = false;
+  h.rt.metric_sources["prom"] = std::make_unique<CountingSource>(h.clock);
+  h.cfg.policies[0].metrics = {canary_condition("typo")};
+  VerifyReport r = h.run(Duration{30'000});
+  EXPECT_EQ(r.exit_code, kInconclusive);
+  std::string reasons;
+  for (const auto& x : r.policies[0].reasons) reasons += x + "\n";
+  EXPECT_NE(reasons.find("no canary errors counted"), std::string::npos) << reasons;
+}
+
 TEST(Verify, HealthyReleaseExitsZeroAfterTheWholeBake) {
   Harness h;
   h.world.broken = false;
