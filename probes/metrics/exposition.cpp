@@ -328,6 +328,15 @@ class ExpositionParser::Impl {
     }
     return it->second;
   }
+  // Sample names alternate within a family (a histogram's _bucket, _sum,
+  // _count): the last few are compared before hashing.
+  Name* recent(std::string_view name) {
+    for (Name* n : recent_)
+      if (n && same(n->key, name)) return n;
+    Name* n = &entry(name);
+    recent_[recent_next_++ % recent_.size()] = n;
+    return n;
+  }
   const Name* find_name(std::string_view name) const {
     auto it = names_.find(name);
     return it == names_.end() ? nullptr : &it->second;
@@ -696,7 +705,7 @@ class ExpositionParser::Impl {
     // Consecutive samples usually share a name (buckets, label variants):
     // resolve it, mark it seen and find its family once.
     if (cache_name_ == nullptr || !same(name, cache_name_->key)) {
-      cache_name_ = &entry(name);
+      cache_name_ = recent(name);
       cache_valid_ = false;
     }
     if (!cache_valid_) {
@@ -988,6 +997,8 @@ class ExpositionParser::Impl {
   ExpositionLimits limits_;
   bool cache_valid_ = false, cache_marked_ = false;
   Name* cache_name_ = nullptr;  // entries live as long as the parser
+  std::array<Name*, 4> recent_{};
+  size_t recent_next_ = 0;
   Name* cache_family_ = nullptr;
   Kind cache_kind_ = Kind::None;
   std::vector<uint32_t> dup_slots_;
