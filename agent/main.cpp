@@ -1,13 +1,18 @@
 // deployguard: command-line entry point. Parses arguments and wires the
 // modules together; all behaviour lives in the libraries.
 #include <fmt/format.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <boost/json.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <random>
 
@@ -154,19 +159,80 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
   return rc;
 }
 
-int cmd_exposition_check(const std::string& path, const std::string& format) {
-  auto text = dg::fs::read_file(path);
-  if (!text) {
-    std::cerr << text.error().message << "\n";
+// The file's bytes for exposition check: mapped when it is a regular file (no
+// copy through a stream buffer), else read once into a presized buffer.
+class InputFile {
+ public:
+  std::string error;
+  explicit InputFile(const std::string& path) {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      error = fmt::format("cannot open {}: {}", path, std::strerror(errno));
+      return;
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
+      size_ = static_cast<size_t>(st.st_size);
+      void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      if (p != MAP_FAILED) {
+        map_ = static_cast<const char*>(p);
+        ::madvise(p, size_, MADV_SEQUENTIAL);
+        ::close(fd);
+        return;
+      }
+      buf_.reserve(size_);
+    }
+    char chunk[1 << 16];
+    for (;;) {
+      ssize_t n = ::read(fd, chunk, sizeof chunk);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = fmt::format("cannot read {}: {}", path, std::strerror(errno));
+        break;
+      }
+      if (n == 0) break;
+      buf_.append(chunk, static_cast<size_t>(n));
+    }
+    ::close(fd);
+  }
+  ~InputFile() {
+    if (map_) ::munmap(const_cast<char*>(map_), size_);
+  }
+  InputFile(const InputFile&) = delete;
+  InputFile& operator=(const InputFile&) = delete;
+  std::string_view text() const { return map_ ? std::string_view(map_, size_) : std::string_view(buf_); }
+
+ private:
+  const char* map_ = nullptr;
+  size_t size_ = 0;
+  std::string buf_;
+};
+
+// The flag that raises each parser limit, for the error's hint.
+const char* flag_for(std::string_view limit) {
+  if (limit == "max_labels_per_sample") return "--max-labels";
+  if (limit == "max_label_name_length") return "--max-label-name-length";
+  if (limit == "max_label_value_length") return "--max-label-value-length";
+  if (limit == "max_series") return "--max-series";
+  if (limit == "max_line_length") return "--max-line-length";
+  return nullptr;
+}
+
+int cmd_exposition_check(const std::string& path, const std::string& format, const dg::ExpositionLimits& limits) {
+  InputFile in(path);
+  if (!in.error.empty()) {
+    std::cerr << in.error << "\n";
     return dg::kUsage;
   }
   struct Count final : dg::ExpositionVisitor {
     void on_sample(const dg::SampleView&) override {}
   } visitor;
   auto fmt_kind = format == "openmetrics" ? dg::ExpositionFormat::OpenMetrics : dg::ExpositionFormat::Text004;
-  auto r = dg::parse_exposition(*text, fmt_kind, visitor);
+  auto r = dg::parse_exposition(in.text(), fmt_kind, visitor, limits);
   if (!r) {
-    std::cout << path << ":" << r.error().str() << "\n";
+    std::string hint;
+    if (const char* flag = flag_for(r.error().limit)) hint = fmt::format(" (raise it with {} N)", flag);
+    std::cout << path << ":" << r.error().str() << hint << "\n";
     return 1;
   }
   std::cout << fmt::format("OK: {} sample(s) in {} famil{}\n", r->samples, r->families, r->families == 1 ? "y" : "ies");
@@ -262,6 +328,12 @@ int main(int argc, char** argv) {
   std::string expo_path, expo_format = "text";
   echeck->add_option("file", expo_path, "exposition file")->required();
   echeck->add_option("--format", expo_format, "text (0.0.4) or openmetrics")->check(CLI::IsMember({"text", "openmetrics"}));
+  dg::ExpositionLimits expo_limits;  // the defaults a scrape source uses
+  echeck->add_option("--max-labels", expo_limits.max_labels_per_sample, "labels per sample")->check(CLI::PositiveNumber);
+  echeck->add_option("--max-label-name-length", expo_limits.max_label_name_length, "bytes")->check(CLI::PositiveNumber);
+  echeck->add_option("--max-label-value-length", expo_limits.max_label_value_length, "bytes")->check(CLI::PositiveNumber);
+  echeck->add_option("--max-series", expo_limits.max_series, "samples in the exposition")->check(CLI::PositiveNumber);
+  echeck->add_option("--max-line-length", expo_limits.max_line_length, "bytes")->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);
@@ -280,6 +352,6 @@ int main(int argc, char** argv) {
   if (*check) return cmd_check(config_path);
   if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);
   if (*jverify) return cmd_journal_verify(journal_path, config_path, head_text);
-  if (*echeck) return cmd_exposition_check(expo_path, expo_format);
+  if (*echeck) return cmd_exposition_check(expo_path, expo_format, expo_limits);
   return dg::kUsage;
 }

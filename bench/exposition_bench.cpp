@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
 #include <new>
 #include <string>
 
@@ -79,4 +82,29 @@ BENCHMARK(BM_ParseText)->Arg(1)->Arg(10)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+// --write-inputs=DIR writes the inputs as DIR/exposition-{1,10}MiB.prom and
+// exits, so that other parsers (scripts/bench.sh runs Prometheus' own) and the
+// whole `deployguard exposition check` process read exactly these bytes.
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--write-inputs=", 15) != 0) continue;
+    std::string dir = argv[i] + 15;
+    for (int mib : {1, 10}) {
+      std::string path = dir + "/exposition-" + std::to_string(mib) + "MiB.prom";
+      std::string text = make_exposition(static_cast<size_t>(mib) << 20);
+      std::ofstream out(path, std::ios::binary);
+      out << text;
+      if (!out.flush()) {
+        std::cerr << "cannot write " << path << "\n";
+        return 1;
+      }
+      std::cout << path << "\n";
+    }
+    return 0;
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -21,7 +21,7 @@ mkdir -p build-fuzz
 clang++-14 -std=c++2b -O1 -g -DDG_LIBFUZZER -include tests/fuzz/expected_shim.h -I. \
   -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   tests/fuzz/parsers_fuzz.cpp probes/metrics/exposition.cpp probes/metrics/prometheus_response.cpp \
-  agent/core/json_text.cpp agent/core/text.cpp agent/core/metric_reading.cpp \
+  agent/core/json_text.cpp agent/core/text.cpp agent/core/metric_reading.cpp agent/core/regex.cpp \
   -lboost_json -lfmt -o build-fuzz/parsers_libfuzzer
 corpus=$(mktemp -d)
 trap 'rm -rf "$corpus"' EXIT

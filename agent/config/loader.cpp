@@ -953,8 +953,21 @@ void Loader::read_metric_source(Reader& r, const std::string& name) {
   if (auto v = r.duration("timeout")) timeout = *v;
   bool verify = true;
   if (auto v = r.boolean("tls_verify")) verify = *v;
-  if (*type == "prometheus") s.kind = PrometheusSourceSpec{url, headers, timeout, verify};
-  else s.kind = ScrapeSourceSpec{url, headers, timeout, verify};
+  if (*type == "prometheus") {
+    s.kind = PrometheusSourceSpec{url, headers, timeout, verify};
+  } else {
+    ScrapeSourceSpec sc{url, headers, timeout, verify};
+    // Bounds on one scrape's exposition (docs/config.md); always bounded.
+    auto limit = [&](std::string_view key, size_t& field, long long max) {
+      if (auto v = r.integer(key, 1, max)) field = static_cast<size_t>(*v);
+    };
+    limit("max_labels_per_sample", sc.limits.max_labels_per_sample, 1'000'000);
+    limit("max_label_name_length", sc.limits.max_label_name_length, 64ll << 20);
+    limit("max_label_value_length", sc.limits.max_label_value_length, 64ll << 20);
+    limit("max_series", sc.limits.max_series, 100'000'000);
+    limit("max_line_length", sc.limits.max_line_length, 64ll << 20);
+    s.kind = std::move(sc);
+  }
   cfg.metric_sources.push_back(std::move(s));
 }
 

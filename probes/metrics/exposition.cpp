@@ -8,8 +8,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
+#include <functional>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -34,10 +37,30 @@ struct StringEq {
   bool operator()(std::string_view a, std::string_view b) const { return a == b; }
 };
 
-bool is_name_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':'; }
-bool is_name_char(char c) { return is_name_start(c) || (c >= '0' && c <= '9'); }
-bool is_label_start(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
-bool is_label_char(char c) { return is_label_start(c) || (c >= '0' && c <= '9'); }
+// Character classes by table: the hot loops test one byte with one load.
+enum : uint8_t { kNameStart = 1, kNameChar = 2, kLabelStart = 4, kLabelChar = 8, kValueStop = 16 };
+constexpr std::array<uint8_t, 256> kClass = [] {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+    bool digit = c >= '0' && c <= '9';
+    if (alpha || c == ':') t[c] |= kNameStart | kNameChar;
+    if (digit) t[c] |= kNameChar | kLabelChar;
+    if (alpha) t[c] |= kLabelStart | kLabelChar;
+    if (c == '"' || c == '\\' || c >= 0x80) t[c] |= kValueStop;  // end, escape, or UTF-8 to check
+  }
+  return t;
+}();
+inline bool has(char c, uint8_t cls) { return (kClass[static_cast<unsigned char>(c)] & cls) != 0; }
+bool is_name_start(char c) { return has(c, kNameStart); }
+bool is_name_char(char c) { return has(c, kNameChar); }
+bool is_label_start(char c) { return has(c, kLabelStart); }
+bool is_label_char(char c) { return has(c, kLabelChar); }
+
+// Names are mostly distinct in length or first byte: test those before memcmp.
+inline bool same(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && (a.empty() || (a[0] == b[0] && std::memcmp(a.data(), b.data(), a.size()) == 0));
+}
 
 // Validates UTF-8 (no overlongs, no surrogates); NUL is valid.
 bool valid_utf8(std::string_view s) {
@@ -60,9 +83,56 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
+// The common forms ("1027", "0.25", "12.5e-1") exactly, without from_chars:
+// a mantissa below 2^53 and a power of ten up to 1e22 are both exact doubles,
+// so one multiplication or division rounds correctly (Clinger's fast path).
+// Anything else (long mantissas, big exponents, odd forms) returns nullopt
+// and takes the general path, which decides validity as before.
+std::optional<double> fast_decimal(std::string_view s) {
+  static constexpr double kPow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+  const char* p = s.data();
+  const char* end = p + s.size();
+  bool neg = false;
+  if (p < end && (*p == '-' || *p == '+')) neg = *p++ == '-';
+  auto digit = [&] { return p < end && static_cast<unsigned>(*p - '0') < 10; };
+  if (!digit()) return std::nullopt;
+  uint64_t m = 0;
+  int nd = 0, exp10 = 0;
+  for (; digit(); ++p) {
+    if (++nd > 19) return std::nullopt;
+    m = m * 10 + static_cast<unsigned>(*p - '0');
+  }
+  if (p < end && *p == '.') {
+    ++p;
+    if (!digit()) return std::nullopt;
+    for (; digit(); ++p, --exp10) {
+      if (++nd > 19) return std::nullopt;
+      m = m * 10 + static_cast<unsigned>(*p - '0');
+    }
+  }
+  if (p < end && (*p == 'e' || *p == 'E')) {
+    ++p;
+    bool eneg = false;
+    if (p < end && (*p == '+' || *p == '-')) eneg = *p++ == '-';
+    if (!digit()) return std::nullopt;
+    int x = 0;
+    for (; digit(); ++p) {
+      if (x > 1000) return std::nullopt;
+      x = x * 10 + (*p - '0');
+    }
+    exp10 += eneg ? -x : x;
+  }
+  if (p != end || m > (uint64_t{1} << 53) || exp10 < -22 || exp10 > 22) return std::nullopt;
+  double v = static_cast<double>(m);
+  v = exp10 < 0 ? v / kPow10[-exp10] : v * kPow10[exp10];
+  return neg ? -v : v;
+}
+
 // Decimal floats only: no hex, no underscores, no "0x"/"0b" forms.
 std::optional<double> parse_number(std::string_view s, bool openmetrics) {
   if (s.empty()) return std::nullopt;
+  if (auto v = fast_decimal(s)) return v;
   auto special = [&](std::string_view t) -> std::optional<double> {
     std::string_view body = t;
     bool neg = false;
@@ -117,15 +187,54 @@ std::optional<int64_t> parse_int64(std::string_view s) {
   return v;
 }
 
+enum class Kind : uint8_t { None, Counter, Gauge, Histogram, GaugeHistogram, Summary, Info, StateSet, Unknown, Untyped };
+constexpr std::string_view kKindName[] = {"",        "counter", "gauge",    "histogram", "gaugehistogram",
+                                          "summary", "info",    "stateset", "unknown",   "untyped"};
+constexpr uint16_t bit(Kind k) { return static_cast<uint16_t>(1u << static_cast<unsigned>(k)); }
+std::string_view name_of(Kind k) { return kKindName[static_cast<size_t>(k)]; }
+Kind kind_of(std::string_view t) {
+  for (size_t k = 1; k < std::size(kKindName); ++k)
+    if (kKindName[k] == t) return static_cast<Kind>(k);
+  return Kind::None;
+}
+
 struct Family {
-  uint64_t epoch = 0;  // the parse that last touched it; older state is stale
-  std::string type;    // empty: no TYPE line
+  uint64_t epoch = 0;      // the parse that last touched it; older state is stale
+  Kind type = Kind::None;  // None: no TYPE line
   bool help = false, unit = false, samples = false;
+};
+
+// Sample-name suffixes and the family types they belong to.
+struct Suffix {
+  std::string_view text;
+  uint16_t types;
+};
+constexpr Suffix kSuffixes[] = {
+    {"_bucket", bit(Kind::Histogram) | bit(Kind::GaugeHistogram)},
+    {"_count", bit(Kind::Histogram) | bit(Kind::Summary)},
+    {"_sum", bit(Kind::Histogram) | bit(Kind::Summary)},
+    {"_total", bit(Kind::Counter)},
+    {"_created", bit(Kind::Counter) | bit(Kind::Histogram) | bit(Kind::Summary)},
+    {"_gcount", bit(Kind::GaugeHistogram)},
+    {"_gsum", bit(Kind::GaugeHistogram)},
+    {"_info", bit(Kind::Info)}};
+constexpr size_t kSuffixCount = std::size(kSuffixes);
+
+// One entry per name the parser has met, as a family (HELP/TYPE/UNIT) and as
+// a sample name, with links to the families it could belong to by suffix:
+// resolving a sample name costs one hash lookup, then pointer reads.
+struct Name {
+  Family fam;
+  uint64_t seen = 0;     // epoch of the last sample with this name
+  std::string_view key;  // the map's own key
+  bool bases_known = false;
+  std::array<Name*, kSuffixCount> base{};  // this name without suffix k, if it ends with it
 };
 
 struct Failure {
   size_t column;
   std::string message;
+  std::string_view limit = {};
 };
 
 }  // namespace
@@ -134,6 +243,8 @@ struct Failure {
 // allocated again, so scraping the same target repeatedly allocates nothing.
 class ExpositionParser::Impl {
  public:
+  explicit Impl(ExpositionLimits limits) : limits_(limits) {}
+
   std::expected<ExpositionStats, ExpositionError> parse(std::string_view in, ExpositionFormat fmt, ExpositionVisitor& v) {
     in_ = in;
     om_ = fmt == ExpositionFormat::OpenMetrics;
@@ -165,9 +276,13 @@ class ExpositionParser::Impl {
         if (terminated && next < in_.size()) return err(line_no + 1, 1, "content after # EOF");
         break;
       }
+      if (line.size() > limits_.max_line_length)
+        return err(line_no, static_cast<int>(limits_.max_line_length + 1),
+                   fmt::format("line longer than {} bytes (max_line_length)", limits_.max_line_length),
+                   "max_line_length");
       if (!terminated) return err(line_no, static_cast<int>(line.size() + 1), "the last line must end with a newline");
       line_ = line;
-      if (auto f = parse_line(); f) return err(line_no, static_cast<int>(f->column + 1), f->message);
+      if (auto f = parse_line(); f) return err(line_no, static_cast<int>(f->column + 1), f->message, f->limit);
       ++stats_.lines;
       pos = next;
     }
@@ -179,8 +294,8 @@ class ExpositionParser::Impl {
   }
 
  private:
-  std::unexpected<ExpositionError> err(int line, int col, std::string msg) {
-    return std::unexpected(ExpositionError{line, col, std::move(msg)});
+  std::unexpected<ExpositionError> err(int line, int col, std::string msg, std::string_view limit = {}) {
+    return std::unexpected(ExpositionError{line, col, std::move(msg), limit});
   }
 
   bool ws(char c) const { return c == ' ' || (!om_ && c == '\t'); }
@@ -205,27 +320,45 @@ class ExpositionParser::Impl {
     return i;
   }
 
-  Family& family(std::string_view name) {
-    auto it = families_.find(name);
-    if (it == families_.end()) it = families_.emplace(std::string(name), Family{}).first;
-    if (it->second.epoch != epoch_) {
-      it->second = Family{.epoch = epoch_};
-      ++stats_.families;
+  Name& entry(std::string_view name) {
+    auto it = names_.find(name);
+    if (it == names_.end()) {
+      it = names_.emplace(std::string(name), Name{}).first;
+      it->second.key = it->first;
     }
     return it->second;
   }
+  // Sample names alternate within a family (a histogram's _bucket, _sum,
+  // _count): the last few are compared before hashing.
+  Name* recent(std::string_view name) {
+    for (Name* n : recent_)
+      if (n && same(n->key, name)) return n;
+    Name* n = &entry(name);
+    recent_[recent_next_++ % recent_.size()] = n;
+    return n;
+  }
+  const Name* find_name(std::string_view name) const {
+    auto it = names_.find(name);
+    return it == names_.end() ? nullptr : &it->second;
+  }
+  Family& touch(Name& n) {
+    if (n.fam.epoch != epoch_) {
+      n.fam = Family{.epoch = epoch_};
+      ++stats_.families;
+    }
+    return n.fam;
+  }
+  Family& family(std::string_view name) { return touch(entry(name)); }
   const Family* current_family(std::string_view name) const {
-    auto it = families_.find(name);
-    return it != families_.end() && it->second.epoch == epoch_ ? &it->second : nullptr;
+    const Name* n = find_name(name);
+    return n && n->fam.epoch == epoch_ ? &n->fam : nullptr;
+  }
+  const Family* typed(const Name* n) const {
+    return n && n->fam.epoch == epoch_ && n->fam.type != Kind::None ? &n->fam : nullptr;
   }
   bool seen(std::string_view name) const {
-    auto it = seen_names_.find(name);
-    return it != seen_names_.end() && it->second == epoch_;
-  }
-  void mark_seen(std::string_view name) {
-    auto it = seen_names_.find(name);
-    if (it == seen_names_.end()) seen_names_.emplace(std::string(name), epoch_);
-    else it->second = epoch_;
+    const Name* n = find_name(name);
+    return n && n->seen == epoch_;
   }
 
   std::optional<Failure> parse_comment(size_t i) {
@@ -273,7 +406,7 @@ class ExpositionParser::Impl {
       if (!known) return Failure{i, fmt::format("unknown metric type '{}'", type)};
       size_t rest = om_ ? t_end : skip_ws(t_end);
       if (rest != line_.size()) return Failure{rest, "unexpected text after the metric type"};
-      if (!fam.type.empty()) return Failure{start, fmt::format("second TYPE line for {}", name)};
+      if (fam.type != Kind::None) return Failure{start, fmt::format("second TYPE line for {}", name)};
       if (fam.samples || sample_seen(name, type))
         return Failure{start, fmt::format("TYPE line for {} after its samples", name)};
       if (om_ && fam.unit && (type == "info" || type == "stateset"))
@@ -281,13 +414,13 @@ class ExpositionParser::Impl {
       if (om_) {
         if (auto f = clash(name, type); f) return Failure{start, *f};
       }
-      fam.type = std::string(type);
+      fam.type = kind_of(type);
       return std::nullopt;
     }
     if (kw == "UNIT") {
       if (i >= line_.size()) return Failure{i, "UNIT needs a space and a unit after the metric name"};
-      if (fam.type == "info" || fam.type == "stateset")
-        return Failure{start, fmt::format("{} metrics cannot have a unit", fam.type)};
+      if (fam.type == Kind::Info || fam.type == Kind::StateSet)
+        return Failure{start, fmt::format("{} metrics cannot have a unit", name_of(fam.type))};
       if (fam.unit) return Failure{start, fmt::format("second UNIT line for {}", name)};
       if (fam.samples) return Failure{start, fmt::format("UNIT line for {} after its samples", name)};
       std::string_view unit = i < line_.size() ? line_.substr(i + 1) : std::string_view{};
@@ -353,30 +486,29 @@ class ExpositionParser::Impl {
   }
 
   // Which family a sample belongs to, by the suffix rules of its type.
-  std::pair<std::string_view, std::string_view> resolve(std::string_view name) {
-    auto typed = [&](std::string_view base) -> const Family* {
-      const Family* f = current_family(base);
-      return f && !f->type.empty() ? f : nullptr;
-    };
-    if (const Family* f = typed(name)) {
+  std::pair<Name*, Kind> resolve(Name& n) {
+    if (const Family* f = typed(&n)) {
       // In OpenMetrics a counter's samples are never named like the family.
-      if (!(om_ && (f->type == "counter" || f->type == "histogram" || f->type == "info" || f->type == "gaugehistogram")))
-        return {name, f->type};
-      if (om_ && (f->type == "histogram" || f->type == "summary")) return {name, f->type};
+      Kind t = f->type;
+      if (!(om_ && (t == Kind::Counter || t == Kind::Histogram || t == Kind::Info || t == Kind::GaugeHistogram)))
+        return {&n, t};
+      if (om_ && (t == Kind::Histogram || t == Kind::Summary)) return {&n, t};
     }
-    static const std::pair<std::string_view, std::string_view> suffixes[] = {
-        {"_bucket", "histogram gaugehistogram"}, {"_count", "histogram summary"},  {"_sum", "histogram summary"},
-        {"_total", "counter"},                   {"_created", "counter histogram summary"},
-        {"_gcount", "gaugehistogram"},           {"_gsum", "gaugehistogram"},      {"_info", "info"}};
-    for (const auto& [suffix, types] : suffixes) {
-      if (name.size() <= suffix.size() || !name.ends_with(suffix)) continue;
-      std::string_view base = name.substr(0, name.size() - suffix.size());
-      const Family* f = typed(base);
-      if (f == nullptr) continue;
-      if (types.find(f->type) != std::string_view::npos) return {base, f->type};
+    if (!n.bases_known) {
+      // Linked once per name (no recursion: a base's own bases wait for it).
+      for (size_t k = 0; k < kSuffixCount; ++k) {
+        std::string_view sfx = kSuffixes[k].text;
+        if (n.key.size() > sfx.size() && n.key.ends_with(sfx))
+          n.base[k] = &entry(n.key.substr(0, n.key.size() - sfx.size()));
+      }
+      n.bases_known = true;
     }
-    if (const Family* f = typed(name)) return {name, f->type};
-    return {name, om_ ? "unknown" : "untyped"};
+    for (size_t k = 0; k < kSuffixCount; ++k) {
+      const Family* f = typed(n.base[k]);
+      if (f && (kSuffixes[k].types & bit(f->type))) return {n.base[k], f->type};
+    }
+    if (const Family* f = typed(&n)) return {&n, f->type};
+    return {&n, om_ ? Kind::Unknown : Kind::Untyped};
   }
 
   std::optional<Failure> parse_labels(size_t& i) {
@@ -393,6 +525,9 @@ class ExpositionParser::Impl {
       if (!is_label_start(line_[i])) return Failure{i, "invalid label name"};
       while (i < line_.size() && is_label_char(line_[i])) ++i;
       std::string_view lname = line_.substr(n0, i - n0);
+      if (lname.size() > limits_.max_label_name_length)
+        return Failure{n0, fmt::format("label name longer than {} bytes (max_label_name_length)", limits_.max_label_name_length),
+                       "max_label_name_length"};
       if (lname.starts_with("__")) return Failure{n0, fmt::format("label name {} is reserved (starts with __)", lname)};
       if (!om_) i = skip_ws(i);
       if (i >= line_.size() || line_[i] != '=') return Failure{i, fmt::format("expected '=' after label name {}", lname)};
@@ -400,38 +535,56 @@ class ExpositionParser::Impl {
       if (!om_) i = skip_ws(i);
       if (i >= line_.size() || line_[i] != '"') return Failure{i, "expected '\"' to open the label value"};
       ++i;
-      size_t v0 = scratch_.size();
-      bool closed = false;
-      while (i < line_.size()) {
+      // The value is a view into the line unless it has escapes; then it is
+      // unescaped into scratch_ (reserved to the line's size: views stay valid).
+      size_t v0 = i, s0 = scratch_.size();
+      bool copied = false, high = false;
+      for (;;) {
+        size_t j = i;
+        while (j < line_.size() && !has(line_[j], kValueStop)) ++j;
+        if (copied) scratch_.append(line_.data() + i, j - i);
+        i = j;
+        if (i >= line_.size()) return Failure{i, "unterminated label value"};
         char c = line_[i];
         if (c == '"') {
-          closed = true;
           ++i;
           break;
         }
-        if (c == '\\') {
-          char e = i + 1 < line_.size() ? line_[i + 1] : '\0';
-          if (e == '\\') scratch_ += '\\';
-          else if (e == '"') scratch_ += '"';
-          else if (e == 'n') scratch_ += '\n';
-          else if (om_ && e != '\0') {
-            // OpenMetrics readers keep an unknown escape as written.
-            scratch_ += '\\';
-            scratch_ += e;
-          } else {
-            return Failure{i, "invalid escape in label value (only \\\\, \\\" and \\n)"};
-          }
-          i += 2;
+        if (c != '\\') {  // a byte of a UTF-8 sequence, checked below
+          high = true;
+          if (copied) scratch_ += c;
+          ++i;
           continue;
         }
-        scratch_ += c;
-        ++i;
+        if (!copied) {
+          scratch_.append(line_.data() + v0, i - v0);
+          copied = true;
+        }
+        char e = i + 1 < line_.size() ? line_[i + 1] : '\0';
+        if (e == '\\') scratch_ += '\\';
+        else if (e == '"') scratch_ += '"';
+        else if (e == 'n') scratch_ += '\n';
+        else if (om_ && e != '\0') {
+          // OpenMetrics readers keep an unknown escape as written.
+          scratch_ += '\\';
+          scratch_ += e;
+          high |= static_cast<unsigned char>(e) >= 0x80;
+        } else {
+          return Failure{i, "invalid escape in label value (only \\\\, \\\" and \\n)"};
+        }
+        i += 2;
       }
-      if (!closed) return Failure{i, "unterminated label value"};
-      std::string_view value(scratch_.data() + v0, scratch_.size() - v0);
-      if (!valid_utf8(value)) return Failure{i - 1, "label value is not valid UTF-8"};
-      for (const auto& l : labels_)
-        if (l.name == lname) return Failure{n0, fmt::format("duplicate label name {}", lname)};
+      std::string_view value = copied ? std::string_view(scratch_.data() + s0, scratch_.size() - s0)
+                                      : line_.substr(v0, i - 1 - v0);
+      if (high && !valid_utf8(value)) return Failure{i - 1, "label value is not valid UTF-8"};
+      if (value.size() > limits_.max_label_value_length)
+        return Failure{v0 - 1,
+                       fmt::format("label value longer than {} bytes (max_label_value_length)", limits_.max_label_value_length),
+                       "max_label_value_length"};
+      if (labels_.size() >= limits_.max_labels_per_sample)
+        return Failure{n0, fmt::format("more than {} labels on one sample (max_labels_per_sample)", limits_.max_labels_per_sample),
+                       "max_labels_per_sample"};
+      if (duplicate(lname)) return Failure{n0, fmt::format("duplicate label name {}", lname)};
       labels_.push_back({lname, value});
       if (!om_) i = skip_ws(i);
       if (i < line_.size() && line_[i] == ',') {
@@ -444,6 +597,38 @@ class ExpositionParser::Impl {
         return std::nullopt;
       }
       return Failure{i, "expected ',' or '}' after a label"};
+    }
+  }
+
+  // Whether `name` is already in labels_; if not, it is recorded as the label
+  // about to be appended. A short set is scanned; from kLinearLabels on, an
+  // open-addressing table of label indexes (kept across samples: no
+  // allocation once grown) makes a set of n labels cost O(n), not O(n^2).
+  static constexpr size_t kLinearLabels = 16;
+  bool duplicate(std::string_view name) {
+    size_t n = labels_.size();
+    if (n < kLinearLabels) {
+      for (const auto& l : labels_)
+        if (same(l.name, name)) return true;
+      return false;
+    }
+    if (n == kLinearLabels || 2 * (n + 1) > dup_slots_.size()) {
+      size_t size = 64;
+      while (size < 4 * (n + 1)) size *= 2;
+      dup_slots_.assign(size, 0);
+      for (size_t k = 0; k < n; ++k) slot_for(labels_[k].name) = static_cast<uint32_t>(k + 1);
+    }
+    uint32_t& slot = slot_for(name);
+    if (slot != 0) return true;
+    slot = static_cast<uint32_t>(n + 1);
+    return false;
+  }
+  // The slot holding `name`, or the empty one where it would go.
+  uint32_t& slot_for(std::string_view name) {
+    size_t mask = dup_slots_.size() - 1;
+    for (size_t h = std::hash<std::string_view>{}(name) & mask;; h = (h + 1) & mask) {
+      uint32_t& slot = dup_slots_[h];
+      if (slot == 0 || same(labels_[slot - 1].name, name)) return slot;
     }
   }
 
@@ -513,29 +698,36 @@ class ExpositionParser::Impl {
       exemplar = true;
     }
 
+    if (stats_.samples >= limits_.max_series)
+      return Failure{0, fmt::format("more than {} samples in one exposition (max_series)", limits_.max_series),
+                     "max_series"};
+
     // Consecutive samples usually share a name (buckets, label variants):
     // resolve it, mark it seen and find its family once.
-    if (!cache_valid_ || name != cache_name_) {
-      auto [f, t] = resolve(name);
-      Family& fam = family(f);
-      cache_name_ = name;
-      cache_type_ = t;
-      cache_family_ = &fam;
-      cache_family_name_ = families_.find(f)->first;
+    if (cache_name_ == nullptr || !same(name, cache_name_->key)) {
+      cache_name_ = recent(name);
+      cache_valid_ = false;
+    }
+    if (!cache_valid_) {
+      auto [f, t] = resolve(*cache_name_);
+      touch(*f);
+      cache_kind_ = t;
+      cache_family_ = f;
       cache_valid_ = true;
       cache_marked_ = false;
     }
-    std::string_view fam_name = cache_family_name_;
-    std::string_view type = cache_type_;
+    name = cache_name_->key;
+    std::string_view fam_name = cache_family_->key;
+    std::string_view type = name_of(cache_kind_);
     if (om_) {
       if (auto f = switch_family(fam_name, 0); f) return f;
       if (auto f = om_rules(name, fam_name, type, *value, ts, exemplar, after); f) return f;
     } else {
-      if (auto f = text_rules(name, fam_name, type, *value); f) return f;
+      if (auto f = text_rules(name, fam_name, cache_kind_, *value); f) return f;
     }
     if (!cache_marked_) {
-      mark_seen(name);
-      cache_family_->samples = true;
+      cache_name_->seen = epoch_;
+      cache_family_->fam.samples = true;
       cache_marked_ = true;
     }
     ++stats_.samples;
@@ -546,12 +738,12 @@ class ExpositionParser::Impl {
 
   const LabelView* label(std::string_view name) const {
     for (const auto& l : labels_)
-      if (l.name == name) return &l;
+      if (same(l.name, name)) return &l;
     return nullptr;
   }
 
-  std::optional<Failure> text_rules(std::string_view name, std::string_view fam, std::string_view type, double value) {
-    if (type == "histogram") {
+  std::optional<Failure> text_rules(std::string_view name, std::string_view fam, Kind type, double value) {
+    if (type == Kind::Histogram) {
       if (name.ends_with("_bucket") && name.size() > fam.size()) {
         const LabelView* le = label("le");
         if (!le) return Failure{0, fmt::format("histogram bucket {} has no le label", name)};
@@ -560,7 +752,7 @@ class ExpositionParser::Impl {
       if ((name.ends_with("_bucket") || name.ends_with("_count")) && name.size() > fam.size() && value < 0)
         return Failure{0, fmt::format("{} is negative", name)};
     }
-    if (type == "summary" && name == fam) {
+    if (type == Kind::Summary && name.size() == fam.size()) {
       const LabelView* q = label("quantile");
       if (q && !parse_number(q->value, false)) return Failure{0, fmt::format("quantile=\"{}\" is not a number", printable(q->value))};
     }
@@ -621,6 +813,7 @@ class ExpositionParser::Impl {
       if (auto f = finish_series(); f) return f;
       if (done_series_.contains(key)) return bad(fmt::format("series of {} appears twice (its samples must be contiguous)", name));
       series_ = Series{};
+      series_times_.clear();
       series_.key = key;
       series_.any = true;
       series_type_ = std::string(type);
@@ -631,14 +824,14 @@ class ExpositionParser::Impl {
     std::string point(name);
     for (const char* l : {"le", "quantile"})
       if (const LabelView* v = label(l)) point.append("\x1f").append(v->value);
-    for (auto& [n, last] : s.times) {
-      if (n != point) continue;
+    auto [at, added] = series_times_.try_emplace(std::move(point), ts);
+    if (!added) {
+      std::optional<double>& last = at->second;
       if (!last || !ts) return bad(fmt::format("{} repeats without timestamps on both samples", name));
       if (*ts < *last) return bad(fmt::format("timestamps of {} must not decrease", name));
       last = ts;
       return std::nullopt;
     }
-    s.times.emplace_back(std::move(point), ts);
     bool hist = type == "histogram" || type == "gaugehistogram";
     if (hist && suffix == "_bucket") {
       if (s.after_buckets) return bad("histogram buckets must come before _count and _sum");
@@ -693,30 +886,53 @@ class ExpositionParser::Impl {
     return std::nullopt;
   }
 
-  // OpenMetrics: a family's sample names must not collide with another family.
-  std::optional<std::string> clash(std::string_view name, std::string_view type) const {
-    auto names_of = [](std::string_view base, std::string_view t) {
-      std::vector<std::string> out;
-      auto add = [&](const char* suffix) { out.push_back(std::string(base) + suffix); };
-      if (t == "counter") { add("_total"); add("_created"); }
-      else if (t == "histogram") { add("_bucket"); add("_count"); add("_sum"); add("_created"); }
-      else if (t == "gaugehistogram") { add("_bucket"); add("_gcount"); add("_gsum"); }
-      else if (t == "summary") { add(""); add("_count"); add("_sum"); add("_created"); }
-      else if (t == "info") add("_info");
-      else add("");
-      return out;
-    };
-    auto mine = names_of(name, type);
-    for (const auto& [other, fam] : families_) {
-      if (other == name || fam.type.empty() || fam.epoch != epoch_) continue;
-      if (std::find(mine.begin(), mine.end(), other) != mine.end())
-        return fmt::format("metric family {} clashes with family {}", name, other);
-      auto theirs = names_of(other, fam.type);
-      for (const auto& n : theirs)
-        if (n == name || std::find(mine.begin(), mine.end(), n) != mine.end())
-          return fmt::format("metric family {} clashes with family {}", name, other);
+  // The sample-name suffixes of an OpenMetrics family type.
+  static std::span<const std::string_view> suffixes_of(Kind t) {
+    static constexpr std::string_view counter[] = {"_total", "_created"};
+    static constexpr std::string_view histogram[] = {"_bucket", "_count", "_sum", "_created"};
+    static constexpr std::string_view gaugehistogram[] = {"_bucket", "_gcount", "_gsum"};
+    static constexpr std::string_view summary[] = {"", "_count", "_sum", "_created"};
+    static constexpr std::string_view info[] = {"_info"};
+    static constexpr std::string_view plain[] = {""};
+    switch (t) {
+      case Kind::Counter: return counter;
+      case Kind::Histogram: return histogram;
+      case Kind::GaugeHistogram: return gaugehistogram;
+      case Kind::Summary: return summary;
+      case Kind::Info: return info;
+      default: return plain;
     }
-    return std::nullopt;
+  }
+
+  // OpenMetrics: a family's sample names must not collide with another
+  // family's, nor be another family. Only the few names that could collide
+  // are looked up, so n TYPE lines cost O(n), not a scan of every family each.
+  std::optional<std::string> clash(std::string_view name, std::string_view type) const {
+    static constexpr std::string_view all[] = {"", "_total", "_created", "_bucket", "_count",
+                                               "_sum", "_gcount", "_gsum", "_info"};
+    auto clashes = [&](std::string_view other) {
+      return fmt::format("metric family {} clashes with family {}", name, other);
+    };
+    // c is one of this family's sample names (mine) or its own name.
+    auto check = [&](std::string_view c, bool mine) -> std::optional<std::string> {
+      if (mine && c != name && typed(find_name(c))) return clashes(c);
+      for (std::string_view sfx : all) {
+        if (c.size() <= sfx.size() || !c.ends_with(sfx)) continue;
+        std::string_view base = c.substr(0, c.size() - sfx.size());
+        if (base == name) continue;
+        const Family* f = typed(find_name(base));
+        if (!f) continue;
+        auto theirs = suffixes_of(f->type);
+        if (std::find(theirs.begin(), theirs.end(), sfx) != theirs.end()) return clashes(base);
+      }
+      return std::nullopt;
+    };
+    std::string mine;
+    for (std::string_view sfx : suffixes_of(kind_of(type))) {
+      mine.assign(name).append(sfx);
+      if (auto r = check(mine, true)) return r;
+    }
+    return check(name, false);
   }
 
   std::string series_key() const {
@@ -778,14 +994,18 @@ class ExpositionParser::Impl {
   ExpositionVisitor* visitor_ = nullptr;
   uint64_t epoch_ = 0;
   std::string buf_;
+  ExpositionLimits limits_;
   bool cache_valid_ = false, cache_marked_ = false;
-  std::string_view cache_name_, cache_type_, cache_family_name_;
-  Family* cache_family_ = nullptr;
+  Name* cache_name_ = nullptr;  // entries live as long as the parser
+  std::array<Name*, 4> recent_{};
+  size_t recent_next_ = 0;
+  Name* cache_family_ = nullptr;
+  Kind cache_kind_ = Kind::None;
+  std::vector<uint32_t> dup_slots_;
   std::string_view line_;
   std::vector<LabelView> labels_;
   std::string scratch_;
-  std::unordered_map<std::string, Family, StringHash, StringEq> families_;
-  std::unordered_map<std::string, uint64_t, StringHash, StringEq> seen_names_;  // name -> epoch last seen
+  std::unordered_map<std::string, Name, StringHash, StringEq> names_;  // node-based: Name* stay valid
   std::unordered_map<std::string, uint64_t, StringHash, StringEq> closed_;      // OpenMetrics families left
   std::string current_;
   // OpenMetrics: the series (label set without le/quantile) being read in
@@ -796,14 +1016,16 @@ class ExpositionParser::Impl {
     bool buckets = false, inf = false, negative_bucket = false, after_buckets = false;
     double inf_value = 0, last_le = -HUGE_VAL, last_bucket = 0;
     std::optional<double> count, sum;
-    std::vector<std::pair<std::string, std::optional<double>>> times;  // last timestamp per sample name
   } series_;
+  // Last timestamp per sample point (name, le, quantile) of series_: hashed,
+  // so a series with many buckets stays linear.
+  std::unordered_map<std::string, std::optional<double>, StringHash, StringEq> series_times_;
   std::unordered_set<std::string, StringHash, StringEq> done_series_;
   std::string series_type_;
   ExpositionStats stats_;
 };
 
-ExpositionParser::ExpositionParser() : impl_(std::make_unique<Impl>()) {}
+ExpositionParser::ExpositionParser(ExpositionLimits limits) : impl_(std::make_unique<Impl>(limits)) {}
 ExpositionParser::~ExpositionParser() = default;
 
 std::expected<ExpositionStats, ExpositionError> ExpositionParser::parse(std::string_view text, ExpositionFormat format,
@@ -812,8 +1034,9 @@ std::expected<ExpositionStats, ExpositionError> ExpositionParser::parse(std::str
 }
 
 std::expected<ExpositionStats, ExpositionError> parse_exposition(std::string_view text, ExpositionFormat format,
-                                                                 ExpositionVisitor& visitor) {
-  return ExpositionParser().parse(text, format, visitor);
+                                                                 ExpositionVisitor& visitor,
+                                                                 const ExpositionLimits& limits) {
+  return ExpositionParser(limits).parse(text, format, visitor);
 }
 
 }  // namespace dg

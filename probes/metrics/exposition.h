@@ -3,9 +3,10 @@
 /// Strict where the formats are strict: the first problem stops the parse and
 /// is reported with its line and column. Never crashes on any input.
 ///
-/// Samples are handed to a visitor as views into the input (label values are
-/// unescaped into a reused buffer), so a steady-state parse allocates nothing
-/// per sample; only new family names allocate. Not thread-safe per parser.
+/// Samples are handed to a visitor as views into the input (label values with
+/// escapes are unescaped into a reused buffer), so a steady-state parse
+/// allocates nothing per sample; only new family names allocate. Time is
+/// linear in the input. Not thread-safe per parser.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,10 +43,24 @@ class ExpositionVisitor {
   virtual void on_sample(const SampleView& sample) = 0;
 };
 
+/// Bounds on one exposition, so that a hostile or broken target costs bounded
+/// work. Each is checked while parsing and stops it with an error naming the
+/// limit. Prometheus' scrape config has the same knobs (label_limit,
+/// label_name_length_limit, label_value_length_limit, sample_limit) but
+/// unbounded by default; these defaults are far above real expositions.
+struct ExpositionLimits {
+  size_t max_labels_per_sample = 512;
+  size_t max_label_name_length = 1024;    ///< bytes
+  size_t max_label_value_length = 16384;  ///< bytes, after unescaping
+  size_t max_series = 1'000'000;          ///< samples in one exposition
+  size_t max_line_length = 1 << 20;       ///< bytes, newline excluded
+};
+
 struct ExpositionError {
   int line = 0;
   int column = 0;
   std::string message;
+  std::string_view limit;  ///< the ExpositionLimits field that was exceeded, else empty
   std::string str() const;
 };
 
@@ -59,7 +74,7 @@ struct ExpositionStats {
 /// remembered, so parsing the same exposition again allocates nothing.
 class ExpositionParser {
  public:
-  ExpositionParser();
+  explicit ExpositionParser(ExpositionLimits limits = {});
   ~ExpositionParser();
   std::expected<ExpositionStats, ExpositionError> parse(std::string_view text, ExpositionFormat format,
                                                         ExpositionVisitor& visitor);
@@ -71,6 +86,7 @@ class ExpositionParser {
 
 /// One-off parse.
 std::expected<ExpositionStats, ExpositionError> parse_exposition(std::string_view text, ExpositionFormat format,
-                                                                 ExpositionVisitor& visitor);
+                                                                 ExpositionVisitor& visitor,
+                                                                 const ExpositionLimits& limits = {});
 
 }  // namespace dg

@@ -15,6 +15,7 @@
 #include "agent/core/clock.h"
 #include "agent/core/metric_reading.h"
 #include "agent/core/registry.h"
+#include "probes/metrics/exposition.h"
 
 namespace dg {
 
@@ -30,6 +31,7 @@ struct ScrapeSourceSpec {
   std::vector<std::pair<std::string, std::string>> headers;
   Duration timeout{5000};
   bool verify_tls = true;
+  ExpositionLimits limits;  ///< bounds on one scrape's exposition
 };
 
 struct MetricSourceSpec {

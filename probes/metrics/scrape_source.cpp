@@ -56,7 +56,7 @@ Labels group_of(const Labels& labels, const std::vector<std::string>& by, const 
 
 class ScrapeSource final : public MetricSource {
  public:
-  explicit ScrapeSource(ScrapeSourceSpec spec) : spec_(std::move(spec)) {}
+  explicit ScrapeSource(ScrapeSourceSpec spec) : spec_(std::move(spec)), parser_(spec_.limits) {}
 
   MetricReading read(const MetricQuery& q, const Clock& clock, std::optional<TimePoint>) override {
     const ScrapeQuery& sq = q.scrape;

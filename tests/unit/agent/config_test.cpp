@@ -179,6 +179,59 @@ flag = "k"
   EXPECT_EQ(r.config->agent.journal, dir.file("j/journal.jsonl"));
 }
 
+// Exposition limits of a scrape source: decoded, bounded, defaults otherwise.
+TEST(ConfigValid, ScrapeSourceExpositionLimits) {
+  test::TempDir dir;
+  std::string base = R"([agent]
+service = "s"
+[probes.p]
+type = "tcp"
+host = "127.0.0.1"
+port = 1
+[policies.x]
+probes = ["p"]
+[[policies.x.actions]]
+type = "flag"
+provider = "f"
+flag = "k"
+[flag_providers.f]
+type = "flagd-file"
+path = "flags.json"
+)";
+  std::string path = dir.write("c.toml", base + R"([metric_sources.app]
+type = "scrape"
+url = "http://127.0.0.1:8080/metrics"
+max_labels_per_sample = 64
+max_label_name_length = 100
+max_label_value_length = 2048
+max_series = 50000
+max_line_length = 65536
+[metric_sources.plain]
+type = "scrape"
+url = "http://127.0.0.1:8081/metrics"
+)");
+  LoadResult r = load_config(path);
+  ASSERT_TRUE(r.config) << render(r, "");
+  const auto& l = std::get<ScrapeSourceSpec>(r.config->metric_sources[0].kind).limits;
+  EXPECT_EQ(l.max_labels_per_sample, 64u);
+  EXPECT_EQ(l.max_label_name_length, 100u);
+  EXPECT_EQ(l.max_label_value_length, 2048u);
+  EXPECT_EQ(l.max_series, 50000u);
+  EXPECT_EQ(l.max_line_length, 65536u);
+  const auto& d = std::get<ScrapeSourceSpec>(r.config->metric_sources[1].kind).limits;
+  EXPECT_EQ(d.max_series, ExpositionLimits{}.max_series);
+
+  std::string bad = dir.write("bad.toml", base + R"([metric_sources.app]
+type = "scrape"
+url = "http://127.0.0.1:8080/metrics"
+max_series = 0
+)");
+  LoadResult b = load_config(bad);
+  ASSERT_FALSE(b.config);
+  EXPECT_NE(render(b, "").find("max_series"), std::string::npos) << render(b, "");
+  EXPECT_NE(render(b, "").find("out of range"), std::string::npos) << render(b, "");
+}
+
 TEST(ConfigErrors, MissingFileIsADiagnostic) {
   LoadResult r = load_config("/nonexistent/deployguard.toml");
   ASSERT_EQ(r.diagnostics.size(), 1u);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <random>
 
 #include "probes/metrics/exposition.h"
@@ -120,7 +121,12 @@ INSTANTIATE_TEST_SUITE_P(
                       Bad{"a 1\n", OM, 2, 1, "# EOF"}, Bad{"a 1\n\n# EOF\n", OM, 2, 1, "empty line"},
                       Bad{"# EOF\na 1\n", OM, 2, 1, "after # EOF"},
                       Bad{"# TYPE a counter\na_total -1\n# EOF\n", OM, 2, 1, "non-negative"},
-                      Bad{"# TYPE a histogram\na_bucket{le=\"1\"} 1\n# EOF\n", OM, 3, 1, "+Inf"}));
+                      Bad{"# TYPE a histogram\na_bucket{le=\"1\"} 1\n# EOF\n", OM, 3, 1, "+Inf"},
+                      Bad{"# TYPE a counter\n# TYPE a_total gauge\n# EOF\n", OM, 2, 1, "clashes with family a"},
+                      Bad{"# TYPE a_total gauge\n# TYPE a counter\n# EOF\n", OM, 2, 1, "clashes with family a_total"},
+                      Bad{"# TYPE h_count gauge\n# TYPE h summary\n# EOF\n", OM, 2, 1, "clashes with family h_count"},
+                      Bad{"# TYPE h summary\n# TYPE h_count_sum gauge\n# TYPE h_count gauge\n# EOF\n", OM, 3, 1,
+                          "clashes with family h"}));
 
 TEST(Exposition, NeverCrashesOnGarbage) {
   std::mt19937 rng(42);
@@ -134,6 +140,136 @@ TEST(Exposition, NeverCrashesOnGarbage) {
     (void)parse_exposition(s, ExpositionFormat::OpenMetrics, c);
   }
   SUCCEED();
+}
+
+// A sample with n labels: l0="v0",...; `dup` > 0 repeats l0 as label number dup.
+std::string many_labels(size_t n, size_t dup = 0) {
+  std::string s = "wide{";
+  for (size_t k = 0; k < n; ++k) {
+    if (k) s += ',';
+    size_t name = k == dup && dup > 0 ? 0 : k;
+    s += "l" + std::to_string(name) + "=\"v" + std::to_string(k) + (k % 7 == 0 ? "\\\"q" : "") + "\"";
+  }
+  return s + "} 1\n";
+}
+
+ExpositionLimits wide_limits() {
+  ExpositionLimits l;
+  l.max_labels_per_sample = 200'000;
+  l.max_line_length = 16 << 20;
+  return l;
+}
+
+// The duplicate-label check is linear: 100k labels parse at once (the old
+// pairwise check took 12-14 s), and a duplicate is still found wherever it is.
+TEST(Exposition, HundredThousandLabelsAreCheckedForDuplicatesInLinearTime) {
+  const size_t n = 100'000;
+  ExpositionParser parser(wide_limits());
+  Collector c;
+  auto ok = parser.parse(many_labels(n), T, c);
+  ASSERT_TRUE(ok) << ok.error().str();
+  ASSERT_EQ(c.samples.size(), 1u);
+  ASSERT_EQ(c.samples[0].labels.size(), n);
+  EXPECT_EQ(c.samples[0].labels[n - 1].first, "l99999");
+  EXPECT_EQ(c.samples[0].labels[7].second, "v7\"q");  // escaped values still unescaped
+  EXPECT_EQ(c.samples[0].labels[8].second, "v8");
+
+  std::string text = many_labels(n, n - 1);
+  auto bad = parser.parse(text, T, c);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().line, 1);
+  EXPECT_EQ(static_cast<size_t>(bad.error().column), text.rfind(",l0=") + 2) << bad.error().str();
+  EXPECT_NE(bad.error().message.find("duplicate label name l0"), std::string::npos);
+
+  // The same parser after a wide sample: short label sets and sets just past
+  // the linear scan are judged on their own labels only.
+  for (size_t k : {3u, 16u, 17u, 40u}) {
+    Collector again;
+    auto r = parser.parse("a{l0=\"x\"} 1\n" + many_labels(k) + "b{l1=\"y\",l2=\"z\"} 2\n", T, again);
+    ASSERT_TRUE(r) << k << ": " << r.error().str();
+    EXPECT_EQ(again.samples.size(), 3u);
+    auto dup = parser.parse(many_labels(k, k - 1), T, again);
+    ASSERT_FALSE(dup) << k;
+    EXPECT_NE(dup.error().message.find("duplicate label name l0"), std::string::npos) << dup.error().str();
+  }
+}
+
+TEST(Exposition, OpenMetricsHistogramWithManyBucketsAndFamilies) {
+  std::string om;
+  for (int f = 0; f < 20'000; ++f) om += "# TYPE g" + std::to_string(f) + " gauge\ng" + std::to_string(f) + " 1\n";
+  om += "# TYPE h histogram\n";
+  for (int b = 0; b < 50'000; ++b) om += "h_bucket{le=\"" + std::to_string(b) + "\"} " + std::to_string(b) + "\n";
+  om += "h_bucket{le=\"+Inf\"} 50000\nh_count 50000\nh_sum 7\n# EOF\n";
+  auto r = parse(om, OM);
+  ASSERT_TRUE(r) << r.error().str();
+  EXPECT_EQ(r->size(), 20'000u + 50'003u);
+}
+
+// Every limit stops the parse with line:column and names its key.
+struct Over {
+  std::string text;
+  ExpositionLimits limits;
+  int line, column;
+  std::string_view limit;
+};
+TEST(Exposition, LimitsAreClearErrors) {
+  auto with = [](auto set) {
+    ExpositionLimits l;
+    set(l);
+    return l;
+  };
+  std::vector<Over> cases = {
+      {"ok 1\na{x=\"1\",y=\"2\",z=\"3\"} 1\n", with([](auto& l) { l.max_labels_per_sample = 2; }), 2, 15,
+       "max_labels_per_sample"},
+      {"a{abcdef=\"1\"} 1\n", with([](auto& l) { l.max_label_name_length = 5; }), 1, 3, "max_label_name_length"},
+      {"a{b=\"12\\\\345\"} 1\n", with([](auto& l) { l.max_label_value_length = 5; }), 1, 5, "max_label_value_length"},
+      {"a 1\nb 2\n# c\nc 3\n", with([](auto& l) { l.max_series = 2; }), 4, 1, "max_series"},
+      {"a 1\nlong_name 2\n", with([](auto& l) { l.max_line_length = 8; }), 2, 9, "max_line_length"},
+  };
+  for (const auto& o : cases) {
+    Collector c;
+    auto r = parse_exposition(o.text, T, c, o.limits);
+    ASSERT_FALSE(r) << o.limit;
+    EXPECT_EQ(r.error().line, o.line) << r.error().str();
+    EXPECT_EQ(r.error().column, o.column) << r.error().str();
+    EXPECT_EQ(r.error().limit, o.limit);
+    EXPECT_NE(r.error().message.find(o.limit), std::string::npos) << r.error().str();
+  }
+  // At the limit is fine; the defaults are bounded.
+  Collector c;
+  EXPECT_TRUE(parse_exposition("a{x=\"1\",y=\"2\"} 1\n", T, c, with([](auto& l) { l.max_labels_per_sample = 2; })));
+  ExpositionLimits d;
+  EXPECT_GT(d.max_labels_per_sample, 0u);
+  EXPECT_LE(d.max_labels_per_sample, 10'000u);
+  EXPECT_LE(d.max_line_length, size_t{64} << 20);
+  auto too_wide = parse_exposition(many_labels(d.max_labels_per_sample + 1), T, c);
+  ASSERT_FALSE(too_wide);
+  EXPECT_EQ(too_wide.error().limit, "max_labels_per_sample");
+}
+
+// Values are read exactly as strtod reads them (the common short forms take a
+// fast path; it must round the same way).
+TEST(Exposition, ValuesRoundLikeStrtod) {
+  std::mt19937_64 rng(7);
+  std::vector<std::string> texts = {"0", "-0", "1027", "0.1", "0.3", "12.5e-1", "1e22", "1e23", "9007199254740992",
+                                    "9007199254740993", "123456789012345678901", "0.000001", "17.000000", "+5",
+                                    "-2.5E+3", "3.14159265358979", "1e-22", "4.9e-324", "1.7976931348623157e308"};
+  for (int k = 0; k < 20'000; ++k) {
+    std::string t = std::to_string(rng() % 100'000'000'000ull);
+    size_t dot = rng() % (t.size() + 1);
+    if (dot < t.size()) t.insert(dot ? dot : 1, ".");
+    if (t.back() == '.') t += '5';
+    if (rng() % 3 == 0) t += "e" + std::to_string(static_cast<int>(rng() % 60) - 30);
+    texts.push_back(t);
+  }
+  for (const auto& t : texts) {
+    Collector c;
+    auto r = parse_exposition("a " + t + "\n", T, c);
+    ASSERT_TRUE(r) << t << ": " << r.error().str();
+    double want = std::strtod(t.c_str(), nullptr);
+    EXPECT_EQ(c.samples.at(0).value, want) << t;
+    EXPECT_EQ(std::signbit(c.samples.at(0).value), std::signbit(want)) << t;
+  }
 }
 
 TEST(Exposition, ContentTypePicksTheFormat) {
