@@ -329,6 +329,17 @@ TEST_F(Fixture, AnUnwritableDirectoryIsAClearError) {
       << r.error().message;
 }
 
+TEST(FsWrite, ASymlinkedPathStaysALinkAndTheTempFileGoesBesideTheTarget) {
+  test::TempDir dir;
+  std::filesystem::create_directory(dir.file("real"));
+  std::string target = dir.write("real/report.json", "old");
+  std::filesystem::create_symlink(target, dir.file("report.json"));  // absolute link
+  ASSERT_TRUE(fs::write_file_atomic(dir.file("report.json"), "new"));
+  EXPECT_TRUE(std::filesystem::is_symlink(dir.file("report.json")));
+  EXPECT_EQ(test::slurp(target), "new");
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir.file("real")), {}), 1) << "no temp file left";
+}
+
 TEST(FsWrite, ALinkLoopIsAClearError) {
   test::TempDir dir;
   std::filesystem::create_symlink("b", dir.file("a"));
