@@ -1,7 +1,20 @@
 #include "flags/flag_provider.h"
 #include "flags/flagd_file.h"
 
+#include <boost/json.hpp>
+
+#include "agent/core/json_text.h"
+
 namespace dg {
+
+bool same_state(const FlagSnapshot& a, const FlagSnapshot& b) {
+  if (a.flag != b.flag) return false;
+  if (a.state_json == b.state_json) return true;
+  // JSON equality: object key order and whitespace do not make a new state.
+  auto x = parse_json(a.state_json);
+  auto y = parse_json(b.state_json);
+  return x && y && *x == *y;
+}
 
 void register_builtin_flag_providers(FlagProviderRegistry& registry) {
   registry.add("flagd-file", make_flagd_file_provider);

@@ -353,7 +353,7 @@ class Bake {
         res.actions.push_back(rec);
         continue;
       }
-      std::optional<FlagSnapshot> undo;
+      std::optional<FlagOutcome> undo;  // a flip this step wrote: what it replaced and what it wrote
       bool ok = execute(policy, action, i + 1, rec, undo);
       incident.actions.push_back(fmt::format("{} ({}): {}", rec.description, rec.outcome, rec.detail));
       send("updated");  // responders learn of the step before its verification
@@ -413,62 +413,106 @@ class Bake {
   }
 
   // Intent (with what is needed to undo) is durable before the side effect;
-  // the outcome follows, failures included.
-  void undo_flag(const PolicySpec& policy, const FlagActionSpec& f, const FlagSnapshot& previous, size_t step,
+  // the outcome follows, failures included. The undo is compare-and-swap: it
+  // restores only if the flag is still what our step wrote; a later change by
+  // someone else is kept and journaled as a conflict.
+  void undo_flag(const PolicySpec& policy, const FlagActionSpec& f, const FlagOutcome& done, size_t step,
                  Incident& incident) {
     FlagProvider& provider = *rt_.flag_providers.at(f.provider);
     if (!append("action_intent", {{"policy", policy.name},
                                   {"data", {{"action", "undo_flag"}, {"step", step}, {"provider", f.provider},
-                                            {"flag", f.flag}, {"restore_state", embed_json(previous.state_json)}}}}))
+                                            {"flag", f.flag}, {"restore_state", embed_json(done.previous.state_json)},
+                                            {"expected_state", embed_json(done.current.state_json)}}}}))
       return;
-    auto r = provider.restore(previous);
-    json::object out{{"action", "undo_flag"}, {"step", step}, {"flag", f.flag}, {"ok", r.has_value()}};
+    auto r = provider.restore(done.previous, done.current);
+    bool conflict = r && r->conflict;
+    json::object out{{"action", "undo_flag"}, {"step", step}, {"flag", f.flag}, {"ok", r.has_value() && !conflict}};
     if (r) {
       out["changed"] = r->changed;
       out["detail"] = r->detail;
+      if (conflict) {
+        out["conflict"] = true;
+        out["expected_state"] = embed_json(done.current.state_json);
+        out["found_state"] = embed_json(r->previous.state_json);
+      }
     } else {
       out["error"] = r.error().message;
     }
     append("action_outcome", {{"policy", policy.name}, {"data", out}});
-    std::string line = fmt::format("undid step {} (flag {} restored): {}", step, f.flag, r ? r->detail : r.error().message);
+    std::string line = conflict ? fmt::format("did not undo step {}: flag {} was changed by someone else since; "
+                                              "their change is kept ({})",
+                                              step, f.flag, r->detail)
+                                : fmt::format("undid step {} (flag {} restored): {}", step, f.flag,
+                                              r ? r->detail : r.error().message);
     progress_.event("  " + line);
     incident.actions.push_back(line);
   }
 
   bool execute(const PolicySpec& policy, const ActionSpec& action, size_t step, ActionRecord& rec,
-               std::optional<FlagSnapshot>& undo) {
+               std::optional<FlagOutcome>& undo) {
     progress_.event(fmt::format("step {}: {}", step, rec.description));
     if (const auto* f = std::get_if<FlagActionSpec>(&action.kind)) {
       FlagProvider& provider = *rt_.flag_providers.at(f->provider);
-      auto before = provider.read(f->flag);
-      json::object intent{{"action", "flag"}, {"step", step}, {"provider", f->provider}, {"flag", f->flag},
-                          {"variant", f->variant}, {"segment", f->segment}};
-      if (!f->segment_jsonlogic.empty()) intent["targeting"] = embed_json(f->segment_jsonlogic);
-      if (before) intent["previous_state"] = embed_json(before->state_json);
-      else intent["read_error"] = before.error().message;
-      if (!append("action_intent", {{"policy", policy.name}, {"data", intent}})) {
-        rec.outcome = "failed";
-        rec.detail = "not attempted: the intent could not be journaled";
-        return false;
+      const FlagChange change{f->flag, f->variant, f->segment, f->segment_jsonlogic};
+      // Compare-and-swap: the write happens only if the flag is still in the
+      // state the intent recorded. If someone changed it in between, that is
+      // journaled and the step starts again from what they left.
+      constexpr int kAttempts = 3;
+      for (int attempt = 1;; ++attempt) {
+        auto before = provider.preview(change);
+        json::object intent{{"action", "flag"}, {"step", step}, {"provider", f->provider}, {"flag", f->flag},
+                            {"variant", f->variant}, {"segment", f->segment}};
+        if (!f->segment_jsonlogic.empty()) intent["targeting"] = embed_json(f->segment_jsonlogic);
+        if (before) {
+          intent["previous_state"] = embed_json(before->previous.state_json);
+          intent["intended_state"] = embed_json(before->current.state_json);
+        } else {
+          intent["read_error"] = before.error().message;
+        }
+        if (attempt > 1) intent["attempt"] = attempt;
+        if (!append("action_intent", {{"policy", policy.name}, {"data", intent}})) {
+          rec.outcome = "failed";
+          rec.detail = "not attempted: the intent could not be journaled";
+          return false;
+        }
+        std::optional<FlagSnapshot> expected;
+        if (before) expected = before->previous;
+        auto r = provider.apply(change, expected);
+        bool conflict = r && r->conflict;
+        json::object out{{"action", "flag"}, {"step", step}, {"flag", f->flag}, {"ok", r.has_value() && !conflict}};
+        if (r) {
+          out["changed"] = r->changed;
+          out["previous_state"] = embed_json(r->previous.state_json);
+          out["new_state"] = embed_json(r->current.state_json);
+          out["detail"] = r->detail;
+        } else {
+          out["error"] = r.error().message;
+        }
+        if (conflict) {
+          out["conflict"] = true;
+          out["expected_state"] = embed_json(before->previous.state_json);
+          out["found_state"] = embed_json(r->previous.state_json);
+        }
+        append("action_outcome", {{"policy", policy.name}, {"data", out}});
+        if (conflict && attempt < kAttempts) {
+          progress_.event(fmt::format("  flag {} was changed by someone else since it was read; reading it again",
+                                      f->flag));
+          continue;
+        }
+        if (conflict) {
+          rec.outcome = "failed";
+          rec.detail = fmt::format("flag {} kept changing under us ({} attempts): {}", f->flag, kAttempts, r->detail);
+        } else if (r) {
+          rec.outcome = r->changed ? "applied" : "unchanged";
+          rec.detail = r->detail;
+          if (r->changed) undo = *r;
+        } else {
+          rec.outcome = "failed";
+          rec.detail = r.error().message;
+        }
+        progress_.event(fmt::format("  flag {}: {} — {}", f->flag, rec.outcome, rec.detail));
+        return r.has_value() && !conflict;
       }
-      auto r = provider.apply({f->flag, f->variant, f->segment, f->segment_jsonlogic});
-      json::object out{{"action", "flag"}, {"step", step}, {"flag", f->flag}, {"ok", r.has_value()}};
-      if (r) {
-        rec.outcome = r->changed ? "applied" : "unchanged";
-        rec.detail = r->detail;
-        if (r->changed) undo = r->previous;
-        out["changed"] = r->changed;
-        out["previous_state"] = embed_json(r->previous.state_json);
-        out["new_state"] = embed_json(r->current.state_json);
-        out["detail"] = r->detail;
-      } else {
-        rec.outcome = "failed";
-        rec.detail = r.error().message;
-        out["error"] = r.error().message;
-      }
-      append("action_outcome", {{"policy", policy.name}, {"data", out}});
-      progress_.event(fmt::format("  flag {}: {} — {}", f->flag, rec.outcome, rec.detail));
-      return r.has_value();
     }
     const auto& rb = std::get<RollbackActionSpec>(action.kind);
     if (!append("action_intent", {{"policy", policy.name},

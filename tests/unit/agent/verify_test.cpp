@@ -64,7 +64,7 @@ class FakeProvider final : public FlagProvider {
     std::lock_guard lock(w_.mu);
     return FlagSnapshot{flag, w_.flag_flipped ? R"({"defaultVariant":"on","targeting":{}})" : R"({"defaultVariant":"on"})"};
   }
-  Result<FlagOutcome> apply(const FlagChange& c) override {
+  Result<FlagOutcome> apply(const FlagChange& c, const std::optional<FlagSnapshot>&) override {
     std::lock_guard lock(w_.mu);
     ++w_.applies;
     if (w_.provider_fails) return fail("flag file is not valid JSON");
@@ -76,7 +76,7 @@ class FakeProvider final : public FlagProvider {
     std::lock_guard lock(w_.mu);
     return FlagOutcome{true, {c.flag, R"({"defaultVariant":"on"})"}, {c.flag, R"({"defaultVariant":"on","targeting":{}})"}, "would write"};
   }
-  Result<FlagOutcome> restore(const FlagSnapshot&) override {
+  Result<FlagOutcome> restore(const FlagSnapshot&, const std::optional<FlagSnapshot>&) override {
     std::lock_guard lock(w_.mu);
     w_.flag_flipped = false;
     return FlagOutcome{true, {}, {}, "restored"};
