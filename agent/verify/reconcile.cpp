@@ -212,11 +212,14 @@ class Reconciler {
           bool same = current == data.at(ref);
           std::string flip_key = provider + "|" + flag;
           if (action == "flag") {
-            // Differs from the state before the flip: the flip was written
-            // (or someone changed the flag since; either way it is not ours to
-            // overwrite blindly, see the undo rule).
-            found = same ? "not_applied" : "applied";
-            if (!same) d.flips[flip_key] = Flip{provider, flag, str(rec, "policy"), data.at(ref), current};
+            // The intent recorded the state it meant to write: the flag holds
+            // it (applied), still holds the state before (not applied), or
+            // something else — someone changed it since, and it is not ours to
+            // overwrite blindly (see the undo rule).
+            const json::value* intended = data.if_contains("intended_state");
+            if (intended && intended->is_null()) intended = nullptr;  // no preview: judge by previous_state alone
+            found = same ? "not_applied" : !intended || current == *intended ? "applied" : "changed_by_someone_else";
+            if (found == "applied") d.flips[flip_key] = Flip{provider, flag, str(rec, "policy"), data.at(ref), current};
           } else {
             found = same ? "applied" : "not_applied";
             if (same) d.flips.erase(flip_key);
@@ -340,9 +343,18 @@ class Reconciler {
       lines.push_back(fmt::format("flag {} left alone: the undo intent could not be journaled", flip.flag));
       return;
     }
-    auto r = rt_.flag_providers.at(flip.provider)->restore(snap);
-    json::object out{{"action", "undo_flag"}, {"step", 0}, {"flag", flip.flag}, {"ok", r.has_value()}};
-    if (r) {
+    // Compare-and-swap: restored only while the flag still holds what the
+    // dead run wrote, even if someone changes it between our read and now.
+    auto r = rt_.flag_providers.at(flip.provider)->restore(snap, FlagSnapshot{flip.flag, json::serialize(flip.written)});
+    json::object out{{"action", "undo_flag"}, {"step", 0}, {"flag", flip.flag}, {"ok", r.has_value() && !r->conflict}};
+    if (r && r->conflict) {
+      out["conflict"] = true;
+      out["expected_state"] = flip.written;
+      out["found_state"] = embed_json(r->previous.state_json);
+      out["detail"] = r->detail;
+      fj["decision"] = "left";
+      fj["reason"] = "the flag changed since the interrupted run wrote it";
+    } else if (r) {
       out["changed"] = r->changed;
       out["detail"] = r->detail;
     } else {

@@ -19,9 +19,11 @@ class StateProvider final : public FlagProvider {
   std::string state = R"({"v":"off"})";
   int restores = 0;
   Result<FlagSnapshot> read(const std::string& flag) override { return FlagSnapshot{flag, state}; }
-  Result<FlagOutcome> apply(const FlagChange&) override { return fail("not used"); }
+  Result<FlagOutcome> apply(const FlagChange&, const std::optional<FlagSnapshot>&) override { return fail("not used"); }
   Result<FlagOutcome> preview(const FlagChange&) override { return fail("not used"); }
-  Result<FlagOutcome> restore(const FlagSnapshot& s) override {
+  Result<FlagOutcome> restore(const FlagSnapshot& s, const std::optional<FlagSnapshot>& expected) override {
+    if (expected && !same_state(*expected, {s.flag, state}))
+      return FlagOutcome{false, {s.flag, state}, {s.flag, state}, "changed by someone else", /*conflict=*/true};
     ++restores;
     FlagOutcome o{true, {s.flag, state}, s, "restored"};
     state = s.state_json;
@@ -70,7 +72,7 @@ struct Fixture {
   }
 
   // A run of release 2 that flipped the flag and died verifying it.
-  void dead_run(bool with_outcome = true) {
+  void dead_run(bool with_outcome = true, bool with_intended = false) {
     auto j = Journal::open(cfg.agent.journal, clock);
     ASSERT_TRUE(j);
     (*j)->set_context({"wiki", "prod", "2", "dead"});
@@ -78,7 +80,8 @@ struct Fixture {
     (*j)->append("policy_tripped", {{"policy", "editor"}, {"data", {{"incident", {{"key", "dg-k1"}}}}}});
     (*j)->append("action_intent", {{"policy", "editor"},
                                    {"data", {{"action", "flag"}, {"step", 1}, {"provider", "flags"},
-                                             {"flag", "f"}, {"previous_state", {{"v", "on"}}}}}});
+                                             {"flag", "f"}, {"previous_state", {{"v", "on"}}},
+                                             {"intended_state", with_intended ? json::value{{"v", "off"}} : json::value()}}}});
     if (with_outcome)
       (*j)->append("action_outcome", {{"policy", "editor"},
                                       {"data", {{"action", "flag"}, {"step", 1}, {"flag", "f"}, {"ok", true},
@@ -189,6 +192,30 @@ TEST(Reconcile, KeptFlipThatProvesHealthyEndsAsMitigatedAndResolvesTheIncident) 
   EXPECT_EQ(report.policies[0].state, "mitigated");
   EXPECT_EQ(f.sink->got.back().event, "resolved");
   EXPECT_EQ(f.sink->got.back().key, "dg-k1");
+}
+
+TEST(Reconcile, AnOrphanFlipWhoseFlagHoldsNeitherStateWasChangedBySomeoneElse) {
+  Fixture f;
+  f.dead_run(/*with_outcome=*/false, /*with_intended=*/true);
+  f.provider->state = R"({"v":"someone else's"})";
+  Reconciliation r = f.reconcile("r2", "3");
+  EXPECT_EQ(f.provider->restores, 0) << "not ours to undo";
+  auto rec = f.of_kind("reconciled");
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].at("data").at("findings").at(0).at("found").as_string(), "changed_by_someone_else");
+  EXPECT_TRUE(rec[0].at("data").at("flips").as_array().empty());
+}
+
+TEST(Reconcile, AnOrphanFlipHoldingItsIntendedStateWasApplied) {
+  Fixture f;
+  f.dead_run(/*with_outcome=*/false, /*with_intended=*/true);
+  f.provider->state = R"({"v":"off"})";
+  Reconciliation r = f.reconcile("r2", "3");
+  auto rec = f.of_kind("reconciled");
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].at("data").at("findings").at(0).at("found").as_string(), "applied");
+  EXPECT_EQ(f.provider->restores, 1) << "another release: the dead run's flip is undone";
+  EXPECT_EQ(f.provider->state, R"({"v":"on"})");
 }
 
 }  // namespace
