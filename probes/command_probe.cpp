@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 
 namespace dg {
@@ -21,8 +22,9 @@ class CommandProbe final : public Probe {
   ProbeSpec spec_;
 };
 
-// The end of the output is where a failing script says why.
-std::string tail(const std::string& s) { return text::excerpt_tail(s); }
+// The end of the output is where a failing script says why. Redacted before
+// it is cut; a capped stream may end inside a secret, so that end is dropped.
+std::string tail(const std::string& s, bool truncated) { return secrets::excerpt_tail(s, 240, truncated); }
 
 }  // namespace
 
@@ -39,7 +41,7 @@ Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>&
   if (r.timed_out) {
     obs.outcome = Outcome::Error;
     obs.detail = fmt::format("timeout after {} ms; process group killed", spec.timeout.count());
-    obs.excerpt = tail(r.out);
+    obs.excerpt = tail(r.out, r.out_truncated);
     return obs;
   }
   std::vector<std::string> failures;
@@ -54,7 +56,7 @@ Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>&
   } else {
     obs.outcome = Outcome::Failed;
     obs.detail = text::join(failures, "; ");
-    obs.excerpt = r.err.empty() ? tail(r.out) : "stderr: " + tail(r.err);
+    obs.excerpt = r.err.empty() ? tail(r.out, r.out_truncated) : "stderr: " + tail(r.err, r.err_truncated);
   }
   return obs;
 }

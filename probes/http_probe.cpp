@@ -6,6 +6,7 @@
 
 #include "agent/core/duration.h"
 #include "agent/core/json_text.h"
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 
 namespace dg {
@@ -16,6 +17,13 @@ std::string status_text(const std::vector<StatusRange>& ranges) {
   for (const auto& r : ranges)
     parts.push_back(r.lo == r.hi ? std::to_string(r.lo) : fmt::format("{}-{}", r.lo, r.hi));
   return text::join(parts, ", ");
+}
+
+// A JSON value from the body, redacted as a value before it is serialized and cut.
+std::string redacted_json_excerpt(const boost::json::value& got) {
+  boost::json::value v = got;
+  secrets::redact_json(v);
+  return text::excerpt(boost::json::serialize(v), 120);
 }
 
 class HttpProbe final : public Probe {
@@ -69,20 +77,20 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
     const std::string* got = r.header(name);
     if (got == nullptr) failures.push_back(fmt::format("header \"{}\" missing (expected \"{}\")", name, value));
     else if (*got != value)
-      failures.push_back(fmt::format("header \"{}\" is \"{}\" (expected \"{}\")", name, text::excerpt(*got, 120), value));
+      failures.push_back(fmt::format("header \"{}\" is \"{}\" (expected \"{}\")", name, secrets::excerpt(*got, 120), value));
   }
 
   for (const auto& needle : ex.body_contains) {
     if (r.body.find(needle) == std::string::npos) {
       failures.push_back(fmt::format("body does not contain \"{}\"", needle));
-      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+      if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     }
   }
   for (const auto& needle : ex.body_not_contains) {
     auto pos = r.body.find(needle);
     if (pos != std::string::npos) {
       failures.push_back(fmt::format("body contains \"{}\" at offset {}", needle, pos));
-      if (excerpt.empty()) excerpt = text::excerpt_around(r.body, pos);
+      if (excerpt.empty()) excerpt = secrets::excerpt_around(r.body, pos);
     }
   }
   if (ex.body_regex) {
@@ -94,7 +102,7 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
     }
     if (!*found) {
       failures.push_back(fmt::format("body does not match /{}/", ex.body_regex_text));
-      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+      if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     }
   }
 
@@ -102,7 +110,7 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
     auto parsed = parse_json(r.body);
     if (!parsed) {
       failures.push_back(fmt::format("body is not JSON ({})", parsed.error().message));
-      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+      if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     } else {
       const boost::json::value& doc = *parsed;
       for (const auto& [pointer, expected_text] : ex.json_equals) {
@@ -112,7 +120,7 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
         if (got == nullptr) failures.push_back(fmt::format("JSON {} is missing (expected {})", pointer, expected_text));
         else if (*got != expected)
           failures.push_back(fmt::format("JSON {} is {} (expected {})", pointer,
-                                         text::excerpt(boost::json::serialize(*got), 120), expected_text));
+                                         redacted_json_excerpt(*got), expected_text));
       }
     }
   }
@@ -123,7 +131,7 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
   } else {
     obs.outcome = Outcome::Failed;
     obs.detail = text::join(failures, "; ");
-    obs.excerpt = excerpt.empty() ? text::excerpt(r.body) : excerpt;
+    obs.excerpt = excerpt.empty() ? secrets::excerpt(r.body) : excerpt;
   }
   return obs;
 }

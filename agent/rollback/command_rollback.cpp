@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "agent/core/process.h"
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/rollback/rollback_action.h"
 
@@ -19,9 +20,12 @@ class CommandRollback final : public RollbackAction {
     out.exit_code = r->exit_code;
     out.timed_out = r->timed_out;
     out.elapsed = r->elapsed;
-    std::string combined = r->out;
-    if (!r->err.empty()) combined += (combined.empty() ? "" : "\n") + r->err;
-    out.output = text::excerpt_tail(combined, 2000);  // scripts say why at the end
+    // Scripts say why at the end. Each stream is redacted before it is cut
+    // (a capped one may end inside a secret: that end is dropped).
+    std::string combined = r->out.empty() ? "" : secrets::excerpt_tail(r->out, 2000, r->out_truncated);
+    if (!r->err.empty())
+      combined += (combined.empty() ? "" : "\n") + secrets::excerpt_tail(r->err, 2000, r->err_truncated);
+    out.output = text::excerpt_tail(combined, 2000);
     out.ok = !r->timed_out && r->signal == 0 && r->exit_code == 0;
     if (r->timed_out) out.detail = fmt::format("timeout after {} ms; process group killed", spec_.timeout.count());
     else if (r->signal) out.detail = fmt::format("killed by signal {}", r->signal);

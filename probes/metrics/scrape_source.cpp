@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "agent/core/http_client.h"
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "probes/metrics/exposition.h"
 #include "probes/metrics/metric_source.h"
@@ -74,7 +75,7 @@ class ScrapeSource final : public MetricSource {
     // Messages never carry the URL: it may hold credentials.
     if (!resp) return fail_reading(r, fmt::format("scrape: {}", resp.error().message));
     if (resp->status < 200 || resp->status >= 300)
-      return fail_reading(r, fmt::format("scrape: HTTP {}: {}", resp->status, text::excerpt(resp->body, 160)));
+      return fail_reading(r, fmt::format("scrape: HTTP {}: {}", resp->status, secrets::excerpt(resp->body, 160)));
     if (resp->body_truncated) return fail_reading(r, "scrape: exposition larger than 64 MiB");
     const std::string* ct = resp->header("content-type");
     ExpositionFormat format = format_from_content_type(ct ? *ct : "");
