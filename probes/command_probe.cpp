@@ -13,7 +13,8 @@ class CommandProbe final : public Probe {
   explicit CommandProbe(ProbeSpec spec) : spec_(std::move(spec)) {}
   Observation run(const Clock& clock) override {
     const auto& cmd = std::get<CommandProbeSpec>(spec_.kind);
-    CommandSpec run_spec{.argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd, .timeout = spec_.timeout};
+    CommandSpec run_spec{.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
+                         .timeout = spec_.timeout, .kill_grace = cmd.kill_grace};
     TimePoint at = clock.now();
     return evaluate_command(spec_, run_command(run_spec), at);
   }
@@ -40,7 +41,7 @@ Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>&
   obs.latency = r.elapsed;
   if (r.timed_out) {
     obs.outcome = Outcome::Error;
-    obs.detail = fmt::format("timeout after {} ms; process group killed", spec.timeout.count());
+    obs.detail = timeout_detail(spec.timeout, cmd.kill_grace, r);
     obs.excerpt = tail(r.out, r.out_truncated);
     return obs;
   }

@@ -591,6 +591,11 @@ void Loader::load(const std::string& main_path) {
   }
   if (cfg.policies.empty() && diags.empty())
     error(Loc{main_path, 1, 1}, "policies", "no policy defined: nothing would be guarded");
+  // Commands see the agent's variables only through the allow-list.
+  for (auto& p : cfg.probes)
+    if (auto* c = std::get_if<CommandProbeSpec>(&p.kind)) c->pass_env = cfg.agent.child_env;
+  for (auto& rb : cfg.rollbacks)
+    if (auto* c = std::get_if<CommandRollbackSpec>(&rb.kind)) c->pass_env = cfg.agent.child_env;
   check_refs();
   cfg.digest = sha256_hex(digest_input);
 }
@@ -649,6 +654,15 @@ void Loader::read_agent(Reader& r) {
   if (auto v = r.path("journal")) a.journal = *v;
   if (auto v = r.boolean("dry_run")) a.dry_run = *v;
   if (auto v = r.duration("bake", Duration{100})) a.bake = *v;
+  if (auto v = r.strings("child_env", false, false)) {
+    static const std::regex name(R"([A-Za-z_][A-Za-z0-9_]*\*?)");
+    for (size_t i = 0; i < v->size(); ++i)
+      if (!std::regex_match((*v)[i], name))
+        r.error_at(r.raw().get("child_env"), fmt::format("agent.child_env[{}]", i),
+                   fmt::format("\"{}\" is not an environment variable name (expected e.g. \"KUBECONFIG\" or \"AWS_*\")",
+                               (*v)[i]));
+    a.child_env = *v;
+  }
 }
 
 std::optional<std::string> type_of(Reader& r, const std::vector<std::string>& known, std::string_view what) {
@@ -689,6 +703,7 @@ void Loader::read_probe(Reader& r, const std::string& name) {
     c.env = r.string_map("env", false);
     if (auto v = r.path("cwd")) c.cwd = *v;
     else c.cwd = r.dir();
+    if (auto v = r.duration("kill_grace")) c.kill_grace = *v;
     if (auto v = r.integer("expect_exit", 0, 255)) c.expect_exit = static_cast<int>(*v);
     if (auto v = r.strings("stdout_contains")) c.stdout_contains = *v;
     spec.kind = std::move(c);
@@ -961,6 +976,7 @@ void Loader::read_rollback(Reader& r, const std::string& name) {
   c.env = r.string_map("env", false);
   if (auto v = r.path("cwd")) c.cwd = *v;
   else c.cwd = r.dir();
+  if (auto v = r.duration("kill_grace")) c.kill_grace = *v;
   if (auto v = r.duration("timeout")) s.timeout = *v;
   if (!type) return;
   s.type = *type;

@@ -14,7 +14,8 @@ class CommandRollback final : public RollbackAction {
 
   Result<RollbackOutcome> run() override {
     const auto& cmd = std::get<CommandRollbackSpec>(spec_.kind);
-    auto r = run_command({.argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd, .timeout = spec_.timeout});
+    auto r = run_command({.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
+                          .timeout = spec_.timeout, .kill_grace = cmd.kill_grace});
     if (!r) return std::unexpected(r.error());
     RollbackOutcome out;
     out.exit_code = r->exit_code;
@@ -27,7 +28,7 @@ class CommandRollback final : public RollbackAction {
       combined += (combined.empty() ? "" : "\n") + secrets::excerpt_tail(r->err, 2000, r->err_truncated);
     out.output = text::excerpt_tail(combined, 2000);
     out.ok = !r->timed_out && r->signal == 0 && r->exit_code == 0;
-    if (r->timed_out) out.detail = fmt::format("timeout after {} ms; process group killed", spec_.timeout.count());
+    if (r->timed_out) out.detail = timeout_detail(spec_.timeout, cmd.kill_grace, *r);
     else if (r->signal) out.detail = fmt::format("killed by signal {}", r->signal);
     else out.detail = fmt::format("exit code {}", r->exit_code);
     return out;
