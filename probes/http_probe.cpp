@@ -61,6 +61,9 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
   const HttpResponse& r = *response;
   obs.latency = r.elapsed;
   std::vector<std::string> failures;
+  // Body checks that only our own read cap kept us from deciding: the part
+  // never read could hold the needle, end the regex match or close the JSON.
+  std::vector<std::string> unchecked;
   std::string excerpt;
 
   bool status_ok = false;
@@ -82,12 +85,18 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
 
   for (const auto& needle : ex.body_contains) {
     if (r.body.find(needle) == std::string::npos) {
+      if (r.body_truncated) {
+        unchecked.push_back(fmt::format("whether the body contains \"{}\"", needle));
+        continue;
+      }
       failures.push_back(fmt::format("body does not contain \"{}\"", needle));
       if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     }
   }
   for (const auto& needle : ex.body_not_contains) {
     auto pos = r.body.find(needle);
+    if (pos == std::string::npos && r.body_truncated)
+      unchecked.push_back(fmt::format("whether the body does not contain \"{}\"", needle));
     if (pos != std::string::npos) {
       failures.push_back(fmt::format("body contains \"{}\" at offset {}", needle, pos));
       if (excerpt.empty()) excerpt = secrets::excerpt_around(r.body, pos);
@@ -100,15 +109,19 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
       obs.detail = found.error().message;
       return obs;
     }
-    if (!*found) {
+    if (!*found && r.body_truncated) {
+      unchecked.push_back(fmt::format("whether the body matches /{}/", ex.body_regex_text));
+    } else if (!*found) {
       failures.push_back(fmt::format("body does not match /{}/", ex.body_regex_text));
       if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     }
   }
 
   if (!ex.json_equals.empty()) {
-    auto parsed = parse_json(r.body);
-    if (!parsed) {
+    auto parsed = r.body_truncated ? Result<boost::json::value>(fail("truncated")) : parse_json(r.body);
+    if (!parsed && r.body_truncated) {
+      unchecked.push_back("the JSON expectations");
+    } else if (!parsed) {
       failures.push_back(fmt::format("body is not JSON ({})", parsed.error().message));
       if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     } else {
@@ -125,6 +138,14 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
     }
   }
 
+  if (failures.empty() && !unchecked.empty()) {
+    // Not the target's failure: we stopped reading. Say so, never "failed".
+    obs.outcome = Outcome::Error;
+    obs.detail = fmt::format("body larger than the {} KiB read limit; cannot tell {}", r.body.size() / 1024,
+                             text::join(unchecked, ", "));
+    obs.excerpt = secrets::excerpt(r.body);
+    return obs;
+  }
   if (failures.empty()) {
     obs.outcome = Outcome::Passed;
     obs.detail = fmt::format("status {} in {} ms", r.status, r.elapsed.count());

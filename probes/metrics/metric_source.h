@@ -30,6 +30,9 @@ struct ScrapeSourceSpec {
   std::vector<std::pair<std::string, std::string>> headers;
   Duration timeout{5000};
   bool verify_tls = true;
+  /// Cap on the (decompressed) exposition; the read stops there and the
+  /// reading is an error. Bounds memory against a hostile or runaway target.
+  size_t max_body = 16 * 1024 * 1024;
 };
 
 struct MetricSourceSpec {
