@@ -42,7 +42,7 @@ size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
     // holds two buffers at once, and the freed ones stay in the heap. A
     // reservation costs only the pages actually written.
     sink->sized = true;
-    body.reserve(sink->max_body);
+    body.reserve(std::min<size_t>(sink->max_body, size_t{256} << 20));
   }
   size_t room = body.size() < sink->max_body ? sink->max_body - body.size() : 0;
   body.append(data, std::min(room, n));
