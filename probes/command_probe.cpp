@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 
 namespace dg {
@@ -12,7 +13,8 @@ class CommandProbe final : public Probe {
   explicit CommandProbe(ProbeSpec spec) : spec_(std::move(spec)) {}
   Observation run(const Clock& clock) override {
     const auto& cmd = std::get<CommandProbeSpec>(spec_.kind);
-    CommandSpec run_spec{.argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd, .timeout = spec_.timeout};
+    CommandSpec run_spec{.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
+                         .timeout = spec_.timeout, .kill_grace = cmd.kill_grace};
     TimePoint at = clock.now();
     return evaluate_command(spec_, run_command(run_spec), at);
   }
@@ -21,8 +23,9 @@ class CommandProbe final : public Probe {
   ProbeSpec spec_;
 };
 
-// The end of the output is where a failing script says why.
-std::string tail(const std::string& s) { return text::excerpt_tail(s); }
+// The end of the output is where a failing script says why. Redacted before
+// it is cut; a capped stream may end inside a secret, so that end is dropped.
+std::string tail(const std::string& s, bool truncated) { return secrets::excerpt_tail(s, 240, truncated); }
 
 }  // namespace
 
@@ -38,8 +41,8 @@ Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>&
   obs.latency = r.elapsed;
   if (r.timed_out) {
     obs.outcome = Outcome::Error;
-    obs.detail = fmt::format("timeout after {} ms; process group killed", spec.timeout.count());
-    obs.excerpt = tail(r.out);
+    obs.detail = timeout_detail(spec.timeout, cmd.kill_grace, r);
+    obs.excerpt = tail(r.out, r.out_truncated);
     return obs;
   }
   std::vector<std::string> failures;
@@ -54,7 +57,7 @@ Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>&
   } else {
     obs.outcome = Outcome::Failed;
     obs.detail = text::join(failures, "; ");
-    obs.excerpt = r.err.empty() ? tail(r.out) : "stderr: " + tail(r.err);
+    obs.excerpt = r.err.empty() ? tail(r.out, r.out_truncated) : "stderr: " + tail(r.err, r.err_truncated);
   }
   return obs;
 }

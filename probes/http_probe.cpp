@@ -6,6 +6,7 @@
 
 #include "agent/core/duration.h"
 #include "agent/core/json_text.h"
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 
 namespace dg {
@@ -16,6 +17,13 @@ std::string status_text(const std::vector<StatusRange>& ranges) {
   for (const auto& r : ranges)
     parts.push_back(r.lo == r.hi ? std::to_string(r.lo) : fmt::format("{}-{}", r.lo, r.hi));
   return text::join(parts, ", ");
+}
+
+// A JSON value from the body, redacted as a value before it is serialized and cut.
+std::string redacted_json_excerpt(const boost::json::value& got) {
+  boost::json::value v = got;
+  secrets::redact_json(v);
+  return text::excerpt(boost::json::serialize(v), 120);
 }
 
 class HttpProbe final : public Probe {
@@ -53,6 +61,9 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
   const HttpResponse& r = *response;
   obs.latency = r.elapsed;
   std::vector<std::string> failures;
+  // Body checks that only our own read cap kept us from deciding: the part
+  // never read could hold the needle, end the regex match or close the JSON.
+  std::vector<std::string> unchecked;
   std::string excerpt;
 
   bool status_ok = false;
@@ -69,20 +80,26 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
     const std::string* got = r.header(name);
     if (got == nullptr) failures.push_back(fmt::format("header \"{}\" missing (expected \"{}\")", name, value));
     else if (*got != value)
-      failures.push_back(fmt::format("header \"{}\" is \"{}\" (expected \"{}\")", name, text::excerpt(*got, 120), value));
+      failures.push_back(fmt::format("header \"{}\" is \"{}\" (expected \"{}\")", name, secrets::excerpt(*got, 120), value));
   }
 
   for (const auto& needle : ex.body_contains) {
     if (r.body.find(needle) == std::string::npos) {
+      if (r.body_truncated) {
+        unchecked.push_back(fmt::format("whether the body contains \"{}\"", needle));
+        continue;
+      }
       failures.push_back(fmt::format("body does not contain \"{}\"", needle));
-      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+      if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     }
   }
   for (const auto& needle : ex.body_not_contains) {
     auto pos = r.body.find(needle);
+    if (pos == std::string::npos && r.body_truncated)
+      unchecked.push_back(fmt::format("whether the body does not contain \"{}\"", needle));
     if (pos != std::string::npos) {
       failures.push_back(fmt::format("body contains \"{}\" at offset {}", needle, pos));
-      if (excerpt.empty()) excerpt = text::excerpt_around(r.body, pos);
+      if (excerpt.empty()) excerpt = secrets::excerpt_around(r.body, pos);
     }
   }
   if (ex.body_regex) {
@@ -92,17 +109,21 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
       obs.detail = found.error().message;
       return obs;
     }
-    if (!*found) {
+    if (!*found && r.body_truncated) {
+      unchecked.push_back(fmt::format("whether the body matches /{}/", ex.body_regex_text));
+    } else if (!*found) {
       failures.push_back(fmt::format("body does not match /{}/", ex.body_regex_text));
-      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+      if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     }
   }
 
   if (!ex.json_equals.empty()) {
-    auto parsed = parse_json(r.body);
-    if (!parsed) {
+    auto parsed = r.body_truncated ? Result<boost::json::value>(fail("truncated")) : parse_json(r.body);
+    if (!parsed && r.body_truncated) {
+      unchecked.push_back("the JSON expectations");
+    } else if (!parsed) {
       failures.push_back(fmt::format("body is not JSON ({})", parsed.error().message));
-      if (excerpt.empty()) excerpt = text::excerpt(r.body);
+      if (excerpt.empty()) excerpt = secrets::excerpt(r.body);
     } else {
       const boost::json::value& doc = *parsed;
       for (const auto& [pointer, expected_text] : ex.json_equals) {
@@ -112,18 +133,26 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
         if (got == nullptr) failures.push_back(fmt::format("JSON {} is missing (expected {})", pointer, expected_text));
         else if (*got != expected)
           failures.push_back(fmt::format("JSON {} is {} (expected {})", pointer,
-                                         text::excerpt(boost::json::serialize(*got), 120), expected_text));
+                                         redacted_json_excerpt(*got), expected_text));
       }
     }
   }
 
+  if (failures.empty() && !unchecked.empty()) {
+    // Not the target's failure: we stopped reading. Say so, never "failed".
+    obs.outcome = Outcome::Error;
+    obs.detail = fmt::format("body larger than the {} KiB read limit; cannot tell {}", r.body.size() / 1024,
+                             text::join(unchecked, ", "));
+    obs.excerpt = secrets::excerpt(r.body);
+    return obs;
+  }
   if (failures.empty()) {
     obs.outcome = Outcome::Passed;
     obs.detail = fmt::format("status {} in {} ms", r.status, r.elapsed.count());
   } else {
     obs.outcome = Outcome::Failed;
     obs.detail = text::join(failures, "; ");
-    obs.excerpt = excerpt.empty() ? text::excerpt(r.body) : excerpt;
+    obs.excerpt = excerpt.empty() ? secrets::excerpt(r.body) : excerpt;
   }
   return obs;
 }

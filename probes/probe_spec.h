@@ -43,7 +43,9 @@ struct HttpProbeSpec {
 struct CommandProbeSpec {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::string> pass_env;  ///< agent.child_env: agent variables the child may see
   std::string cwd;
+  Duration kill_grace{3000};          ///< SIGTERM to SIGKILL on timeout
   int expect_exit = 0;
   std::vector<std::string> stdout_contains;
 };

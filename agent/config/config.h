@@ -22,6 +22,9 @@ struct AgentSpec {
   std::string journal;  ///< absolute path
   bool dry_run = false;
   Duration bake{120'000};
+  /// Agent variables command probes and rollbacks may see, beyond the
+  /// defaults (PATH, HOME, LANG, LC_*, TZ, USER): "NAME" or "PREFIX*".
+  std::vector<std::string> child_env;
 };
 
 struct Config {

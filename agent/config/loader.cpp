@@ -1,8 +1,14 @@
 // Config loader: the only place that sees TOML. It decodes every section into
 // typed specs, collects every problem with file:line:column and key path, and
 // suggests the closest known key or name for typos.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <array>
@@ -36,6 +42,53 @@ std::string Diagnostic::str() const {
 }
 
 namespace {
+
+// A config path must name a readable regular file, and a message must say
+// exactly what it is otherwise. Checked before opening: opening a FIFO would
+// block until a writer comes, possibly forever.
+Result<std::string> read_config_file(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  auto not_regular = [&](std::string_view what, std::string_view more = "") {
+    return fail(fmt::format("{} is {}, not a config file{}", path, what, more));
+  };
+  if (S_ISDIR(st.st_mode)) return not_regular("a directory", " (name a TOML file)");
+  if (S_ISFIFO(st.st_mode)) return not_regular("a FIFO (named pipe)", "; it was not opened (reading it could block forever)");
+  if (S_ISSOCK(st.st_mode)) return not_regular("a socket");
+  if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return not_regular("a device");
+  if (!S_ISREG(st.st_mode)) return not_regular("a special file");
+  // O_NONBLOCK: should the path be swapped for a FIFO after the check, open
+  // still returns at once, and fstat below refuses it.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) {
+    int e = errno;
+    if (e == EACCES) return fail(fmt::format("cannot read {}: permission denied (not readable by this user)", path));
+    return fail(fmt::format("cannot read {}: {}", path, std::strerror(e)));
+  }
+  std::string out;
+  struct stat fst {};
+  if (::fstat(fd, &fst) != 0 || !S_ISREG(fst.st_mode)) {
+    ::close(fd);
+    return not_regular("no longer a regular file");
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      out.append(buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return fail(fmt::format("cannot read {}: {}", path, std::strerror(e)));
+    }
+    break;
+  }
+  ::close(fd);
+  return out;
+}
 
 namespace stdfs = std::filesystem;
 
@@ -336,7 +389,7 @@ class Loader {
   // Parses one file; returns nullopt after reporting a syntax error.
   std::optional<toml::table> parse(const std::string& file) {
     current_file = file;
-    auto content = fs::read_file(file);
+    auto content = read_config_file(file);
     if (!content) {
       error(Loc{file, 1, 1}, "", content.error().message);
       return std::nullopt;
@@ -538,6 +591,11 @@ void Loader::load(const std::string& main_path) {
   }
   if (cfg.policies.empty() && diags.empty())
     error(Loc{main_path, 1, 1}, "policies", "no policy defined: nothing would be guarded");
+  // Commands see the agent's variables only through the allow-list.
+  for (auto& p : cfg.probes)
+    if (auto* c = std::get_if<CommandProbeSpec>(&p.kind)) c->pass_env = cfg.agent.child_env;
+  for (auto& rb : cfg.rollbacks)
+    if (auto* c = std::get_if<CommandRollbackSpec>(&rb.kind)) c->pass_env = cfg.agent.child_env;
   check_refs();
   cfg.digest = sha256_hex(digest_input);
 }
@@ -596,6 +654,15 @@ void Loader::read_agent(Reader& r) {
   if (auto v = r.path("journal")) a.journal = *v;
   if (auto v = r.boolean("dry_run")) a.dry_run = *v;
   if (auto v = r.duration("bake", Duration{100})) a.bake = *v;
+  if (auto v = r.strings("child_env", false, false)) {
+    static const std::regex name(R"([A-Za-z_][A-Za-z0-9_]*\*?)");
+    for (size_t i = 0; i < v->size(); ++i)
+      if (!std::regex_match((*v)[i], name))
+        r.error_at(r.raw().get("child_env"), fmt::format("agent.child_env[{}]", i),
+                   fmt::format("\"{}\" is not an environment variable name (expected e.g. \"KUBECONFIG\" or \"AWS_*\")",
+                               (*v)[i]));
+    a.child_env = *v;
+  }
 }
 
 std::optional<std::string> type_of(Reader& r, const std::vector<std::string>& known, std::string_view what) {
@@ -636,6 +703,7 @@ void Loader::read_probe(Reader& r, const std::string& name) {
     c.env = r.string_map("env", false);
     if (auto v = r.path("cwd")) c.cwd = *v;
     else c.cwd = r.dir();
+    if (auto v = r.duration("kill_grace")) c.kill_grace = *v;
     if (auto v = r.integer("expect_exit", 0, 255)) c.expect_exit = static_cast<int>(*v);
     if (auto v = r.strings("stdout_contains")) c.stdout_contains = *v;
     spec.kind = std::move(c);
@@ -908,6 +976,7 @@ void Loader::read_rollback(Reader& r, const std::string& name) {
   c.env = r.string_map("env", false);
   if (auto v = r.path("cwd")) c.cwd = *v;
   else c.cwd = r.dir();
+  if (auto v = r.duration("kill_grace")) c.kill_grace = *v;
   if (auto v = r.duration("timeout")) s.timeout = *v;
   if (!type) return;
   s.type = *type;

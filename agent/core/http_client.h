@@ -19,14 +19,15 @@ struct HttpRequest {
   Duration timeout{5000};
   bool verify_tls = true;
   bool follow_redirects = false;
-  size_t max_body = 1024 * 1024;  ///< the rest is discarded and body_truncated set
+  /// Cap on the (decompressed) body: the transfer stops there, body_truncated is set.
+  size_t max_body = 1024 * 1024;
 };
 
 struct HttpResponse {
   int status = 0;
   std::vector<std::pair<std::string, std::string>> headers;  ///< names lower-cased
   std::string body;
-  bool body_truncated = false;
+  bool body_truncated = false;  ///< the body reached max_body; the rest was never read
   Duration elapsed{0};
 
   /// First value of a header (name compared case-insensitively), or nullptr.

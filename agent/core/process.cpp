@@ -1,5 +1,7 @@
 #include "agent/core/process.h"
 
+#include "agent/core/duration.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <cstring>
 #include <map>
+#include <optional>
 
 extern char** environ;
 
@@ -53,6 +56,39 @@ bool drain(int fd, std::string& into, size_t limit, bool& truncated) {
 
 }  // namespace
 
+bool env_name_allowed(std::string_view name, const std::vector<std::string>& allow) {
+  static const std::vector<std::string> defaults{"PATH", "HOME", "LANG", "LC_*", "TZ", "USER"};
+  for (const auto* list : {&defaults, &allow})
+    for (const auto& a : *list) {
+      if (a.ends_with('*') ? name.starts_with(std::string_view(a).substr(0, a.size() - 1)) : name == a) return true;
+    }
+  return false;
+}
+
+std::string timeout_detail(Duration timeout, Duration grace, const CommandResult& r) {
+  if (r.killed_after_grace)
+    return fmt::format("timeout after {} ms; process group sent SIGTERM, then SIGKILL after {} grace", timeout.count(),
+                       format_duration(grace));
+  return fmt::format("timeout after {} ms; process group sent SIGTERM and ended within the {} grace", timeout.count(),
+                     format_duration(grace));
+}
+
+std::vector<std::string> child_environment(const CommandSpec& spec) {
+  std::map<std::string, std::string> env_map;
+  for (char** e = environ; e && *e; ++e) {
+    std::string_view kv(*e);
+    auto eq = kv.find('=');
+    if (eq == std::string_view::npos) continue;
+    if (env_name_allowed(kv.substr(0, eq), spec.pass_env)) env_map[std::string(kv.substr(0, eq))] = kv.substr(eq + 1);
+  }
+  // execvpe searches PATH; without one a bare program name would not be found.
+  env_map.try_emplace("PATH", "/usr/local/bin:/usr/bin:/bin");
+  for (const auto& [k, v] : spec.env) env_map[k] = v;
+  std::vector<std::string> out;
+  for (const auto& [k, v] : env_map) out.push_back(k + "=" + v);
+  return out;
+}
+
 Result<CommandResult> run_command(const CommandSpec& spec) {
   if (spec.argv.empty()) return fail("empty argv");
 
@@ -61,15 +97,7 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
   std::vector<char*> argv;
   for (const auto& a : spec.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::map<std::string, std::string> env_map;
-  for (char** e = environ; e && *e; ++e) {
-    std::string kv(*e);
-    auto eq = kv.find('=');
-    if (eq != std::string::npos) env_map[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  for (const auto& [k, v] : spec.env) env_map[k] = v;
-  std::vector<std::string> env_strings;
-  for (const auto& [k, v] : env_map) env_strings.push_back(k + "=" + v);
+  std::vector<std::string> env_strings = child_environment(spec);
   std::vector<char*> envp;
   for (auto& s : env_strings) envp.push_back(s.data());
   envp.push_back(nullptr);
@@ -125,6 +153,7 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
   bool out_open = true, err_open = true, exited = false;
   int wstatus = 0;
   std::chrono::steady_clock::time_point exited_at{};
+  std::optional<std::chrono::steady_clock::time_point> term_sent;
   while (true) {
     if (!exited) {
       pid_t w = ::waitpid(pid, &wstatus, WNOHANG);
@@ -138,15 +167,23 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
     // The leader is gone; whatever it left running in the background must not
     // hold us (through an inherited pipe) past a short grace period.
     if (exited && now - exited_at > std::chrono::milliseconds(200)) break;
-    if (!exited && now >= deadline) {
+    if (!exited && now >= deadline && !term_sent) {
+      // A polite stop first, so a script can clean up (release a lock, say
+      // why); the output it writes meanwhile is still read.
       result.timed_out = true;
+      ::kill(-pid, SIGTERM);
+      term_sent = now;
+    }
+    if (!exited && term_sent && now >= *term_sent + spec.kill_grace) {
+      result.killed_after_grace = true;
       break;
     }
     pollfd fds[2];
     int nfds = 0;
     if (out_open) fds[nfds++] = {out.r, POLLIN, 0};
     if (err_open) fds[nfds++] = {err.r, POLLIN, 0};
-    auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count();
+    auto next = term_sent ? *term_sent + spec.kill_grace : deadline;
+    auto wait_ms = std::chrono::duration_cast<std::chrono::milliseconds>(next - now).count();
     int timeout_ms = static_cast<int>(std::clamp<long long>(wait_ms, 1, exited ? 20 : 50));
     if (nfds == 0) {
       ::usleep(static_cast<useconds_t>(timeout_ms) * 1000);
@@ -156,8 +193,8 @@ Result<CommandResult> run_command(const CommandSpec& spec) {
     if (out_open) out_open = drain(out.r, result.out, spec.output_limit, result.out_truncated);
     if (err_open) err_open = drain(err.r, result.err, spec.output_limit, result.err_truncated);
   }
-  // Kill the whole group: on timeout this is the point; after a normal exit it
-  // removes anything left behind in the background.
+  // Kill the whole group: after the grace period this is the point; after an
+  // exit it removes anything left behind in the background.
   ::kill(-pid, SIGKILL);
   if (!exited) {
     ::waitpid(pid, &wstatus, 0);

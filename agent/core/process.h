@@ -1,6 +1,8 @@
 #pragma once
 /// Runs a command from an argv (never through a shell) in its own process
-/// group, with a deadline that kills the whole group, grandchildren included.
+/// group, with a deadline after which the whole group, grandchildren
+/// included, gets SIGTERM and, after a grace period, SIGKILL. The child gets
+/// an explicit environment, never the agent's whole one (it holds secrets).
 /// Blocking; safe to call from several threads at once.
 #include <string>
 #include <utility>
@@ -13,9 +15,14 @@ namespace dg {
 
 struct CommandSpec {
   std::vector<std::string> argv;
-  std::vector<std::pair<std::string, std::string>> env;  ///< added to the inherited environment
-  std::string cwd;                                       ///< empty: inherit
+  /// The child's environment is: the agent's PATH, HOME, LANG, LC_*, TZ and
+  /// USER (PATH defaults to /usr/local/bin:/usr/bin:/bin), the agent's
+  /// variables named in `pass_env` ("NAME", or "PREFIX*"), then `env`.
+  std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::string> pass_env;
+  std::string cwd;  ///< empty: inherit
   Duration timeout{30'000};
+  Duration kill_grace{3000};  ///< between SIGTERM and SIGKILL on timeout
   size_t output_limit = 64 * 1024;  ///< per stream; the rest is read and dropped
 };
 
@@ -23,6 +30,7 @@ struct CommandResult {
   int exit_code = -1;  ///< -1 when killed by a signal
   int signal = 0;
   bool timed_out = false;
+  bool killed_after_grace = false;  ///< on timeout: SIGTERM was not enough
   std::string out;
   std::string err;
   bool out_truncated = false;
@@ -33,5 +41,14 @@ struct CommandResult {
 /// Error only when the command could not be started (empty argv, exec failed,
 /// bad cwd); a non-zero exit or a timeout is a CommandResult.
 Result<CommandResult> run_command(const CommandSpec& spec);
+
+/// "timeout after 500 ms; process group sent SIGTERM, then SIGKILL after 3s grace"
+std::string timeout_detail(Duration timeout, Duration grace, const CommandResult& r);
+
+/// The environment run_command gives the child, as NAME=value strings.
+std::vector<std::string> child_environment(const CommandSpec& spec);
+/// Whether a name is a default one (PATH, HOME, LANG, LC_*, TZ, USER) or
+/// matches an allow-list entry ("NAME" or "PREFIX*").
+bool env_name_allowed(std::string_view name, const std::vector<std::string>& allow);
 
 }  // namespace dg

@@ -1,9 +1,17 @@
 #pragma once
 /// Secrets: values resolved from `env:NAME` references. Every resolved value is
 /// registered here so that anything written out (journal, incidents, console,
-/// reports, error messages) can be passed through redact(). Thread-safe.
+/// reports, error messages) can be redacted. Thread-safe.
+///
+/// Redaction works on values, never on serialized text: JSON goes through
+/// redact_json() before it is serialized, XML text is redacted before it is
+/// escaped, and anything cut short goes through the excerpt helpers below,
+/// which redact before they cut so that no prefix of a secret survives.
+#include <initializer_list>
 #include <string>
 #include <string_view>
+
+#include <boost/json/value.hpp>
 
 #include "agent/core/error.h"
 
@@ -13,11 +21,28 @@ namespace dg::secrets {
 /// Values without the prefix are returned unchanged (and not registered).
 Result<std::string> resolve(std::string_view value);
 bool is_reference(std::string_view value);
-/// Registers a secret explicitly (e.g. a token read elsewhere). Values shorter
-/// than 3 characters are ignored: redacting them would garble ordinary text.
+/// Registers a secret explicitly (e.g. a token read elsewhere), with the parts
+/// of it that travel alone: the credential after an auth scheme, and for a
+/// URL its password, its secret-looking path segments and its query values.
+/// Values shorter than kMinLength are ignored: redacting one or two
+/// characters would erase ordinary text everywhere.
 void add(std::string value);
-/// Replaces every registered secret in `text` with "[REDACTED]".
+inline constexpr size_t kMinLength = 3;
+/// Replaces every registered secret in `text` with "[REDACTED]" (the longest
+/// match wins where two overlap).
 std::string redact(std::string_view text);
+/// Redacts every string in `v` in place: string leaves and object keys, at any
+/// depth. Numbers, booleans and null are never touched. String members of the
+/// top-level object named in `keep` are left as they are: fields the program
+/// itself writes (a record's time, sequence, kind, chain hashes), which a short
+/// secret such as "2026" must not garble.
+void redact_json(boost::json::value& v, std::initializer_list<std::string_view> keep = {});
+/// text::excerpt(), excerpt_tail() and excerpt_around() of the redacted text.
+/// `truncated` says the text was already cut at its end (a capped output), so
+/// its last bytes may be the start of a secret: they are dropped.
+std::string excerpt(std::string_view s, size_t max = 240);
+std::string excerpt_tail(std::string_view s, size_t max = 240, bool truncated = false);
+std::string excerpt_around(std::string_view s, size_t pos, size_t max = 240);
 void clear_for_tests();
 
 }  // namespace dg::secrets

@@ -20,12 +20,19 @@
 namespace dg {
 namespace {
 
+// Redacted as a value before it is serialized; the event's times stay intact.
+std::string redacted_payload(const Incident& incident) {
+  boost::json::value v = to_json(incident);
+  secrets::redact_json(v, {"since", "at", "journal_head"});
+  return boost::json::serialize(v);
+}
+
 // JSON Lines, one line per event, appended and fsync'd.
 class FileSink final : public IncidentSink {
  public:
   explicit FileSink(std::string path) : path_(std::move(path)) {}
   Result<SinkOutcome> send(const Incident& incident) override {
-    std::string line = secrets::redact(boost::json::serialize(to_json(incident))) + "\n";
+    std::string line = redacted_payload(incident) + "\n";
     // A new file's directory entry is fsync'd too, or a power loss can lose
     // the whole file; a failed write is cut back off so lines stay whole.
     auto fd = open_for_append(path_);
@@ -63,7 +70,7 @@ class WebhookSink final : public IncidentSink {
     // One key per event (retries of it share it); the incident's own identity
     // is dedup_key in the body, the same for opened, updated and resolved.
     req.headers.emplace_back("Idempotency-Key", fmt::format("{}:{}:{}", incident.key, incident.event, text::rfc3339(incident.at)));
-    req.body = secrets::redact(boost::json::serialize(to_json(incident)));
+    req.body = redacted_payload(incident);
     req.timeout = spec_.timeout;
     std::mt19937 rng{std::random_device{}()};
     Duration delay = spec_.backoff;
@@ -75,7 +82,7 @@ class WebhookSink final : public IncidentSink {
       if (r && r->status >= 200 && r->status < 300)
         return SinkOutcome{attempt, fmt::format("HTTP {}", r->status)};
       if (r) {
-        last = fmt::format("HTTP {}: {}", r->status, text::excerpt(r->body, 200));
+        last = fmt::format("HTTP {}: {}", r->status, secrets::excerpt(r->body, 200));
         if (r->status != 429 && r->status < 500) return fail(secrets::redact(last) + " (not retried)");
         if (const std::string* ra = r->header("retry-after")) {
           long long secs = 0;

@@ -279,7 +279,11 @@ Result<long long> Journal::append(const std::string& kind, boost::json::object f
   rec["run"] = ctx_.run;
   for (auto& kv : fields) rec[kv.key()] = std::move(kv.value());
   rec["prev"] = prev_;
-  std::string body = secrets::redact(boost::json::serialize(rec));
+  // Redacted as a value: the record's own fields (and every number) stay as
+  // written, so a short secret cannot garble the time or break the chain.
+  boost::json::value redacted(std::move(rec));
+  secrets::redact_json(redacted, {"seq", "time", "kind", "prev", "hash"});
+  std::string body = boost::json::serialize(redacted);
   std::string hash = sha256_hex(body);
   std::string line = body.substr(0, body.size() - 1) + std::string(kHashKey) + hash + "\"}\n";
   // One write() of the whole line: a kill leaves at most a torn final line.

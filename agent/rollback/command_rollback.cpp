@@ -1,6 +1,7 @@
 #include <fmt/format.h>
 
 #include "agent/core/process.h"
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/rollback/rollback_action.h"
 
@@ -13,17 +14,21 @@ class CommandRollback final : public RollbackAction {
 
   Result<RollbackOutcome> run() override {
     const auto& cmd = std::get<CommandRollbackSpec>(spec_.kind);
-    auto r = run_command({.argv = cmd.argv, .env = cmd.env, .cwd = cmd.cwd, .timeout = spec_.timeout});
+    auto r = run_command({.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
+                          .timeout = spec_.timeout, .kill_grace = cmd.kill_grace});
     if (!r) return std::unexpected(r.error());
     RollbackOutcome out;
     out.exit_code = r->exit_code;
     out.timed_out = r->timed_out;
     out.elapsed = r->elapsed;
-    std::string combined = r->out;
-    if (!r->err.empty()) combined += (combined.empty() ? "" : "\n") + r->err;
-    out.output = text::excerpt_tail(combined, 2000);  // scripts say why at the end
+    // Scripts say why at the end. Each stream is redacted before it is cut
+    // (a capped one may end inside a secret: that end is dropped).
+    std::string combined = r->out.empty() ? "" : secrets::excerpt_tail(r->out, 2000, r->out_truncated);
+    if (!r->err.empty())
+      combined += (combined.empty() ? "" : "\n") + secrets::excerpt_tail(r->err, 2000, r->err_truncated);
+    out.output = text::excerpt_tail(combined, 2000);
     out.ok = !r->timed_out && r->signal == 0 && r->exit_code == 0;
-    if (r->timed_out) out.detail = fmt::format("timeout after {} ms; process group killed", spec_.timeout.count());
+    if (r->timed_out) out.detail = timeout_detail(spec_.timeout, cmd.kill_grace, *r);
     else if (r->signal) out.detail = fmt::format("killed by signal {}", r->signal);
     else out.detail = fmt::format("exit code {}", r->exit_code);
     return out;

@@ -17,7 +17,9 @@ namespace dg {
 struct CommandRollbackSpec {
   std::vector<std::string> argv;
   std::vector<std::pair<std::string, std::string>> env;
+  std::vector<std::string> pass_env;  ///< agent.child_env: agent variables the child may see
   std::string cwd;
+  Duration kill_grace{3000};          ///< SIGTERM to SIGKILL on timeout
 };
 
 struct RollbackSpec {

@@ -32,11 +32,18 @@ const char* verdict_line(int code) {
   return "?";
 }
 
+// JUnit text: redacted before it is escaped (a secret with '&' or '<' would
+// otherwise be searched for in a spelling it no longer has).
+std::string esc(std::string_view s) { return text::xml_escape(secrets::redact(s)); }
+
 }  // namespace
 
 std::string summary_text(const VerifyReport& r) {
+  // Each value is redacted as it goes in (excerpts before they cut), so the
+  // times and numbers we print are never garbled by a short secret.
+  auto red = [](std::string_view s) { return secrets::redact(s); };
   std::string out;
-  out += fmt::format("\n== deployguard verify: {} {} release {} ==\n", r.service, r.environment, r.release);
+  out += fmt::format("\n== deployguard verify: {} {} release {} ==\n", red(r.service), red(r.environment), red(r.release));
   out += fmt::format("result: {} (exit {}){}\n", verdict_line(r.exit_code), r.exit_code,
                      r.dry_run ? " [dry run: no side effects]" : "");
   out += fmt::format("baked {} of {}{}\n", secs(r.started, r.finished), text::rfc3339(r.started),
@@ -44,13 +51,13 @@ std::string summary_text(const VerifyReport& r) {
   out += "probes:\n";
   for (const auto& p : r.probes) {
     if (p.runs == 0) continue;
-    out += fmt::format("  {:<28} {:<8} {} run(s): {} passed, {} failed, {} error(s); last: {}\n", p.name, p.type,
-                       p.runs, p.passed, p.failed, p.errors, text::excerpt(p.last_detail, 160));
+    out += fmt::format("  {:<28} {:<8} {} run(s): {} passed, {} failed, {} error(s); last: {}\n", red(p.name), p.type,
+                       p.runs, p.passed, p.failed, p.errors, secrets::excerpt(p.last_detail, 160));
   }
   out += "policies:\n";
   for (const auto& p : r.policies) {
-    out += fmt::format("  {:<28} {}\n", p.name, p.state);
-    for (const auto& reason : p.reasons) out += fmt::format("      {}\n", text::excerpt(reason, 300));
+    out += fmt::format("  {:<28} {}\n", red(p.name), p.state);
+    for (const auto& reason : p.reasons) out += fmt::format("      {}\n", secrets::excerpt(reason, 300));
     if (p.tripped_at) {
       out += fmt::format("      time to detect: {} after the bake started", secs(r.started, *p.tripped_at));
       if (p.first_failure) out += fmt::format(" (first failing observation at +{})", secs(r.started, *p.first_failure));
@@ -58,25 +65,25 @@ std::string summary_text(const VerifyReport& r) {
     }
     for (size_t i = 0; i < p.actions.size(); ++i) {
       const auto& a = p.actions[i];
-      out += fmt::format("      step {}: {} -> {}{}\n", i + 1, a.description, a.outcome,
-                         a.recovery.empty() ? "" : ", " + a.recovery);
-      if (!a.detail.empty()) out += fmt::format("              {}\n", text::excerpt(a.detail, 300));
+      out += fmt::format("      step {}: {} -> {}{}\n", i + 1, red(a.description), a.outcome,
+                         a.recovery.empty() ? "" : ", " + red(a.recovery));
+      if (!a.detail.empty()) out += fmt::format("              {}\n", secrets::excerpt(a.detail, 300));
     }
     if (p.recovered_at)
       out += fmt::format("      time to mitigate: {} after the bake started ({} after detection)\n",
                          secs(r.started, *p.recovered_at), secs(*p.tripped_at, *p.recovered_at));
-    if (!p.incident_key.empty()) out += fmt::format("      incident: {}\n", p.incident_key);
+    if (!p.incident_key.empty()) out += fmt::format("      incident: {}\n", red(p.incident_key));
   }
   if (!r.incident_delivery.empty()) {
     out += "incident delivery:\n";
-    for (const auto& d : r.incident_delivery) out += fmt::format("  {}\n", d);
+    for (const auto& d : r.incident_delivery) out += fmt::format("  {}\n", red(d));
   }
-  for (const auto& w : r.warnings) out += fmt::format("WARNING: {}\n", w);
-  out += fmt::format("journal: {}\n", r.journal);
+  for (const auto& w : r.warnings) out += fmt::format("WARNING: {}\n", red(w));
+  out += fmt::format("journal: {}\n", red(r.journal));
   if (!r.journal_head.empty())
     out += fmt::format("journal head: {} (check with `deployguard journal verify --head {}`)\n", r.journal_head,
                        r.journal_head);
-  return secrets::redact(out);
+  return out;
 }
 
 std::string report_json(const VerifyReport& r) {
@@ -90,9 +97,9 @@ std::string report_json(const VerifyReport& r) {
     for (const auto& a : p.actions) {
       json::array reasons;
       for (const auto& s : a.recovery_reasons) reasons.emplace_back(s);
+      // "at" is added after redaction (below): a short secret must not garble it.
       actions.push_back({{"description", a.description}, {"type", a.type}, {"outcome", a.outcome},
-                         {"detail", a.detail}, {"recovery", a.recovery}, {"recovery_reasons", reasons},
-                         {"at", text::rfc3339(a.at)}});
+                         {"detail", a.detail}, {"recovery", a.recovery}, {"recovery_reasons", reasons}});
     }
     json::array reasons;
     for (const auto& s : p.reasons) reasons.emplace_back(s);
@@ -128,7 +135,16 @@ std::string report_json(const VerifyReport& r) {
   for (const auto& w : r.warnings) warnings.emplace_back(w);
   doc["incident_delivery"] = delivery;
   doc["warnings"] = warnings;
-  return secrets::redact(pretty_json(doc));
+  // Redacted as a value, never as serialized text; the times we wrote stay.
+  json::value v = std::move(doc);
+  secrets::redact_json(v, {"started", "finished", "journal_head"});
+  auto& out_policies = v.get_object()["policies"].get_array();
+  for (size_t i = 0; i < r.policies.size(); ++i) {
+    auto& acts = out_policies[i].get_object()["actions"].get_array();
+    for (size_t k = 0; k < r.policies[i].actions.size(); ++k)
+      acts[k].get_object()["at"] = text::rfc3339(r.policies[i].actions[k].at);
+  }
+  return pretty_json(v);
 }
 
 std::string report_junit(const VerifyReport& r) {
@@ -142,30 +158,30 @@ std::string report_junit(const VerifyReport& r) {
   out += fmt::format("<testsuites name=\"deployguard verify\" tests=\"{}\" failures=\"{}\" skipped=\"{}\" time=\"{:.3f}\">\n",
                      r.policies.size(), failures, skipped, total);
   out += fmt::format("  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"0\" skipped=\"{}\" time=\"{:.3f}\" timestamp=\"{}\">\n",
-                     text::xml_escape(fmt::format("{} {} release {}", r.service, r.environment, r.release)),
+                     esc(fmt::format("{} {} release {}", r.service, r.environment, r.release)),
                      r.policies.size(), failures, skipped, total, text::rfc3339(r.started));
   out += "    <properties>\n";
-  out += fmt::format("      <property name=\"journal\" value=\"{}\"/>\n", text::xml_escape(r.journal));
+  out += fmt::format("      <property name=\"journal\" value=\"{}\"/>\n", esc(r.journal));
   out += fmt::format("      <property name=\"journal_head\" value=\"{}\"/>\n", text::xml_escape(r.journal_head));
   out += "    </properties>\n";
   for (const auto& p : r.policies) {
     out += fmt::format("    <testcase classname=\"deployguard.{}\" name=\"{}\" time=\"{:.3f}\">\n",
-                       text::xml_escape(r.service), text::xml_escape(p.name), total);
+                       esc(r.service), esc(p.name), total);
     std::string body = text::join(p.reasons, "\n");
     for (const auto& a : p.actions)
       body += fmt::format("\n{} -> {}{} {}", a.description, a.outcome, a.recovery.empty() ? "" : " (" + a.recovery + ")", a.detail);
     if (p.state == "mitigated" || p.state == "mitigation_failed" || p.state == "tripped_dry_run") {
       out += fmt::format("      <failure type=\"{}\" message=\"{}\">{}</failure>\n", p.state,
-                         text::xml_escape(p.reasons.empty() ? p.state : p.reasons.front()), text::xml_escape(body));
+                         esc(p.reasons.empty() ? p.state : p.reasons.front()), esc(body));
     } else if (p.state == "inconclusive" || p.state == "not_judged") {
-      out += fmt::format("      <skipped message=\"{}\"/>\n", text::xml_escape(p.state + ": " + text::join(p.reasons, "; ")));
+      out += fmt::format("      <skipped message=\"{}\"/>\n", esc(p.state + ": " + text::join(p.reasons, "; ")));
     } else {
-      out += fmt::format("      <system-out>{}</system-out>\n", text::xml_escape(body));
+      out += fmt::format("      <system-out>{}</system-out>\n", esc(body));
     }
     out += "    </testcase>\n";
   }
   out += "  </testsuite>\n</testsuites>\n";
-  return secrets::redact(out);
+  return out;
 }
 
 }  // namespace dg

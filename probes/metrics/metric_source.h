@@ -32,6 +32,9 @@ struct ScrapeSourceSpec {
   Duration timeout{5000};
   bool verify_tls = true;
   ExpositionLimits limits;  ///< bounds on one scrape's exposition
+  /// Cap on the (decompressed) exposition; the read stops there and the
+  /// reading is an error. Bounds memory against a hostile or runaway target.
+  size_t max_body = 16 * 1024 * 1024;
 };
 
 struct MetricSourceSpec {

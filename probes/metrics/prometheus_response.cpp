@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "agent/core/json_text.h"
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "probes/metrics/exposition_number.h"
 
@@ -45,7 +46,7 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
   if (!parsed || !parsed->is_object()) {
     return error(fmt::format("HTTP {} with a non-JSON body ({}): {}", http_status,
                              content_type.empty() ? "no content type" : std::string(content_type),
-                             text::excerpt(body, 160)));
+                             secrets::excerpt(body, 160)));
   }
   const json::object& doc = parsed->get_object();
   MetricReading r;
@@ -65,7 +66,7 @@ MetricReading decode_prometheus_answer(int http_status, std::string_view content
       const json::value* v = doc.if_contains(key);
       return v && v->is_string() ? std::string(v->get_string()) : std::string("unknown");
     };
-    MetricReading e = error(fmt::format("HTTP {}: {}: {}", http_status, str("errorType"), text::excerpt(str("error"), 300)));
+    MetricReading e = error(fmt::format("HTTP {}: {}: {}", http_status, str("errorType"), secrets::excerpt(str("error"), 300)));
     e.warnings = r.warnings;
     return e;
   }

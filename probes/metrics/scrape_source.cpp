@@ -4,12 +4,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <set>
 #include <cmath>
 #include <deque>
 #include <map>
 #include <mutex>
 
 #include "agent/core/http_client.h"
+#include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "probes/metrics/exposition.h"
 #include "probes/metrics/metric_source.h"
@@ -23,29 +28,52 @@ struct Selected {
   double value;
 };
 
-class Selector final : public ExpositionVisitor {
+// Collects every sample of the wanted names, all labels kept: one parse of a
+// scrape serves every query on it; label matchers are applied afterwards.
+class Collector final : public ExpositionVisitor {
  public:
-  Selector(const ScrapeQuery& q, std::string name) : q_(q), name_(std::move(name)) {}
+  explicit Collector(const std::set<std::string, std::less<>>& names) : names_(names) {}
   void on_sample(const SampleView& s) override {
-    if (s.name != name_) return;
-    for (const auto& m : q_.matchers) {
-      std::string_view v;
-      for (const auto& l : s.labels)
-        if (l.name == m.name) v = l.value;
-      if (!m.matches(v)) return;
-    }
+    auto it = names_.find(s.name);
+    if (it == names_.end()) return;
     Labels labels;
     labels.reserve(s.labels.size());
     for (const auto& l : s.labels) labels.emplace_back(std::string(l.name), std::string(l.value));
     std::sort(labels.begin(), labels.end());
-    out.push_back({std::move(labels), s.value});
+    out[*it].push_back({std::move(labels), s.value});
   }
-  std::vector<Selected> out;
+  std::map<std::string, std::vector<Selected>> out;
 
  private:
-  const ScrapeQuery& q_;
-  std::string name_;
+  const std::set<std::string, std::less<>>& names_;
 };
+
+bool selected(const Labels& labels, const ScrapeQuery& q) {
+  for (const auto& m : q.matchers) {
+    std::string_view v;
+    for (const auto& [k, val] : labels)
+      if (k == m.name) v = val;
+    if (!m.matches(v)) return false;
+  }
+  return true;
+}
+
+// One fetch of the target: every read of one look shares it (and its parse).
+struct Scrape {
+  TimePoint taken{};   // on the caller's clock, when the fetch started
+  TimePoint done{};    // ... and when it ended
+  std::string error;   // the fetch failed: every read of the look says this
+  std::string body;
+  ExpositionFormat format{};
+  std::mutex mu;       // guards what follows
+  std::optional<std::string> parse_error;
+  std::map<std::string, std::vector<Selected>> samples;  // by sample name, for the names parsed so far
+};
+
+// Reads that start while a fetch is in flight wait for it; reads that start
+// within this time after it ended reuse it. Below the shortest condition
+// interval (100ms), so a later look always scrapes again.
+constexpr Duration kShareWindow{50};
 
 Labels group_of(const Labels& labels, const std::vector<std::string>& by, const char* keep = nullptr) {
   Labels g;
@@ -63,44 +91,102 @@ class ScrapeSource final : public MetricSource {
     MetricReading r;
     r.at = clock.now();
     r.query = q.text();
+    std::string sample_name = sq.function == ScrapeQuery::Function::Quantile ? sq.metric + "_bucket" : sq.metric;
+    std::shared_ptr<Scrape> scrape = look(clock);
+    r.at = scrape->taken;  // every reading of one look carries the time of its scrape
+    if (!scrape->error.empty()) return fail_reading(r, scrape->error);
+    std::vector<Selected> picked;
+    {
+      std::lock_guard lock(scrape->mu);
+      if (!scrape->parse_error && !scrape->samples.contains(sample_name)) parse_into(*scrape, sample_name);
+      if (scrape->parse_error) return fail_reading(r, *scrape->parse_error);
+      for (const auto& s : scrape->samples[sample_name])
+        if (selected(s.labels, sq)) picked.push_back(s);
+    }
+    if (picked.empty()) {
+      r.status = ReadingStatus::NoData;
+      r.detail = fmt::format("no series named {} matched", sample_name);
+      return r;
+    }
+    switch (sq.function) {
+      case ScrapeQuery::Function::Value: sum_into(r, picked, sq.by); break;
+      case ScrapeQuery::Function::Rate: rate_into(r, q.text(), picked, sq); break;
+      case ScrapeQuery::Function::Quantile: quantile_into(r, q.text(), picked, sq); break;
+    }
+    return r;
+  }
+
+  /// HTTP requests made so far (for tests and stats).
+  size_t fetches() const { return fetches_.load(); }
+
+ private:
+  // The scrape of this look: the one in flight, a fresh enough one, or a new one.
+  std::shared_ptr<Scrape> look(const Clock& clock) {
+    std::unique_lock lock(look_mu_);
+    if (fetching_) {
+      look_cv_.wait(lock, [&] { return !fetching_; });
+      if (current_) return current_;
+    }
+    if (current_ && clock.now() - current_->done <= kShareWindow) return current_;
+    fetching_ = true;
+    current_.reset();  // at most one body held: readers still using the old one keep it alive
+    lock.unlock();
+    TimePoint taken = clock.now();
+    auto fresh = fetch();
+    fresh->taken = taken;
+    fresh->done = clock.now();
+    lock.lock();
+    current_ = fresh;
+    fetching_ = false;
+    look_cv_.notify_all();
+    return fresh;
+  }
+
+  std::shared_ptr<Scrape> fetch() {
+    auto out = std::make_shared<Scrape>();
     HttpRequest req;
     req.url = spec_.url;
     req.headers = spec_.headers;
     req.headers.emplace_back("Accept", "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4");
     req.timeout = spec_.timeout;
     req.verify_tls = spec_.verify_tls;
-    req.max_body = 64 * 1024 * 1024;
+    req.max_body = spec_.max_body;
+    ++fetches_;
     auto resp = http_perform(req);
     // Messages never carry the URL: it may hold credentials.
-    if (!resp) return fail_reading(r, fmt::format("scrape: {}", resp.error().message));
-    if (resp->status < 200 || resp->status >= 300)
-      return fail_reading(r, fmt::format("scrape: HTTP {}: {}", resp->status, text::excerpt(resp->body, 160)));
-    if (resp->body_truncated) return fail_reading(r, "scrape: exposition larger than 64 MiB");
+    if (!resp) out->error = fmt::format("scrape: {}", resp.error().message);
+    else if (resp->status < 200 || resp->status >= 300)
+      out->error = fmt::format("scrape: HTTP {}: {}", resp->status, secrets::excerpt(resp->body, 160));
+    else if (resp->body_truncated)
+      out->error = fmt::format("scrape: exposition larger than {} MiB (read stopped there)", spec_.max_body >> 20);
+    if (!out->error.empty()) return out;
     const std::string* ct = resp->header("content-type");
-    ExpositionFormat format = format_from_content_type(ct ? *ct : "");
-    std::string sample_name = sq.function == ScrapeQuery::Function::Quantile ? sq.metric + "_bucket" : sq.metric;
-    Selector sel(sq, sample_name);
-    auto parsed = [&] {
-      std::lock_guard lock(parser_mu_);  // the parser remembers this target's names across scrapes
-      return parser_.parse(resp->body, format, sel);
-    }();
-    if (!parsed)
-      return fail_reading(r, fmt::format("scrape: invalid exposition at line {}, column {}: {}", parsed.error().line,
-                                         parsed.error().column, parsed.error().message));
-    if (sel.out.empty()) {
-      r.status = ReadingStatus::NoData;
-      r.detail = fmt::format("no series named {} matched", sample_name);
-      return r;
-    }
-    switch (sq.function) {
-      case ScrapeQuery::Function::Value: sum_into(r, sel.out, sq.by); break;
-      case ScrapeQuery::Function::Rate: rate_into(r, q.text(), sel.out, sq); break;
-      case ScrapeQuery::Function::Quantile: quantile_into(r, q.text(), sel.out, sq); break;
-    }
-    return r;
+    out->format = format_from_content_type(ct ? *ct : "");
+    out->body = std::move(resp->body);
+    return out;
   }
 
- private:
+  // Parses the scrape once for every name any query asked for so far (after
+  // the first look that is all of them: one parse per look).
+  void parse_into(Scrape& scrape, const std::string& name) {
+    std::set<std::string, std::less<>> names;
+    {
+      std::lock_guard lock(names_mu_);
+      names_.insert(name);
+      for (const auto& n : names_)
+        if (!scrape.samples.contains(n)) names.insert(n);
+    }
+    Collector c(names);
+    std::lock_guard lock(parser_mu_);  // the parser remembers this target's names across scrapes
+    auto parsed = parser_.parse(scrape.body, scrape.format, c);
+    if (!parsed) {
+      scrape.parse_error = fmt::format("scrape: invalid exposition at line {}, column {}: {}", parsed.error().line,
+                                       parsed.error().column, parsed.error().message);
+      return;
+    }
+    for (const auto& n : names) scrape.samples[n] = std::move(c.out[n]);
+  }
+
   static MetricReading fail_reading(MetricReading& r, std::string detail) {
     r.status = ReadingStatus::Error;
     r.detail = std::move(detail);
@@ -138,7 +224,9 @@ class ScrapeSource final : public MetricSource {
     size_t ready = 0;
     for (const auto& s : in) {
       auto& points = series[s.labels];
-      points.push_back({now, s.value});
+      // Two conditions with the same query read one scrape: one point.
+      if (!points.empty() && points.back().t == now) points.back().v = s.value;
+      else points.push_back({now, s.value});
       trim_window(points, std::chrono::duration<double>(q.window).count());
       if (auto rate = counter_rate(points)) {
         groups[group_of(s.labels, q.by)] += *rate;
@@ -175,7 +263,8 @@ class ScrapeSource final : public MetricSource {
       double count = s.value;
       if (window > 0) {
         auto& points = series[s.labels];
-        points.push_back({now, s.value});
+        if (!points.empty() && points.back().t == now) points.back().v = s.value;
+        else points.push_back({now, s.value});
         trim_window(points, window);
         auto rate = counter_rate(points);
         if (!rate) continue;
@@ -198,6 +287,13 @@ class ScrapeSource final : public MetricSource {
   }
 
   ScrapeSourceSpec spec_;
+  std::mutex look_mu_;
+  std::condition_variable look_cv_;
+  bool fetching_ = false;
+  std::shared_ptr<Scrape> current_;
+  std::atomic<size_t> fetches_{0};
+  std::mutex names_mu_;
+  std::set<std::string> names_;
   std::mutex parser_mu_;
   ExpositionParser parser_;
   std::mutex mu_;

@@ -190,16 +190,72 @@ TEST(CommandProbe, EnvAndCwdAreHonoured) {
   EXPECT_EQ(r->out, "FOO=bar baz\n" + real_dir + "\n");
 }
 
-TEST(RunCommand, EnvIsAddedToTheInheritedEnvironment) {
-  ::setenv("DG_ITEST_INHERITED", "from-parent", 1);
+TEST(RunCommand, ChildGetsAnExplicitEnvironmentNotTheAgents) {
+  // The agent's environment holds resolved secrets; a child sees only the
+  // defaults, the allow-list and its own env.
+  ::setenv("DG_ITEST_SECRET_TOKEN", "agent-only-secret", 1);
   ::setenv("DG_ITEST_OVERRIDDEN", "old", 1);
+  ::setenv("LC_DG_ITEST", "lc-passes", 1);
   auto r = run_command(CommandSpec{
-      .argv = {"sh", "-c", "echo \"$DG_ITEST_INHERITED|$DG_ITEST_OVERRIDDEN|$DG_ITEST_NEW\""},
+      .argv = {"sh", "-c", "echo \"$DG_ITEST_SECRET_TOKEN|$DG_ITEST_OVERRIDDEN|$DG_ITEST_NEW|$LC_DG_ITEST|${PATH:+path}\""},
       .env = {{"DG_ITEST_OVERRIDDEN", "new"}, {"DG_ITEST_NEW", "added"}}});
-  ::unsetenv("DG_ITEST_INHERITED");
+  ::unsetenv("DG_ITEST_SECRET_TOKEN");
   ::unsetenv("DG_ITEST_OVERRIDDEN");
+  ::unsetenv("LC_DG_ITEST");
   ASSERT_TRUE(r.has_value()) << r.error().message;
-  EXPECT_EQ(r->out, "from-parent|new|added\n");
+  EXPECT_EQ(r->out, "|new|added|lc-passes|path\n");
+}
+
+TEST(RunCommand, AllowListedAgentVariablesAreVisible) {
+  ::setenv("DG_ITEST_KUBECONFIG", "/etc/kube/config", 1);
+  ::setenv("DG_ITEST_AWS_REGION", "eu-west-1", 1);
+  ::setenv("DG_ITEST_NOT_LISTED", "hidden", 1);
+  auto r = run_command(CommandSpec{.argv = {"sh", "-c", "echo \"$DG_ITEST_KUBECONFIG|$DG_ITEST_AWS_REGION|$DG_ITEST_NOT_LISTED\""},
+                                   .pass_env = {"DG_ITEST_KUBECONFIG", "DG_ITEST_AWS_*"}});
+  ::unsetenv("DG_ITEST_KUBECONFIG");
+  ::unsetenv("DG_ITEST_AWS_REGION");
+  ::unsetenv("DG_ITEST_NOT_LISTED");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->out, "/etc/kube/config|eu-west-1|\n");
+}
+
+TEST(CommandProbe, SecretOfTheAgentIsNotVisibleToTheProbe) {
+  ::setenv("DG_ITEST_DB_PASSWORD", "s3cr3t-of-the-agent", 1);
+  auto spec = command_spec({"sh", "-c", "env"});
+  std::get<CommandProbeSpec>(spec.kind).stdout_contains = {"s3cr3t-of-the-agent"};
+  Observation obs = run_probe(spec);
+  ::unsetenv("DG_ITEST_DB_PASSWORD");
+  EXPECT_EQ(obs.outcome, Outcome::Failed) << "the child saw the agent's secret: " << obs.excerpt;
+}
+
+TEST(RunCommand, TimeoutSendsSigtermFirstThenSigkillAfterTheGrace) {
+  // The child traps SIGTERM and carries on: it must see SIGTERM, and still
+  // be killed once the grace is over.
+  auto started = std::chrono::steady_clock::now();
+  auto r = run_command(CommandSpec{
+      .argv = {"sh", "-c", "trap 'echo got-term' TERM; echo ready; while :; do sleep 0.05; done"},
+      .timeout = Duration{300},
+      .kill_grace = Duration{700}});
+  double took = seconds_since(started);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_TRUE(r->killed_after_grace);
+  EXPECT_EQ(r->signal, SIGKILL);
+  EXPECT_NE(r->out.find("got-term"), std::string::npos) << "SIGTERM did not come first: " << r->out;
+  EXPECT_GE(r->elapsed.count(), 300 + 700 - 20) << "killed before the grace was over";
+  EXPECT_LT(took, 10.0);
+}
+
+TEST(RunCommand, ChildEndingOnSigtermIsNotKilled) {
+  auto r = run_command(CommandSpec{
+      .argv = {"sh", "-c", "trap 'echo cleaned-up; exit 0' TERM; while :; do sleep 0.05; done"},
+      .timeout = Duration{300},
+      .kill_grace = Duration{20'000}});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_TRUE(r->timed_out);
+  EXPECT_FALSE(r->killed_after_grace);
+  EXPECT_NE(r->out.find("cleaned-up"), std::string::npos) << r->out;
+  EXPECT_LT(r->elapsed.count(), 15'000) << "waited out the grace although the child had ended";
 }
 
 TEST(RunCommand, ArgvIsNotPassedThroughAShell) {

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <regex>
 #include <string>
+#include <thread>
 
 #include "agent/core/clock.h"
 #include "probes/metrics/metric_source.h"
@@ -448,11 +449,13 @@ TEST(ScrapeSource, ParserStateDoesNotLeakBetweenScrapes) {
   // A broken scrape in the middle of a family...
   std::string broken = kOpenMetricsBody.substr(0, kOpenMetricsBody.find("latency_seconds_count")) + "latency_seconds_count x\n# EOF\n";
   exporter.serve(broken, kOpenMetrics);
+  clock.advance(Duration{1000});  // a new look scrapes again
   r = source->read(q, clock);
   EXPECT_EQ(status(r), "error") << dump(r);
 
   // ...does not poison the next one: same body, same answer.
   exporter.serve(kOpenMetricsBody, kOpenMetrics);
+  clock.advance(Duration{1000});  // a new look scrapes again
   r = source->read(q, clock);
   ASSERT_EQ(status(r), "ok") << dump(r);
   EXPECT_DOUBLE_EQ(r.series.at(0).value, 120);
@@ -466,11 +469,13 @@ TEST(ScrapeSource, ParserStateDoesNotLeakBetweenScrapes) {
       "http_requests_total{route=\"/view\"} 7\n"
       "http_requests_total{route=\"/edit\"} 3\n",
       kText004);
+  clock.advance(Duration{1000});  // a new look scrapes again
   r = source->read(q, clock);
   ASSERT_EQ(status(r), "ok") << dump(r);
   EXPECT_DOUBLE_EQ(r.series.at(0).value, 10);
 
   exporter.serve(kOpenMetricsBody, kOpenMetrics);
+  clock.advance(Duration{1000});  // a new look scrapes again
   r = source->read(q, clock);
   ASSERT_EQ(status(r), "ok") << dump(r);
   EXPECT_DOUBLE_EQ(r.series.at(0).value, 120);
@@ -583,6 +588,56 @@ TEST(ScrapeSource, NaNSampleIsNotANumber) {
   r = source->read(query("queue_ratio"), clock);
   EXPECT_NE(status(r), "ok") << dump(r);
   for (const auto& s : r.series) EXPECT_TRUE(std::isfinite(s.value)) << dump(r);
+}
+
+}  // namespace
+}  // namespace dg::test
+
+namespace dg::test {
+namespace {
+
+TEST(ScrapeSourceLook, OneRequestServesEveryReadOfALook) {
+  // A canary's four counters and two more conditions on the same source, at
+  // the same tick and from several threads: one HTTP fetch, one parse.
+  Exporter exporter;
+  exporter.serve(kRequests);
+  auto source = make_source(exporter.url());
+  ASSERT_TRUE(source);
+  FakeClock clock;
+  std::vector<MetricQuery> queries{
+      query("http_requests_total", {eq("code", "500")}), query("http_requests_total"),
+      query("http_requests_total", {eq("route", "/edit"), ne("code", "200")}), query("http_requests_total", {eq("route", "/edit")}),
+      query("other_total"), query("http_requests_total", {}, {}, ScrapeQuery::Function::Rate)};
+  auto one_look = [&] {
+    std::vector<std::thread> threads;
+    std::vector<MetricReading> out(queries.size());
+    for (size_t i = 0; i < queries.size(); ++i)
+      threads.emplace_back([&, i] { out[i] = source->read(queries[i], clock); });
+    for (auto& t : threads) t.join();
+    return out;
+  };
+  auto first = one_look();
+  EXPECT_EQ(exporter.server().requests().size(), 1u);
+  EXPECT_DOUBLE_EQ(first[0].series.at(0).value, 5);
+  EXPECT_DOUBLE_EQ(first[1].series.at(0).value, 150);
+  EXPECT_DOUBLE_EQ(first[2].series.at(0).value, 5);
+  EXPECT_DOUBLE_EQ(first[3].series.at(0).value, 45);
+  EXPECT_DOUBLE_EQ(first[4].series.at(0).value, 1000);
+
+  clock.advance(Duration{1000});
+  auto second = one_look();
+  EXPECT_EQ(exporter.server().requests().size(), 2u) << "a new look scrapes again, once";
+  EXPECT_EQ(status(second[5]), "ok") << dump(second[5]) << ": the rate needs the two looks' points";
+}
+
+TEST(ScrapeSourceLook, AFailedFetchFailsTheWholeLookOnce) {
+  Exporter exporter;
+  exporter.serve("oops", kText004, 503);
+  auto source = make_source(exporter.url());
+  ASSERT_TRUE(source);
+  FakeClock clock;
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(status(source->read(query("http_requests_total"), clock)), "error");
+  EXPECT_EQ(exporter.server().requests().size(), 1u);
 }
 
 }  // namespace
