@@ -38,59 +38,96 @@ std::optional<Split> split_line(std::string_view line) {
   return Split{std::string(line.substr(0, pos)) + "}", std::string(tail.substr(0, 64))};
 }
 
-// The one walk over a journal's text, shared by `journal verify`, open() and
-// the head check, so all of them judge a file the same way.
-JournalCheck scan(std::string_view all, const std::string& path, const std::optional<JournalHead>& expected) {
+// Calls fn(line) for each whole line of the file at `path`, then torn(rest)
+// for a final line without its newline (if any). Reads through a buffer that
+// grows only to the longest line: a journal of months costs a record's worth
+// of memory to walk, not the file's. fn returns false to stop early.
+template <class Line, class Torn>
+Result<void> for_each_line(const std::string& path, Line fn, Torn torn) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  std::string buf;
+  size_t begin = 0;  // start of the unconsumed part of buf
+  constexpr size_t kChunk = 1 << 20;
+  for (;;) {
+    if (begin > 0 && begin * 2 >= buf.size()) {
+      buf.erase(0, begin);
+      begin = 0;
+    }
+    size_t old = buf.size();
+    buf.resize(old + kChunk);
+    ssize_t n = ::read(fd, buf.data() + old, kChunk);
+    if (n < 0 && errno == EINTR) {
+      buf.resize(old);
+      continue;
+    }
+    if (n < 0) {
+      int e = errno;
+      ::close(fd);
+      return fail(fmt::format("cannot read {}: {}", path, std::strerror(e)));
+    }
+    buf.resize(old + static_cast<size_t>(n));
+    size_t search = old;  // a newline can only be in what was just read
+    for (size_t nl; (nl = buf.find('\n', std::max(search, begin))) != std::string::npos;) {
+      if (!fn(std::string_view(buf).substr(begin, nl - begin))) {
+        ::close(fd);
+        return {};
+      }
+      begin = nl + 1;
+      search = begin;
+    }
+    if (n == 0) break;
+  }
+  ::close(fd);
+  if (begin < buf.size()) torn(std::string_view(buf).substr(begin));
+  return {};
+}
+
+// The one walk over a journal, shared by `journal verify`, open() and the head
+// check, so all of them judge a file the same way. `bytes` is the length of
+// the whole lines it read (where a torn tail starts).
+JournalCheck scan(const std::string& path, const std::optional<JournalHead>& expected, off_t* bytes = nullptr) {
   JournalCheck check;
   std::string prev = kJournalGenesis;
   long long line_no = 0;
-  size_t pos = 0;
+  off_t whole = 0;
   std::optional<std::string> hash_at_expected;
   if (expected && expected->seq == 0) hash_at_expected = kJournalGenesis;
   auto broken = [&](std::string msg) {
     check.ok = false;
     check.bad_line = line_no;
     check.message = fmt::format("{}:{}: {}", path, line_no, msg);
+    return false;
   };
-  while (pos < all.size()) {
+  auto on_line = [&](std::string_view line) {
     ++line_no;
-    auto nl = all.find('\n', pos);
-    if (nl == std::string_view::npos) {
-      std::string_view rest = all.substr(pos);
-      check.torn = TornTail{check.records, rest.size(), sha256_hex(rest)};
-      break;
-    }
-    std::string_view line = all.substr(pos, nl - pos);
-    pos = nl + 1;
+    whole += static_cast<off_t>(line.size() + 1);
     auto split = split_line(line);
-    if (!split) {
-      broken("record has no hash field at its end");
-      break;
-    }
+    if (!split) return broken("record has no hash field at its end");
     auto parsed = parse_json(split->body);
-    if (!parsed || !parsed->is_object()) {
-      broken("record is not a JSON object");
-      break;
-    }
+    if (!parsed || !parsed->is_object()) return broken("record is not a JSON object");
     const auto& o = parsed->as_object();
     const auto* seq = o.if_contains("seq");
-    if (!seq || !seq->is_int64() || seq->as_int64() != check.records + 1) {
-      broken(fmt::format("seq is not {} (records were removed, reordered or inserted)", check.records + 1));
-      break;
-    }
+    if (!seq || !seq->is_int64() || seq->as_int64() != check.records + 1)
+      return broken(fmt::format("seq is not {} (records were removed, reordered or inserted)", check.records + 1));
     const auto* p = o.if_contains("prev");
-    if (!p || !p->is_string() || p->as_string() != prev) {
-      broken(fmt::format("record {} does not link to the previous record's hash", check.records + 1));
-      break;
-    }
-    if (sha256_hex(split->body) != split->hash) {
-      broken(fmt::format("record {} was modified (hash mismatch)", check.records + 1));
-      break;
-    }
+    if (!p || !p->is_string() || p->as_string() != prev)
+      return broken(fmt::format("record {} does not link to the previous record's hash", check.records + 1));
+    if (sha256_hex(split->body) != split->hash)
+      return broken(fmt::format("record {} was modified (hash mismatch)", check.records + 1));
     prev = split->hash;
     ++check.records;
     if (expected && expected->seq == check.records) hash_at_expected = split->hash;
+    return true;
+  };
+  auto on_torn = [&](std::string_view rest) {
+    if (check.ok) check.torn = TornTail{check.records, rest.size(), sha256_hex(rest)};
+  };
+  if (auto r = for_each_line(path, on_line, on_torn); !r) {
+    check.ok = false;
+    check.message = r.error().message;
   }
+  if (bytes) *bytes = whole;
   check.head = {check.records, prev};
   if (check.ok) {
     check.message = fmt::format("{}: {} record(s), chain intact, head {}", path, check.records, check.head.str());
@@ -207,14 +244,14 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Cl
     ::close(fd);
     return fail(fmt::format("journal {} is in use by another deployguard process", path));
   }
-  auto content = fs::read_file(path);
-  if (!content) {
-    ::close(fd);
-    return std::unexpected(content.error());
-  }
   // The run reads the whole journal (reconciliation), so all of it must verify:
   // a modified journal is evidence to keep, never one to build on.
-  JournalCheck check = scan(*content, path, std::nullopt);
+  off_t size = 0;
+  JournalCheck check = scan(path, std::nullopt, &size);
+  if (!check.ok && check.bad_line == 0) {  // not damaged: it could not be read
+    ::close(fd);
+    return fail("journal: " + check.message);
+  }
   if (!check.ok) {
     ::close(fd);
     return fail(fmt::format("journal {} is damaged ({}); it will not be extended. Keep it as evidence and start a new "
@@ -222,7 +259,6 @@ Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Cl
                             "`deployguard journal verify {}` shows the first broken record",
                             path, check.message, path, path, path));
   }
-  off_t size = static_cast<off_t>(content->size() - (check.torn ? check.torn->bytes : 0));
   if (check.torn && (io->ftruncate(fd, size) != 0 || io->fsync(fd) != 0)) {
     int e = errno;
     ::close(fd);
@@ -311,37 +347,30 @@ Result<long long> Journal::append(const std::string& kind, boost::json::object f
 }
 
 JournalCheck verify_journal(const std::string& path, const std::optional<JournalHead>& expected) {
-  auto content = fs::read_file(path);
-  if (!content) {
-    JournalCheck c;
-    c.ok = false;
-    c.message = content.error().message;
-    if (expected) {
-      c.head_ok = false;
-      c.head_message = "cannot read the journal";
-    }
-    return c;
-  }
-  return scan(*content, path, expected);
+  return scan(path, expected);
+}
+
+void for_each_record(const std::string& path, const std::function<bool(boost::json::object&)>& fn) {
+  (void)for_each_line(
+      path,
+      [&](std::string_view line) {
+        auto split = split_line(line);
+        if (!split) return true;
+        auto v = parse_json(split->body);
+        if (!v || !v->is_object()) return true;
+        auto& o = v->as_object();
+        o["hash"] = split->hash;
+        return fn(o);
+      },
+      [](std::string_view) {});
 }
 
 std::vector<boost::json::object> journal_records(const std::string& path) {
   std::vector<boost::json::object> out;
-  auto content = fs::read_file(path);
-  if (!content) return out;
-  std::string_view all(*content);
-  size_t pos = 0;
-  while (pos < all.size()) {
-    auto nl = all.find('\n', pos);
-    if (nl == std::string_view::npos) break;
-    auto split = split_line(all.substr(pos, nl - pos));
-    pos = nl + 1;
-    if (!split) continue;
-    auto v = parse_json(split->body);
-    if (!v || !v->is_object()) continue;
-    out.push_back(std::move(v->as_object()));
-    out.back()["hash"] = split->hash;
-  }
+  for_each_record(path, [&](boost::json::object& o) {
+    out.push_back(std::move(o));
+    return true;
+  });
   return out;
 }
 

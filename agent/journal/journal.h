@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <boost/json/object.hpp>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -113,8 +114,12 @@ struct JournalCheck {
 /// otherwise). Reads only.
 JournalCheck verify_journal(const std::string& path, const std::optional<JournalHead>& expected = std::nullopt);
 
-/// Every whole record of the journal, parsed, in order (unparsable lines are
-/// skipped: callers read journals that open() verified).
+/// Calls fn for each whole record of the journal, parsed, in order (with its
+/// "hash"; unparsable lines are skipped: callers read journals that open()
+/// verified), streaming: memory follows the largest record, not the journal.
+/// fn returns false to stop.
+void for_each_record(const std::string& path, const std::function<bool(boost::json::object&)>& fn);
+/// All of them at once (tests, small journals).
 std::vector<boost::json::object> journal_records(const std::string& path);
 
 /// Opens `path` for appending (O_APPEND, mode 0644), creating it and its

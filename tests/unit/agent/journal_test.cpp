@@ -320,6 +320,40 @@ TEST(Journal, SecretsAreRedactedBeforeHashing) {
   EXPECT_TRUE(verify_journal(dir.file("j.jsonl")).ok);
 }
 
+TEST(Journal, RecordsLargerThanTheReadBufferAndATornTailAfterThem) {
+  // The journal is walked through a bounded buffer (1 MiB reads): records
+  // spanning several reads must verify, stream and reopen like small ones.
+  test::TempDir dir;
+  std::string path = dir.file("j.jsonl");
+  FakeClock clock;
+  {
+    auto j = Journal::open(path, clock);
+    ASSERT_TRUE(j);
+    (*j)->append("small", {});
+    (*j)->append("big", {{"data", std::string(3 << 20, 'x')}});
+    (*j)->append("small", {});
+  }
+  std::string content = test::slurp(path);
+  // A kill inside the write of a 2 MiB record: its start, no newline.
+  overwrite(path, content + "{\"seq\":4,\"data\":\"" + std::string(2 << 20, 'y'));
+  auto check = verify_journal(path);
+  EXPECT_TRUE(check.ok) << check.message;
+  EXPECT_EQ(check.records, 3);
+  ASSERT_TRUE(check.torn.has_value());
+  EXPECT_EQ(check.torn->after_seq, 3);
+  std::vector<std::string> kinds;
+  for_each_record(path, [&](boost::json::object& o) {
+    kinds.emplace_back(o.at("kind").as_string());
+    return true;
+  });
+  EXPECT_EQ(kinds, (std::vector<std::string>{"small", "big", "small"}));
+  auto j = Journal::open(path, clock);
+  ASSERT_TRUE(j) << j.error().message;
+  EXPECT_EQ((*j)->head().seq, 4) << "the torn tail was dropped and said so";
+  EXPECT_EQ(test::slurp(path).substr(0, content.size()), content);
+  EXPECT_TRUE(verify_journal(path).ok);
+}
+
 TEST(Journal, DamagedLastRecordRefusesToAppend) {
   test::TempDir dir;
   std::string path = dir.file("j.jsonl");
