@@ -107,16 +107,21 @@ class FlagdFileProvider final : public FlagProvider {
         return out;
       }
       if (mismatch) return conflict(std::move(out));
-      // A writer that does not take the lock may have replaced the file since
-      // we read it: start again from its content rather than overwrite it.
-      if (identity(*real) != seen) {
+      // A writer that does not take the lock (an editor) may save the file
+      // while we write and fsync our copy: replace_file looks again right
+      // before its rename, and we start again from their content.
+      auto w = fs::replace_file(*real, pretty_json(*doc),
+                                {.still_current = [&] { return identity(*real) == seen; }});
+      if (!w) return std::unexpected(w.error());
+      if (!w->replaced) {
         if (attempt < 3) continue;
         return fail(fmt::format("{} keeps changing under us (a writer that does not take {}.lock); nothing written",
                                 path_, *real));
       }
-      if (auto w = fs::write_file_atomic(*real, pretty_json(*doc)); !w) return std::unexpected(w.error());
+      // Past the rename the flag is flipped whatever else failed: report it as
+      // changed so the caller journals the new state and keeps the undo.
       out.current = snapshot(*doc, flag);
-      out.detail = fmt::format("wrote {}", path_);
+      out.detail = w->durable ? fmt::format("wrote {}", path_) : fmt::format("wrote {}; warning: {}", path_, w->warning);
       return out;
     }
   }

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <thread>
 
@@ -42,7 +43,26 @@ Result<std::string> resolve_links(const std::string& path) {
   return fail(fmt::format("{}: too many levels of symbolic links", path));
 }
 
-Result<void> write_file_atomic(const std::string& path, const std::string& content) {
+namespace {
+std::mutex hooks_mu;
+testing::FsyncHooks hooks;
+
+testing::FsyncHooks current_hooks() {
+  std::lock_guard g(hooks_mu);
+  return hooks;
+}
+}  // namespace
+
+void testing::set_fsync_hooks(FsyncHooks h) {
+  std::lock_guard g(hooks_mu);
+  hooks = std::move(h);
+}
+
+Result<ReplaceResult> replace_file(const std::string& path, const std::string& content,
+                                   const ReplaceOptions& options) {
+  const testing::FsyncHooks hook = current_hooks();
+  auto fsync_temp = [&](int fd) { return hook.temp_file ? hook.temp_file(fd) : ::fsync(fd); };
+  auto fsync_dir = [&](int fd) { return hook.directory ? hook.directory(fd) : ::fsync(fd); };
   auto resolved = resolve_links(path);
   if (!resolved) return std::unexpected(resolved.error());
   const std::string& real = *resolved;
@@ -81,7 +101,7 @@ Result<void> write_file_atomic(const std::string& path, const std::string& conte
     if (n < 0) return cleanup(fmt::format("cannot write {}: {}", tmpl, err()));
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0) return cleanup(fmt::format("cannot fsync {}: {}", tmpl, err()));
+  if (fsync_temp(fd) != 0) return cleanup(fmt::format("cannot fsync {}: {}", tmpl, err()));
   if (had_old) {
     struct stat now {};
     if (::fstat(fd, &now) != 0) return cleanup(fmt::format("cannot stat {}: {}", tmpl, err()));
@@ -96,25 +116,42 @@ Result<void> write_file_atomic(const std::string& path, const std::string& conte
   fd = -1;
   // close can report a deferred write error (NFS, quotas): the data may be lost.
   if (::close(closing) != 0) return cleanup(fmt::format("cannot close {}: {}", tmpl, err()));
+  // Last look before the rename: the temp file took a write and an fsync
+  // (milliseconds to seconds), time enough for someone else to save the file.
+  if (options.still_current && !options.still_current()) {
+    ::unlink(tmpl.c_str());
+    return ReplaceResult{.replaced = false, .durable = true, .warning = {}};
+  }
   if (::rename(tmpl.c_str(), real.c_str()) != 0)
     return cleanup(fmt::format("cannot rename {} over {}: {}", tmpl, real, err()));
 
-  // From here the new content is in place; what fails is its durability.
+  // From here the new content is in place: what fails is its durability, a
+  // warning for the caller, not "nothing written".
+  auto not_durable = [&](std::string why) {
+    return ReplaceResult{.replaced = true, .durable = false, .warning = std::move(why)};
+  };
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
-    return fail(fmt::format("replaced {}, but cannot open its directory to fsync it ({}): the change may not "
-                            "survive a power loss",
-                            real, err()));
-  int rc = ::fsync(dfd);
+    return not_durable(fmt::format("replaced {}, but cannot open its directory to fsync it ({}): the change may "
+                                   "not survive a power loss",
+                                   real, err()));
+  int rc = fsync_dir(dfd);
   std::string fsync_err = rc != 0 ? err() : "";
   if (::close(dfd) != 0 && rc == 0) {
     rc = -1;
     fsync_err = err();
   }
   if (rc != 0)
-    return fail(fmt::format("replaced {}, but fsync of its directory {} failed ({}): the change may not survive "
-                            "a power loss",
-                            real, dir, fsync_err));
+    return not_durable(fmt::format("replaced {}, but fsync of its directory {} failed ({}): the change may not "
+                                   "survive a power loss",
+                                   real, dir, fsync_err));
+  return ReplaceResult{};
+}
+
+Result<void> write_file_atomic(const std::string& path, const std::string& content) {
+  auto r = replace_file(path, content);
+  if (!r) return std::unexpected(r.error());
+  if (!r->durable) return fail(r->warning);
   return {};
 }
 
@@ -137,17 +174,21 @@ Result<FileLock> lock_exclusive(const std::string& lock_path, std::chrono::milli
   if (fd < 0 && errno == EACCES) fd = ::open(lock_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(fmt::format("cannot open the lock file {}: {}", lock_path, std::strerror(errno)));
   FileLock lock(fd);
+  if (auto l = lock_fd_exclusive(fd, lock_path, timeout); !l) return std::unexpected(l.error());
+  return lock;
+}
+
+Result<void> lock_fd_exclusive(int fd, const std::string& what, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     if (errno == EINTR) continue;
-    if (errno != EWOULDBLOCK)
-      return fail(fmt::format("cannot lock {}: {}", lock_path, std::strerror(errno)));
+    if (errno != EWOULDBLOCK) return fail(fmt::format("cannot lock {}: {}", what, std::strerror(errno)));
     if (std::chrono::steady_clock::now() >= deadline)
       return fail(fmt::format("another writer has held the lock {} for more than {} ms; nothing was written",
-                              lock_path, timeout.count()));
+                              what, timeout.count()));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  return lock;
+  return {};
 }
 
 }  // namespace dg::fs

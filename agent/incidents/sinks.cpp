@@ -11,6 +11,7 @@
 #include <random>
 #include <thread>
 
+#include "agent/core/fs.h"
 #include "agent/core/http_client.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
@@ -37,6 +38,13 @@ class FileSink final : public IncidentSink {
     // the whole file; a failed write is cut back off so lines stay whole.
     auto fd = open_for_append(path_);
     if (!fd) return fail(fd.error().message);
+    // Another guard may append to the same file: the flock on the file (it is
+    // appended to, never replaced) keeps its line out of the range we may cut
+    // back off. A writer that takes no lock is not protected.
+    if (auto l = fs::lock_fd_exclusive(*fd, path_, kLockTimeout); !l) {
+      ::close(*fd);
+      return fail(l.error().message);
+    }
     struct stat st {};
     off_t before = ::fstat(*fd, &st) == 0 ? st.st_size : -1;
     ssize_t n = ::write(*fd, line.data(), line.size());
@@ -46,13 +54,15 @@ class FileSink final : public IncidentSink {
     if (synced) e = 0;
     else if (written) e = errno;
     if (!synced && before >= 0) (void)::ftruncate(*fd, before);
-    ::close(*fd);
+    ::close(*fd);  // releases the lock
     if (!written) return fail(fmt::format("cannot write {}: {}", path_, n < 0 ? std::strerror(e) : "short write"));
     if (!synced) return fail(fmt::format("cannot fsync {}: {}", path_, std::strerror(e)));
     return SinkOutcome{1, fmt::format("appended to {}", path_)};
   }
 
  private:
+  // Another holder only writes and fsyncs one line; longer means it is stuck.
+  static constexpr std::chrono::milliseconds kLockTimeout{10'000};
   std::string path_;
 };
 

@@ -5,10 +5,13 @@
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <fstream>
+#include <future>
 #include <mutex>
 #include <string>
 #include <vector>
 
+#include "agent/core/fs.h"
 #include "agent/core/secrets.h"
 #include "agent/incidents/incident.h"
 #include "tests/integration/integration_helpers.h"
@@ -371,6 +374,37 @@ TEST(IncidentSinkRegistry, UnknownTypeListsKnownOnes) {
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message.find("webhook"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("file"), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace dg::test
+
+namespace dg::test {
+namespace {
+
+// Another guard appending to the same incident file holds the file's flock
+// while it writes and fsyncs its line; ours waits, so a failed write of ours
+// can only ever cut back its own bytes, never the other guard's line.
+TEST(FileSink, WaitsForAnotherGuardsAppendToTheSameFile) {
+  TempDir dir;
+  std::string path = dir.file("incidents.jsonl");
+  write_text(path, "{\"earlier\":true}\n");
+  auto sink = make_sink(IncidentSinkSpec{.name = "log", .type = "file", .kind = FileSinkSpec{path}});
+  ASSERT_NE(sink, nullptr);
+  auto other = fs::lock_exclusive(path, std::chrono::milliseconds(1000));  // its own open file description
+  ASSERT_TRUE(other) << other.error().message;
+  auto sent = std::async(std::launch::async, [&] { return sink->send(sample_incident()); });
+  ASSERT_EQ(sent.wait_for(300ms), std::future_status::timeout) << "appended while another writer held the lock";
+  {
+    std::ofstream out(path, std::ios::binary | std::ios::app);
+    out << "{\"other_guard\":true}\n";
+  }
+  other = fs::FileLock();
+  auto r = sent.get();
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  std::string text = read_text(path);
+  EXPECT_TRUE(text.starts_with("{\"earlier\":true}\n{\"other_guard\":true}\n{")) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 3) << text;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <fstream>
 #include <filesystem>
@@ -327,6 +328,69 @@ TEST_F(Fixture, AnUnwritableDirectoryIsAClearError) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message.find("cannot create a temporary file in " + dir.path()), std::string::npos)
       << r.error().message;
+}
+
+// Real fsync again at scope exit, whatever the test did.
+struct FsyncHooks {
+  explicit FsyncHooks(fs::testing::FsyncHooks h) { fs::testing::set_fsync_hooks(std::move(h)); }
+  ~FsyncHooks() { fs::testing::set_fsync_hooks({}); }
+};
+
+// Sets dark-mode's default as a person's editor would: no lock, in place.
+void edit_by_hand(const std::string& path, const std::string& variant) {
+  json::value d = json::parse(test::slurp(path));
+  d.at("flags").at("dark-mode").as_object()["defaultVariant"] = variant;
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << json::serialize(d);
+}
+
+TEST_F(Fixture, ADirectoryFsyncFailureAfterTheRenameIsAChangeWithAWarning) {
+  FsyncHooks hooks({.directory = [](int) { errno = EIO; return -1; }});
+  auto r = provider->apply(segment_change());
+  // The flag is flipped: an error here would leave it flipped with no undo.
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->changed);
+  EXPECT_TRUE(json::parse(r->current.state_json).as_object().contains("targeting"));
+  EXPECT_TRUE(doc().at("flags").at("connect-framework").as_object().contains("targeting"));
+  EXPECT_NE(r->detail.find("warning"), std::string::npos) << r->detail;
+  EXPECT_NE(r->detail.find("may not survive a power loss"), std::string::npos) << r->detail;
+
+  auto back = provider->restore(r->previous, r->current);
+  ASSERT_TRUE(back) << back.error().message;
+  EXPECT_TRUE(back->changed);
+  EXPECT_FALSE(back->conflict);
+  EXPECT_NE(back->detail.find("warning"), std::string::npos) << back->detail;
+  EXPECT_EQ(doc(), json::parse(kFlags));
+}
+
+TEST_F(Fixture, AnEditorSavingWhileWeFsyncKeepsTheirSaveAndGetsOurChangeOnTop) {
+  int saves = 0;
+  FsyncHooks hooks({.temp_file = [&](int fd) {
+    if (saves++ == 0) edit_by_hand(path, "on");  // an editor ignoring the lock, during our fsync
+    return ::fsync(fd);
+  }});
+  auto r = provider->apply(segment_change());
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->changed);
+  EXPECT_EQ(saves, 2) << "the write was not started again from the editor's content";
+  json::value after = doc();
+  EXPECT_EQ(after.at("flags").at("dark-mode").at("defaultVariant"), "on") << "the editor's save was overwritten";
+  EXPECT_TRUE(after.at("flags").at("connect-framework").as_object().contains("targeting"));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST_F(Fixture, AnEditorSavingOnEveryTryMeansNothingWrittenAndTheirLastSaveKept) {
+  int saves = 0;
+  FsyncHooks hooks({.temp_file = [&](int fd) {
+    edit_by_hand(path, ++saves % 2 ? "on" : "off");
+    return ::fsync(fd);
+  }});
+  auto r = provider->apply(segment_change());
+  ASSERT_FALSE(r) << "wrote over the editor's save";
+  EXPECT_NE(r.error().message.find("keeps changing under us"), std::string::npos) << r.error().message;
+  EXPECT_EQ(saves, 3);
+  EXPECT_EQ(doc().at("flags").at("dark-mode").at("defaultVariant"), "on");
+  EXPECT_FALSE(doc().at("flags").at("connect-framework").as_object().contains("targeting"));
 }
 
 TEST(FsWrite, ASymlinkedPathStaysALinkAndTheTempFileGoesBesideTheTarget) {

@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cerrno>
 #include <fstream>
 #include <functional>
 #include <mutex>
 
+#include "agent/core/fs.h"
 #include "agent/verify/verify.h"
 #include "flags/flagd_file.h"
 #include "tests/support/temp_dir.h"
@@ -200,6 +202,32 @@ TEST(VerifyFlagCas, UndoRestoresWhenNobodyElseTouchedTheFlag) {
       EXPECT_EQ(d.at("changed"), true);
       EXPECT_FALSE(d.contains("conflict"));
     }
+}
+
+TEST(VerifyFlagCas, AFlipWhoseDirectoryFsyncFailedIsJournaledWithItsStateAndUndone) {
+  Harness h;
+  fs::testing::set_fsync_hooks({.directory = [](int) { errno = EIO; return -1; }});
+  VerifyReport r = h.run();
+  fs::testing::set_fsync_hooks({});
+  EXPECT_EQ(r.policies[0].state, "mitigated");
+  // The flip reached the file: journaled as applied, with its state, so the
+  // ladder's undo (and a later run's reconciliation) can take it back.
+  EXPECT_EQ(json::value(h.flag()), json::parse(kFlags).at("flags").at("connect-framework"))
+      << "the flip stayed in the file with nobody tracking it";
+  bool flip_seen = false;
+  for (const auto& [kind, d] : h.flag_records()) {
+    if (kind != "action_outcome") continue;
+    EXPECT_EQ(d.at("ok"), true) << json::serialize(d);
+    EXPECT_EQ(d.at("changed"), true) << json::serialize(d);
+    EXPECT_NE(std::string(d.at("detail").as_string()).find("may not survive a power loss"), std::string::npos)
+        << json::serialize(d);
+    if (d.at("action") == "flag") {
+      flip_seen = true;
+      ASSERT_TRUE(d.contains("new_state")) << json::serialize(d);
+      EXPECT_TRUE(d.at("new_state").as_object().contains("targeting"));
+    }
+  }
+  EXPECT_TRUE(flip_seen);
 }
 
 TEST(VerifyFlagCas, AFlipWhoseRecordedStateWentStaleIsJournaledAndRetried) {
