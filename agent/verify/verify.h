@@ -24,9 +24,20 @@ enum ExitCode : int { kHealthy = 0, kMitigated = 1, kUsage = 2, kMitigationFaile
 
 /// The incident of a trip whose run died (see reconcile.h): a trip of the same
 /// policy continues it under the same dedup key instead of opening another.
+/// A flag flip an interrupted run left in place and the reconciling run kept
+/// (states as JSON text).
+struct InheritedFlip {
+  std::string provider, flag;
+  std::string previous_state;  ///< before the interrupted run's flip
+  std::string written_state;   ///< what that flip wrote
+};
+
 struct ContinuedIncident {
   std::string key;
   std::vector<std::string> actions;  ///< what was done so far, for the payload
+  /// Kept flips: a step that finds its flag already as one of these left it
+  /// ("unchanged") undoes that flip when it escalates, as if it had written it.
+  std::vector<InheritedFlip> flips;
 };
 
 struct VerifyOptions {
