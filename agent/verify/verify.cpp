@@ -146,10 +146,8 @@ class Bake {
     report_.finished = clock_.now();
     report_.exit_code = exit_code();
     for (auto& [name, s] : stats_) report_.probes.push_back(s);
-    json::array summary;
-    for (const auto& p : report_.policies) summary.push_back({{"policy", p.name}, {"state", p.state}});
-    append("verify_finished", {{"data", {{"exit_code", report_.exit_code}, {"interrupted", report_.interrupted},
-                                         {"policies", summary}}}});
+    if (opt_.journal_finished && !finish_verify(journal_, report_))
+      progress_.event("JOURNAL WRITE FAILED: verify_finished");
     return report_;
   }
 
@@ -778,6 +776,15 @@ class Bake {
 };
 
 }  // namespace
+
+bool finish_verify(Journal& journal, const VerifyReport& report) {
+  json::array summary;
+  for (const auto& p : report.policies) summary.push_back({{"policy", p.name}, {"state", p.state}});
+  return journal
+      .append("verify_finished", {{"data", {{"exit_code", report.exit_code}, {"interrupted", report.interrupted},
+                                            {"policies", summary}}}})
+      .has_value();
+}
 
 VerifyReport run_verify(const Config& config, Runtime& runtime, Journal& journal, IncidentNotifier& notifier,
                         Clock& clock, const VerifyOptions& options, Progress& progress) {

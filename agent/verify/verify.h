@@ -50,6 +50,10 @@ struct VerifyOptions {
   /// (deterministic under a fake clock, for tests); the default runs them
   /// concurrently on their own threads.
   bool inline_signals = false;
+  /// Journal `verify_finished` at the end of the bake. main turns this off and
+  /// calls finish_verify() itself once reconciliation has set the final exit
+  /// code and policy states, so the record never contradicts the process.
+  bool journal_finished = true;
 };
 
 /// Where progress goes: event lines always, a status line on a TTY.
@@ -103,6 +107,9 @@ struct VerifyReport {
   std::vector<std::string> warnings;           ///< e.g. a previous run died mid-action
   std::string journal_head;                    ///< `SEQ:HASH` of the journal's last record, set at the very end
 };
+
+/// Journals `verify_finished` with the report's exit code and policy states.
+bool finish_verify(Journal& journal, const VerifyReport& report);
 
 VerifyReport run_verify(const Config& config, Runtime& runtime, Journal& journal, IncidentNotifier& notifier,
                         Clock& clock, const VerifyOptions& options, Progress& progress);
