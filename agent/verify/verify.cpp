@@ -353,6 +353,16 @@ class Bake {
       }
       std::optional<FlagOutcome> undo;  // a flip this step wrote: what it replaced and what it wrote
       bool ok = execute(policy, action, i + 1, rec, undo);
+      if (!undo && rec.outcome == "unchanged" && continued != opt_.continue_incidents.end()) {
+        // The flag already holds what this step writes because an interrupted
+        // run flipped it and reconciliation kept it: that flip is this step's,
+        // so escalating undoes it (compare-and-swap, as for our own).
+        if (const auto* f = std::get_if<FlagActionSpec>(&action.kind))
+          for (const auto& k : continued->second.flips)
+            if (k.provider == f->provider && k.flag == f->flag)
+              undo = FlagOutcome{true, {f->flag, k.previous_state}, {f->flag, k.written_state},
+                                 "flipped by the interrupted run, kept"};
+      }
       incident.actions.push_back(fmt::format("{} ({}): {}", rec.description, rec.outcome, rec.detail));
       send("updated");  // responders learn of the step before its verification
       if (!ok) {
