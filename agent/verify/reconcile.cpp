@@ -614,9 +614,9 @@ void finish_reconciliation(const Reconciliation& r, const Config& config, Verify
     for (const auto& x : config.policies)
       if (x.name == policy) spec = &x;
     notifier.notify(i, spec ? spec->incident_sinks : std::vector<std::string>{}, dry_run);
-    if (!journal.append("interrupted_incident_closed",
-                        {{"policy", policy}, {"data", {{"key", i.key}, {"event", event}, {"status", i.status},
-                                                       {"interrupted_run", inh.dead_run}}}}))
+    json::object closed{{"key", i.key}, {"event", event}, {"status", i.status}, {"interrupted_run", inh.dead_run}};
+    if (dry_run) closed["would"] = "close_interrupted_incident";
+    if (!journal.append(dry_run ? "would_have" : "interrupted_incident_closed", {{"policy", policy}, {"data", closed}}))
       report.warnings.push_back("a journal write failed while closing the interrupted run's incident");
   }
   // Exit codes: an effect that cannot be read back needs a human (3, once:
@@ -624,7 +624,13 @@ void finish_reconciliation(const Reconciliation& r, const Config& config, Verify
   // mitigation (1); 3 wins over 1, and 1 over 4.
   bool mitigated = false;
   for (const auto& p : report.policies) mitigated |= p.state == "mitigated";
-  if (r.human_needed) report.exit_code = kMitigationFailed;
+  if (r.human_needed && dry_run) {
+    // A dry run closes nothing, so forcing 3 would fail every dry run after
+    // the crash: warn, and at most call this run inconclusive.
+    report.warnings.push_back("dry run: an interrupted run needs a human (an effect that cannot be read back); a run "
+                              "without dry-run reconciles it and exits 3 once");
+    if (report.exit_code == kHealthy) report.exit_code = kInconclusive;
+  } else if (r.human_needed) report.exit_code = kMitigationFailed;
   else if (mitigated && (report.exit_code == kHealthy || report.exit_code == kInconclusive))
     report.exit_code = kMitigated;
   if (r.journal_failed && report.exit_code == kHealthy) report.exit_code = kInconclusive;

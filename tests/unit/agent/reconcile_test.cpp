@@ -314,6 +314,34 @@ TEST(Reconcile, AFinalEventTheDeadRunNeverDeliveredIsSentOnce) {
   }
 }
 
+// A dry run closes nothing: an orphan whose effect cannot be read back must
+// not make every dry run exit 3.
+TEST(Reconcile, ADryRunWarnsOfAnOrphanRollbackButDoesNotExitThree) {
+  Fixture f;
+  {
+    auto j = Journal::open(f.cfg.agent.journal, f.clock);
+    ASSERT_TRUE(j);
+    (*j)->set_context({"wiki", "prod", "2", "dead"});
+    (*j)->append("config_loaded", {});
+    (*j)->append("policy_tripped", {{"policy", "editor"}, {"data", {{"incident", {{"key", "dg-k1"}}}}}});
+    (*j)->append("action_intent", {{"policy", "editor"},
+                                   {"data", {{"action", "rollback"}, {"step", 1}, {"rollback", "previous"}}}});
+  }
+  for (int i = 0; i < 2; ++i) {
+    VerifyReport report;
+    Reconciliation r = f.reconcile("dry" + std::to_string(i), "2", /*dry=*/true, true, "healthy", &report);
+    EXPECT_TRUE(r.human_needed);
+    EXPECT_EQ(report.exit_code, kInconclusive);
+    EXPECT_FALSE(report.warnings.empty());
+  }
+  EXPECT_TRUE(f.of_kind("interrupted_incident_closed").empty());
+  VerifyReport report;
+  f.reconcile("real", "2", false, true, "healthy", &report);
+  EXPECT_EQ(report.exit_code, kMitigationFailed) << "the real run reconciles it: 3, once";
+  f.reconcile("after", "2", false, true, "healthy", &report);
+  EXPECT_EQ(report.exit_code, kHealthy);
+}
+
 TEST(Reconcile, ADeliveredFinalEventIsNotSentAgain) {
   Fixture f;
   f.ended_run(/*recovered=*/false, /*final_delivered=*/true);
