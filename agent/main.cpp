@@ -145,6 +145,10 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
       progress.event("some incident notifications were still pending after 30s; see the journal");
     report.incident_delivery = notifier.delivery_report();
   }
+  if (const auto& torn = (*journal)->dropped_tail())
+    report.warnings.push_back(fmt::format("the journal ended in a torn record ({} byte(s) after seq {}, sha256 {}); it "
+                                          "was dropped and the drop journaled (torn_record_dropped)",
+                                          torn->bytes, torn->after_seq, torn->sha256));
   // After every delivery record and with the final exit code and states.
   if (!dg::finish_verify(**journal, report)) {
     progress.event("JOURNAL WRITE FAILED: verify_finished");
