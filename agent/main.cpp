@@ -92,6 +92,7 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
   opt.bake = cfg.agent.bake;
   opt.dry_run = dry_run_flag || cfg.agent.dry_run;
   opt.stop = &g_stop;
+  opt.journal_finished = false;  // below, once reconciliation has had its say
   if (!bake_text.empty()) {
     auto d = dg::parse_duration(bake_text);
     if (!d || d->count() <= 0) {
@@ -143,6 +144,16 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
     if (!notifier.flush(std::chrono::seconds(30)))
       progress.event("some incident notifications were still pending after 30s; see the journal");
     report.incident_delivery = notifier.delivery_report();
+  }
+  if (const auto& torn = (*journal)->dropped_tail())
+    report.warnings.push_back(fmt::format("the journal ended in a torn record ({} byte(s) after seq {}, sha256 {}); it "
+                                          "was dropped and the drop journaled (torn_record_dropped)",
+                                          torn->bytes, torn->after_seq, torn->sha256));
+  // After every delivery record and with the final exit code and states.
+  if (!dg::finish_verify(**journal, report)) {
+    progress.event("JOURNAL WRITE FAILED: verify_finished");
+    report.warnings.push_back("the journal write of verify_finished failed");
+    if (report.exit_code == dg::kHealthy) report.exit_code = dg::kInconclusive;
   }
   report.journal_head = (*journal)->head().str();
   std::cout << dg::summary_text(report) << std::flush;

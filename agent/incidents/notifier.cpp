@@ -81,7 +81,9 @@ struct IncidentNotifier::Impl {
     // this intent), so a later truncation or rewrite is detectable from it.
     i.journal_head = journal.head().str();
     auto r = w.sink->send(i);
-    boost::json::object data{{"sink", w.name}, {"key", i.key}, {"ok", r.has_value()}};
+    // The status tells a final event from an earlier one of the same kind
+    // (reconcile.cpp re-sends a final event a killed run never delivered).
+    boost::json::object data{{"sink", w.name}, {"key", i.key}, {"status", i.status}, {"ok", r.has_value()}};
     if (r) {
       data["attempts"] = r->attempts;
       data["detail"] = r->detail;

@@ -40,9 +40,14 @@ struct Flip {
 
 struct Trip {
   long long seq = 0;
-  std::string policy, key, affected, experience, since;
+  std::string policy, key, affected, experience, since, release;
   bool dry = false;
   bool ended = false;  ///< the ladder finished (recovered or failed): its flips are deliberate
+  /// When ended: the incident event that closes the trip, and from which seq
+  /// on its delivery counts (a delivery of an earlier event is not it).
+  std::string final_event, final_status;
+  long long ended_seq = 0;
+  std::set<std::string> delivered;  ///< sinks that acknowledged the final event
   std::vector<std::string> actions;
 };
 
@@ -52,6 +57,7 @@ struct DeadRun {
   bool finished = false;
   std::map<std::string, json::object> open;  ///< policy|step|action -> intent record
   std::map<std::string, Trip> trips;          ///< by policy
+  std::vector<Trip> superseded;               ///< older trips of a policy under another key
   std::map<std::string, Flip> flips;          ///< provider|flag -> flip
   std::vector<std::string> order;             ///< intent keys in journal order
 };
@@ -69,6 +75,79 @@ std::string describe_action(const json::object& d) {
   return action;
 }
 
+Trip* trip_by_key(DeadRun& r, const std::string& key) {
+  if (key.empty()) return nullptr;
+  for (auto& [p, t] : r.trips)
+    if (t.key == key) return &t;
+  for (auto& t : r.superseded)
+    if (t.key == key) return &t;
+  return nullptr;
+}
+
+void end_trip(Trip& t, std::string event, std::string status, long long seq) {
+  t.ended = true;
+  t.final_event = std::move(event);
+  t.final_status = std::move(status);
+  t.ended_seq = seq;
+  t.delivered.clear();
+}
+
+// A new trip of a policy: an older one under another key stays tracked (its
+// final event may still be owed).
+void put_trip(DeadRun& r, Trip t) {
+  auto it = r.trips.find(t.policy);
+  if (it != r.trips.end() && it->second.key != t.key && !it->second.key.empty()) r.superseded.push_back(it->second);
+  r.trips[t.policy] = std::move(t);
+}
+
+// The incidents a `reconciled` record says its run took over: each is that
+// run's own trip from then on, open until its final event is delivered.
+void inherit(DeadRun& r, const json::object& rec) {
+  const auto& d = data_of(rec);
+  auto add = [&](const json::object& e) {
+    std::string key = str(e, "key"), policy = str(e, "policy");
+    if (key.empty() || policy.empty()) return;
+    Trip* t = trip_by_key(r, key);
+    if (!t) {
+      Trip fresh;
+      fresh.seq = seq_of(rec);
+      fresh.policy = policy;
+      fresh.key = key;
+      put_trip(r, std::move(fresh));
+      t = trip_by_key(r, key);
+    }
+    t->release = str(e, "release");
+    t->affected = str(e, "affected");
+    t->experience = str(e, "experience");
+    if (const auto* a = e.if_contains("actions"); a && a->is_array()) {
+      t->actions.clear();
+      for (const auto& x : a->as_array())
+        if (x.is_string()) t->actions.emplace_back(x.as_string());
+    }
+    if (std::string ev = str(e, "final_event"); !ev.empty()) end_trip(*t, ev, str(e, "status"), seq_of(rec));
+    if (const auto* fl = e.if_contains("flips"); fl && fl->is_array())
+      for (const auto& x : fl->as_array()) {
+        if (!x.is_object()) continue;
+        const auto& f = x.as_object();
+        std::string provider = str(f, "provider"), flag = str(f, "flag");
+        if (f.contains("previous_state") && f.contains("written_state"))
+          r.flips[provider + "|" + flag] = Flip{provider, flag, policy, f.at("previous_state"), f.at("written_state")};
+      }
+  };
+  if (const auto* list = d.if_contains("incidents"); list && list->is_array()) {
+    for (const auto& e : list->as_array())
+      if (e.is_object()) add(e.as_object());
+  } else if (d.contains("incident")) {
+    // Written before the list existed: the continued incident only.
+    json::object e{{"key", str(d, "incident")}, {"policy", str(d, "policy")}, {"release", str(d, "release")}};
+    if (d.contains("human_needed") && d.at("human_needed") == json::value(true)) {
+      e["final_event"] = "updated";
+      e["status"] = "mitigation_failed";
+    }
+    add(e);
+  }
+}
+
 // Reads the journal into runs, in journal order.
 std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, const std::string& self) {
   std::map<std::string, DeadRun> runs;
@@ -78,10 +157,7 @@ std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, 
   for (const auto& rec : records) {
     std::string kind = str(rec, "kind"), run = str(rec, "run");
     const auto& d = data_of(rec);
-    if (kind == "reconciled") {
-      closed.insert(str(d, "run"));
-      continue;
-    }
+    if (kind == "reconciled") closed.insert(str(d, "run"));
     if (kind == "config_loaded" && !runs.contains(run)) {
       order.push_back(run);
       runs[run].id = run;
@@ -92,11 +168,13 @@ std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, 
     DeadRun& r = it->second;
     r.last_seq = seq_of(rec);
     std::string policy = str(rec, "policy");
+    if (kind == "reconciled") inherit(r, rec);
     if (kind == "verify_finished") r.finished = true;
     if (kind == "policy_tripped") {
       Trip t;
       t.seq = seq_of(rec);
       t.policy = policy;
+      t.release = r.release;
       t.since = str(d, "since");
       if (const auto* dry = d.if_contains("dry_run"); dry && dry->is_bool()) t.dry = dry->as_bool();
       if (const auto* inc = d.if_contains("incident"); inc && inc->is_object()) {
@@ -108,11 +186,27 @@ std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, 
         if (const auto* reasons = d.if_contains("reasons"); reasons && reasons->is_array() && !reasons->as_array().empty())
           t.experience = reasons->as_array()[0].is_string() ? std::string(reasons->as_array()[0].as_string()) : "";
       }
-      r.trips[policy] = std::move(t);
+      // A trip continuing an inherited incident keeps what was done so far.
+      if (auto prev = r.trips.find(policy); prev != r.trips.end() && prev->second.key == t.key)
+        t.actions = prev->second.actions;
+      put_trip(r, std::move(t));
     }
     auto trip = r.trips.find(policy);
     if (kind == "incident_intent" && trip != r.trips.end() && trip->second.key.empty()) trip->second.key = str(d, "key");
-    if ((kind == "policy_recovered" || kind == "mitigation_failed") && trip != r.trips.end()) trip->second.ended = true;
+    if (kind == "policy_recovered" && trip != r.trips.end()) end_trip(trip->second, "resolved", "mitigated", seq_of(rec));
+    if (kind == "mitigation_failed" && trip != r.trips.end())
+      end_trip(trip->second, "updated", "mitigation_failed", seq_of(rec));
+    if (kind == "interrupted_incident_closed")
+      if (Trip* t = trip_by_key(r, str(d, "key"))) end_trip(*t, str(d, "event"), str(d, "status"), seq_of(rec));
+    if (kind.starts_with("incident_") && kind != "incident_intent" && kind != "interrupted_incident_closed") {
+      // A delivery (notifier.cpp): the final one closes an ended trip.
+      Trip* t = trip_by_key(r, str(d, "key"));
+      bool ok = d.contains("ok") && d.at("ok") == json::value(true);
+      std::string status = str(d, "status");
+      if (t && t->ended && ok && seq_of(rec) > t->ended_seq && kind == "incident_" + t->final_event &&
+          (status.empty() || status == t->final_status))
+        t->delivered.insert(str(d, "sink"));
+    }
     if (kind == "action_intent") {
       std::string k = intent_key(rec);
       r.open[k] = rec;
@@ -247,6 +341,7 @@ class Reconciler {
 
     // Flips the dead run left behind while its ladder was unfinished.
     std::vector<std::string> kept;
+    std::vector<InheritedFlip> kept_states;
     for (auto& [key, flip] : d.flips) {
       auto trip = d.trips.find(flip.policy);
       if (trip != d.trips.end() && trip->second.ended) continue;  // the ladder's own result
@@ -255,6 +350,7 @@ class Reconciler {
         fj["decision"] = "kept";
         fj["reason"] = fmt::format("this run verifies the same release {}; the flip stays as the mitigation", release_);
         kept.push_back(flip.flag);
+        kept_states.push_back({flip.provider, flip.flag, json::serialize(flip.previous), json::serialize(flip.written)});
         lines.push_back(fmt::format("flag {} kept as run {} left it (same release {})", flip.flag, d.id, release_));
       } else {
         undo(d, flip, fj, lines);
@@ -267,7 +363,47 @@ class Reconciler {
     json::object data{{"run", d.id},        {"release", d.release}, {"last_seq", d.last_seq},
                       {"intents", intents}, {"findings", findings}, {"flips", flips},
                       {"human_needed", held}};
-    // The dead run's incident, continued under the same key.
+    // What this run takes over: each entry is its own trip from now on, so a
+    // run that finds this one dead too continues it (see interrupted_runs).
+    json::array taken;
+    auto entry = [&](const Incident& i, const std::string& final_event, const std::vector<InheritedFlip>& fl) {
+      json::object e{{"policy", i.policy},     {"key", i.key},          {"release", i.release},
+                     {"status", i.status},     {"affected", i.scope},   {"experience", i.experience},
+                     {"actions", json::array(i.actions.begin(), i.actions.end())}};
+      if (!final_event.empty()) e["final_event"] = final_event;
+      json::array fa;
+      for (const auto& f : fl)
+        fa.push_back({{"provider", f.provider}, {"flag", f.flag}, {"previous_state", embed_json(f.previous_state)},
+                      {"written_state", embed_json(f.written_state)}});
+      e["flips"] = fa;
+      taken.push_back(std::move(e));
+    };
+    // Ladders that ended but whose final event no sink acknowledged (killed
+    // before the delivery): that event is sent now.
+    json::array caught_up;
+    auto catch_up = [&](const Trip& t) {
+      if (t.dry || !t.ended || t.key.empty()) return;
+      std::vector<std::string> missing;
+      for (const auto& s : sinks_of(t.policy))
+        if (!t.delivered.contains(s)) missing.push_back(s);
+      if (missing.empty()) return;
+      Incident i = incident_of(d, t);
+      i.status = t.final_status;
+      i.actions.push_back(fmt::format("guard run {} was interrupted before this event was delivered; run {} sends it",
+                                      d.id, run_));
+      send(i, t.final_event, missing);
+      lines.push_back(fmt::format("incident {} ({}): final event {} re-sent to {}", t.key, t.policy, t.final_event,
+                                  text::join(missing, ", ")));
+      progress_.event("  " + lines.back());
+      caught_up.push_back({{"policy", t.policy}, {"key", t.key}, {"event", t.final_event}, {"status", t.final_status},
+                           {"sinks", json::array(missing.begin(), missing.end())}});
+      entry(i, t.final_event, {});
+    };
+    for (const auto& [p, t] : d.trips) catch_up(t);
+    for (const auto& t : d.superseded) catch_up(t);
+    if (!caught_up.empty()) data["caught_up"] = caught_up;
+
+    // The dead run's open trip: its incident, continued under the same key.
     const Trip* trip = nullptr;
     for (const auto& [p, t] : d.trips)
       if (!t.ended && !t.dry) trip = &t;
@@ -276,21 +412,9 @@ class Reconciler {
       inh.dead_run = d.id;
       inh.held_for_human = held;
       inh.kept_flips = kept;
+      inh.flips = kept_states;
       Incident& i = inh.incident;
-      i.key = !trip->key.empty()
-                  ? trip->key
-                  : "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg_.agent.service, cfg_.agent.environment,
-                                                   trip->policy, d.release, trip->seq, journal_.path()))
-                                .substr(0, 24);
-      i.title = fmt::format("{}: {} tripped after release {}", cfg_.agent.service, trip->policy, d.release);
-      i.service = cfg_.agent.service;
-      i.environment = cfg_.agent.environment;
-      i.release = d.release;
-      i.policy = trip->policy;
-      i.scope = trip->affected;
-      i.experience = trip->experience;
-      i.journal = fmt::format("{}#{}", journal_.path(), trip->seq);
-      i.actions = trip->actions;
+      i = incident_of(d, *trip);
       i.actions.push_back(fmt::format("guard run {} was interrupted; run {} continues this incident", d.id, run_));
       for (const auto& l : lines) i.actions.push_back(l);
       i.status = held ? "mitigation_failed" : "mitigating";
@@ -302,16 +426,55 @@ class Reconciler {
         old.status = "mitigation_failed";
         old.actions.push_back(fmt::format("a later guard run ({}) also died; check this incident by hand", d.id));
         send(old, "updated");
+        entry(old, "updated", {});
       }
       send(i, "updated");
+      // Held for a human, that update is the incident's last word.
+      entry(i, held ? "updated" : "", kept_states);
       out_.incidents[trip->policy] = std::move(inh);
     }
+    data["incidents"] = taken;
     if (dry_) {
       data["would"] = "reconcile";
       append("would_have", {{"data", data}});
       return;
     }
     append("reconciled", {{"data", data}});
+  }
+
+  Incident incident_of(const DeadRun& d, const Trip& trip) const {
+    Incident i;
+    std::string release = trip.release.empty() ? d.release : trip.release;
+    i.key = !trip.key.empty()
+                ? trip.key
+                : "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg_.agent.service, cfg_.agent.environment,
+                                                 trip.policy, release, trip.seq, journal_.path()))
+                              .substr(0, 24);
+    i.title = fmt::format("{}: {} tripped after release {}", cfg_.agent.service, trip.policy, release);
+    i.service = cfg_.agent.service;
+    i.environment = cfg_.agent.environment;
+    i.release = release;
+    i.policy = trip.policy;
+    i.scope = trip.affected;
+    i.experience = trip.experience;
+    i.journal = fmt::format("{}#{}", journal_.path(), trip.seq);
+    i.actions = trip.actions;
+    return i;
+  }
+
+  const PolicySpec* spec_of(const std::string& policy) const {
+    for (const auto& x : cfg_.policies)
+      if (x.name == policy) return &x;
+    return nullptr;
+  }
+
+  // The sinks an incident of this policy goes to (as the notifier picks them).
+  std::vector<std::string> sinks_of(const std::string& policy) const {
+    const PolicySpec* p = spec_of(policy);
+    if (p && !p->incident_sinks.empty()) return p->incident_sinks;
+    std::vector<std::string> all;
+    for (const auto& [name, s] : rt_.sinks) all.push_back(name);
+    return all;
   }
 
   // Undoes a flip of a run that verified another release, but only if the
@@ -367,13 +530,14 @@ class Reconciler {
                                 r ? r->detail : r.error().message));
   }
 
-  void send(Incident& i, const std::string& event) {
+  void send(Incident& i, const std::string& event, std::vector<std::string> sinks = {}) {
     i.event = event;
     i.at = clock_.now();
-    const PolicySpec* p = nullptr;
-    for (const auto& x : cfg_.policies)
-      if (x.name == i.policy) p = &x;
-    notifier_.notify(i, p ? p->incident_sinks : std::vector<std::string>{}, dry_);
+    if (sinks.empty()) {
+      const PolicySpec* p = spec_of(i.policy);
+      if (p) sinks = p->incident_sinks;
+    }
+    notifier_.notify(i, sinks, dry_);
   }
 
   const Config& cfg_;
@@ -397,7 +561,7 @@ Reconciliation reconcile_interrupted_runs(const Config& config, Runtime& runtime
 
 std::map<std::string, ContinuedIncident> continued_incidents(const Reconciliation& r) {
   std::map<std::string, ContinuedIncident> out;
-  for (const auto& [policy, inh] : r.incidents) out[policy] = {inh.incident.key, inh.incident.actions};
+  for (const auto& [policy, inh] : r.incidents) out[policy] = {inh.incident.key, inh.incident.actions, inh.flips};
   return out;
 }
 
@@ -450,9 +614,9 @@ void finish_reconciliation(const Reconciliation& r, const Config& config, Verify
     for (const auto& x : config.policies)
       if (x.name == policy) spec = &x;
     notifier.notify(i, spec ? spec->incident_sinks : std::vector<std::string>{}, dry_run);
-    if (!journal.append("interrupted_incident_closed",
-                        {{"policy", policy}, {"data", {{"key", i.key}, {"event", event}, {"status", i.status},
-                                                       {"interrupted_run", inh.dead_run}}}}))
+    json::object closed{{"key", i.key}, {"event", event}, {"status", i.status}, {"interrupted_run", inh.dead_run}};
+    if (dry_run) closed["would"] = "close_interrupted_incident";
+    if (!journal.append(dry_run ? "would_have" : "interrupted_incident_closed", {{"policy", policy}, {"data", closed}}))
       report.warnings.push_back("a journal write failed while closing the interrupted run's incident");
   }
   // Exit codes: an effect that cannot be read back needs a human (3, once:
@@ -460,7 +624,13 @@ void finish_reconciliation(const Reconciliation& r, const Config& config, Verify
   // mitigation (1); 3 wins over 1, and 1 over 4.
   bool mitigated = false;
   for (const auto& p : report.policies) mitigated |= p.state == "mitigated";
-  if (r.human_needed) report.exit_code = kMitigationFailed;
+  if (r.human_needed && dry_run) {
+    // A dry run closes nothing, so forcing 3 would fail every dry run after
+    // the crash: warn, and at most call this run inconclusive.
+    report.warnings.push_back("dry run: an interrupted run needs a human (an effect that cannot be read back); a run "
+                              "without dry-run reconciles it and exits 3 once");
+    if (report.exit_code == kHealthy) report.exit_code = kInconclusive;
+  } else if (r.human_needed) report.exit_code = kMitigationFailed;
   else if (mitigated && (report.exit_code == kHealthy || report.exit_code == kInconclusive))
     report.exit_code = kMitigated;
   if (r.journal_failed && report.exit_code == kHealthy) report.exit_code = kInconclusive;

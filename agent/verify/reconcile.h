@@ -11,9 +11,14 @@
 ///   holds what the dead run wrote) when it verifies another;
 /// - the dead run's open incident is continued under the same dedup key;
 /// - a `reconciled` record names the dead run and the seqs of its intents, so
-///   no later run reports them again.
+///   no later run reports them again, and lists the incidents this run takes
+///   over (with kept flips): they are this run's own trips from then on, so if
+///   it dies too, the next run continues them;
+/// - a ladder that ended but whose final incident event no sink acknowledged
+///   (`incident_<event>` with the final status) gets that event re-sent.
 /// After the bake, finish_reconciliation() closes the continued incidents the
-/// bake did not take over and applies the exit-code rules (docs/config.md).
+/// bake did not take over and applies the exit-code rules (docs/config.md);
+/// main journals `verify_finished` after it (finish_verify in verify.h).
 #include <map>
 #include <string>
 #include <vector>
@@ -32,6 +37,7 @@ struct InheritedIncident {
   std::string dead_run;
   bool held_for_human = false;           ///< an intent whose effect cannot be read back
   std::vector<std::string> kept_flips;   ///< flags kept as the dead run left them
+  std::vector<InheritedFlip> flips;      ///< the same, with their states (the undo of a re-run's step)
 };
 
 struct Reconciliation {

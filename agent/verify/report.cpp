@@ -163,6 +163,7 @@ std::string report_junit(const VerifyReport& r) {
   out += "    <properties>\n";
   out += fmt::format("      <property name=\"journal\" value=\"{}\"/>\n", esc(r.journal));
   out += fmt::format("      <property name=\"journal_head\" value=\"{}\"/>\n", text::xml_escape(r.journal_head));
+  for (const auto& w : r.warnings) out += fmt::format("      <property name=\"warning\" value=\"{}\"/>\n", esc(w));
   out += "    </properties>\n";
   for (const auto& p : r.policies) {
     out += fmt::format("    <testcase classname=\"deployguard.{}\" name=\"{}\" time=\"{:.3f}\">\n",

@@ -146,10 +146,8 @@ class Bake {
     report_.finished = clock_.now();
     report_.exit_code = exit_code();
     for (auto& [name, s] : stats_) report_.probes.push_back(s);
-    json::array summary;
-    for (const auto& p : report_.policies) summary.push_back({{"policy", p.name}, {"state", p.state}});
-    append("verify_finished", {{"data", {{"exit_code", report_.exit_code}, {"interrupted", report_.interrupted},
-                                         {"policies", summary}}}});
+    if (opt_.journal_finished && !finish_verify(journal_, report_))
+      progress_.event("JOURNAL WRITE FAILED: verify_finished");
     return report_;
   }
 
@@ -355,6 +353,16 @@ class Bake {
       }
       std::optional<FlagOutcome> undo;  // a flip this step wrote: what it replaced and what it wrote
       bool ok = execute(policy, action, i + 1, rec, undo);
+      if (!undo && rec.outcome == "unchanged" && continued != opt_.continue_incidents.end()) {
+        // The flag already holds what this step writes because an interrupted
+        // run flipped it and reconciliation kept it: that flip is this step's,
+        // so escalating undoes it (compare-and-swap, as for our own).
+        if (const auto* f = std::get_if<FlagActionSpec>(&action.kind))
+          for (const auto& k : continued->second.flips)
+            if (k.provider == f->provider && k.flag == f->flag)
+              undo = FlagOutcome{true, {f->flag, k.previous_state}, {f->flag, k.written_state},
+                                 "flipped by the interrupted run, kept"};
+      }
       incident.actions.push_back(fmt::format("{} ({}): {}", rec.description, rec.outcome, rec.detail));
       send("updated");  // responders learn of the step before its verification
       if (!ok) {
@@ -778,6 +786,15 @@ class Bake {
 };
 
 }  // namespace
+
+bool finish_verify(Journal& journal, const VerifyReport& report) {
+  json::array summary;
+  for (const auto& p : report.policies) summary.push_back({{"policy", p.name}, {"state", p.state}});
+  return journal
+      .append("verify_finished", {{"data", {{"exit_code", report.exit_code}, {"interrupted", report.interrupted},
+                                            {"policies", summary}}}})
+      .has_value();
+}
 
 VerifyReport run_verify(const Config& config, Runtime& runtime, Journal& journal, IncidentNotifier& notifier,
                         Clock& clock, const VerifyOptions& options, Progress& progress) {

@@ -24,9 +24,20 @@ enum ExitCode : int { kHealthy = 0, kMitigated = 1, kUsage = 2, kMitigationFaile
 
 /// The incident of a trip whose run died (see reconcile.h): a trip of the same
 /// policy continues it under the same dedup key instead of opening another.
+/// A flag flip an interrupted run left in place and the reconciling run kept
+/// (states as JSON text).
+struct InheritedFlip {
+  std::string provider, flag;
+  std::string previous_state;  ///< before the interrupted run's flip
+  std::string written_state;   ///< what that flip wrote
+};
+
 struct ContinuedIncident {
   std::string key;
   std::vector<std::string> actions;  ///< what was done so far, for the payload
+  /// Kept flips: a step that finds its flag already as one of these left it
+  /// ("unchanged") undoes that flip when it escalates, as if it had written it.
+  std::vector<InheritedFlip> flips;
 };
 
 struct VerifyOptions {
@@ -39,6 +50,10 @@ struct VerifyOptions {
   /// (deterministic under a fake clock, for tests); the default runs them
   /// concurrently on their own threads.
   bool inline_signals = false;
+  /// Journal `verify_finished` at the end of the bake. main turns this off and
+  /// calls finish_verify() itself once reconciliation has set the final exit
+  /// code and policy states, so the record never contradicts the process.
+  bool journal_finished = true;
 };
 
 /// Where progress goes: event lines always, a status line on a TTY.
@@ -92,6 +107,9 @@ struct VerifyReport {
   std::vector<std::string> warnings;           ///< e.g. a previous run died mid-action
   std::string journal_head;                    ///< `SEQ:HASH` of the journal's last record, set at the very end
 };
+
+/// Journals `verify_finished` with the report's exit code and policy states.
+bool finish_verify(Journal& journal, const VerifyReport& report);
 
 VerifyReport run_verify(const Config& config, Runtime& runtime, Journal& journal, IncidentNotifier& notifier,
                         Clock& clock, const VerifyOptions& options, Progress& progress);

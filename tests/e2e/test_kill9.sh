@@ -97,6 +97,17 @@ dg journal verify "$STATE/journal.jsonl"
 expect_rc 0
 grep -q "^TORN:" "$WORK/out.txt" && grep -q "^DROPPED:" "$WORK/out.txt" || fail "torn line not reported: $(cat "$WORK/out.txt")"
 [[ $(journal_kinds | tr ' ' '\n' | tail -1) == torn_record_dropped ]] || fail "the drop is not journaled"
+# A run finding a torn final line says so in its reports, not only on stderr.
+printf '{"seq":999,"kind":"tor' >>"$STATE/journal.jsonl"
+dg verify --config "$WORK/deployguard.toml" --release 1 --bake 3s --json "$WORK/report.json" --junit "$WORK/report.xml"
+expect_rc 0
+python3 - "$WORK/report.json" <<'PY' || fail "the torn record is not in the report's warnings"
+import json, sys
+w = json.load(open(sys.argv[1]))["warnings"]
+assert any("torn record" in x for x in w), w
+PY
+grep -q "torn record" "$WORK/report.xml" || fail "the JUnit report does not name the torn record"
+journal_verifies
 # A journal modified in the middle is refused (exit 2), never extended.
 sed -i '3s/"kind":"policy_tripped"/"kind":"policy_trippeD"/; 3s/"kind":"verify_started"/"kind":"verify_starteD"/' "$STATE/journal.jsonl"
 size=$(wc -c <"$STATE/journal.jsonl")

@@ -48,5 +48,14 @@ assert not later_flips, "the flip is not repeated: %s" % later_flips
 incidents = [json.loads(l) for l in open(sys.argv[2])]
 assert {i["dedup_key"] for i in incidents} == {d["incident"]}, incidents
 assert incidents[-1]["event"] == "resolved" and incidents[-1]["status"] == "mitigated", incidents[-1]
+# verify_finished says what the process exited with (1: mitigated by the kept
+# flip, then 0), after the run's last incident delivery.
+finished = [(r["run"], r["data"]["exit_code"]) for r in recs if r["kind"] == "verify_finished"]
+assert finished == [(runs[1], 1), (runs[2], 0)], finished
+states = [r["data"]["policies"] for r in recs if r["kind"] == "verify_finished"]
+assert states[0] == [{"policy": "editor_initializes", "state": "mitigated"}], states
+for run in runs[1:]:
+    mine = [r["kind"] for r in recs if r["run"] == run]
+    assert mine[-1] == "verify_finished", (run, mine[-3:])
 PY
 pass "kill -9 between a flip's intent and outcome: reconciled from the flag file, kept, one incident resolved"

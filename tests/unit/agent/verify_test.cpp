@@ -24,7 +24,7 @@ struct World {
   bool rollback_helps = true;   // rolling back fixes it
   bool rollback_fails = false;  // the rollback command exits non-zero
   bool provider_fails = false;
-  int applies = 0, rollbacks = 0;
+  int applies = 0, rollbacks = 0, restores = 0;
   bool flag_flipped = false, rolled_back = false;
   std::vector<std::string> incidents;  // events received by the sink
   int runs = 0;
@@ -69,6 +69,9 @@ class FakeProvider final : public FlagProvider {
     ++w_.applies;
     if (w_.provider_fails) return fail("flag file is not valid JSON");
     last_segment = c.segment_jsonlogic;
+    if (w_.flag_flipped)
+      return FlagOutcome{false, {c.flag, R"({"defaultVariant":"on","targeting":{}})"},
+                         {c.flag, R"({"defaultVariant":"on","targeting":{}})"}, "already set"};
     w_.flag_flipped = true;
     return FlagOutcome{true, {c.flag, R"({"defaultVariant":"on"})"}, {c.flag, R"({"defaultVariant":"on","targeting":{}})"}, "wrote flags.json"};
   }
@@ -78,6 +81,7 @@ class FakeProvider final : public FlagProvider {
   }
   Result<FlagOutcome> restore(const FlagSnapshot&, const std::optional<FlagSnapshot>&) override {
     std::lock_guard lock(w_.mu);
+    ++w_.restores;
     w_.flag_flipped = false;
     return FlagOutcome{true, {}, {}, "restored"};
   }
@@ -176,6 +180,7 @@ struct Harness {
     (*journal)->set_context({"wiki", "prod", "2", "run"});
     NullProgress progress;
     VerifyOptions opt{.release = "2", .bake = bake, .dry_run = dry_run, .stop = stop, .inline_signals = true};
+    opt.continue_incidents = continued;
     IncidentNotifier notifier(rt.sink_pointers(), **journal);
     VerifyReport r = run_verify(cfg, rt, **journal, notifier, clock, opt, progress);
     if (after_run) after_run();
@@ -197,6 +202,7 @@ struct Harness {
     return it == v.end() ? -1 : it - v.begin();
   }
   std::vector<std::string> events;
+  std::map<std::string, ContinuedIncident> continued;
 };
 
 // A Prometheus stand-in: cumulative counters per arm that grow with fake time.
@@ -349,6 +355,26 @@ TEST(Verify, FlipThatDoesNotHelpEscalatesToRollback) {
   EXPECT_EQ(h.world.rollbacks, 1);
   auto k = h.kinds();
   EXPECT_LT(Harness::index_of(k, "escalated"), Harness::index_of(k, "policy_recovered"));
+}
+
+// An interrupted run's flip, kept by reconciliation (same release), is the
+// first step's write: when that step does not help, escalating undoes it.
+TEST(Verify, AKeptInheritedFlipIsUndoneWhenItsStepEscalates) {
+  Harness h;
+  h.world.flag_flipped = true;
+  h.world.flag_helps = false;
+  h.continued["editor"] = ContinuedIncident{
+      "dg-k1", {}, {{"flags", "connect-framework", R"({"defaultVariant":"on"})", R"({"defaultVariant":"on","targeting":{}})"}}};
+  VerifyReport r = h.run();
+  EXPECT_EQ(r.exit_code, kMitigated);
+  ASSERT_EQ(r.policies[0].actions.size(), 2u);
+  EXPECT_EQ(r.policies[0].actions[0].outcome, "unchanged");
+  EXPECT_EQ(h.world.applies, 1);
+  EXPECT_EQ(h.world.restores, 1) << "the kept flip did not help: undone before the rollback";
+  EXPECT_FALSE(h.world.flag_flipped);
+  EXPECT_EQ(h.sink->keys, std::set<std::string>{"dg-k1"});
+  auto k = h.kinds();
+  EXPECT_LT(Harness::index_of(k, "action_outcome"), Harness::index_of(k, "escalated"));
 }
 
 TEST(Verify, FailedRollbackNeedsAHumanExitThree) {
