@@ -2,6 +2,9 @@
 // ~1 MiB and ~10 MiB shaped like real ones (counters with several labels,
 // histograms, summaries), and allocations per sample in the steady state
 // (the same input parsed again: only the parser's own buffers, no growth).
+// Each input is parsed as text 0.0.4 and, written as OpenMetrics (family
+// names without _total, `# EOF`), as OpenMetrics; the ManySeries rows are one
+// counter family of 200k series, where OpenMetrics' series tracking dominates.
 #include <benchmark/benchmark.h>
 
 #include <atomic>
@@ -25,13 +28,15 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace {
 
-std::string make_exposition(size_t target_bytes) {
+// om: the same samples as OpenMetrics (counter metadata names the family).
+std::string make_exposition(size_t target_bytes, bool om = false) {
   std::string out;
   int family = 0;
   while (out.size() < target_bytes) {
     std::string name = "http_server_requests_" + std::to_string(family++);
-    out += "# HELP " + name + "_total Requests handled, by route, method and code.\n";
-    out += "# TYPE " + name + "_total counter\n";
+    std::string meta = om ? name : name + "_total";
+    out += "# HELP " + meta + " Requests handled, by route, method and code.\n";
+    out += "# TYPE " + meta + " counter\n";
     for (int r = 0; r < 8; ++r)
       for (const char* code : {"200", "404", "500"})
         out += name + "_total{route=\"/api/v1/items/" + std::to_string(r) + "\",method=\"GET\",code=\"" + code +
@@ -48,6 +53,17 @@ std::string make_exposition(size_t target_bytes) {
       out += h + "_count{route=\"/r" + std::to_string(r) + "\"} " + std::to_string(cum) + "\n";
     }
   }
+  if (om) out += "# EOF\n";
+  return out;
+}
+
+// One counter family with `series` series: what a big service's per-pod or
+// per-route counter looks like.
+std::string make_many_series(int series, bool om) {
+  std::string out = om ? "# TYPE m counter\n" : "# TYPE m_total counter\n";
+  for (int i = 0; i < series; ++i)
+    out += "m_total{pod=\"p" + std::to_string(i) + "\",code=\"200\"} " + std::to_string(i) + "\n";
+  if (om) out += "# EOF\n";
   return out;
 }
 
@@ -56,17 +72,16 @@ struct Counter final : dg::ExpositionVisitor {
   void on_sample(const dg::SampleView& s) override { sum += s.value + static_cast<double>(s.labels.size()); }
 };
 
-void BM_ParseText(benchmark::State& state) {
-  std::string text = make_exposition(static_cast<size_t>(state.range(0)) << 20);
+void run_parse(benchmark::State& state, const std::string& text, dg::ExpositionFormat format) {
   Counter c;
   size_t samples = 0;
   dg::ExpositionParser parser;  // one per target, kept across scrapes
-  auto first = parser.parse(text, dg::ExpositionFormat::Text004, c);  // warm up: names are learned once
+  auto first = parser.parse(text, format, c);  // warm up: names are learned once
   if (!first) state.SkipWithError(first.error().str().c_str());
   long long allocs_before = g_allocs.load();
   long long iterations = 0;
   for (auto _ : state) {
-    auto r = parser.parse(text, dg::ExpositionFormat::Text004, c);
+    auto r = parser.parse(text, format, c);
     samples += r ? r->samples : 0;
     ++iterations;
   }
@@ -78,7 +93,26 @@ void BM_ParseText(benchmark::State& state) {
   state.counters["allocs/parse"] = static_cast<double>(allocs) / static_cast<double>(std::max<long long>(1, iterations));
   benchmark::DoNotOptimize(c.sum);
 }
+
+void BM_ParseText(benchmark::State& state) {
+  run_parse(state, make_exposition(static_cast<size_t>(state.range(0)) << 20), dg::ExpositionFormat::Text004);
+}
 BENCHMARK(BM_ParseText)->Arg(1)->Arg(10)->Unit(benchmark::kMillisecond);
+
+void BM_ParseOpenMetrics(benchmark::State& state) {
+  run_parse(state, make_exposition(static_cast<size_t>(state.range(0)) << 20, true), dg::ExpositionFormat::OpenMetrics);
+}
+BENCHMARK(BM_ParseOpenMetrics)->Arg(1)->Arg(10)->Unit(benchmark::kMillisecond);
+
+void BM_ParseManySeriesText(benchmark::State& state) {
+  run_parse(state, make_many_series(static_cast<int>(state.range(0)), false), dg::ExpositionFormat::Text004);
+}
+BENCHMARK(BM_ParseManySeriesText)->Arg(200'000)->Unit(benchmark::kMillisecond);
+
+void BM_ParseManySeriesOpenMetrics(benchmark::State& state) {
+  run_parse(state, make_many_series(static_cast<int>(state.range(0)), true), dg::ExpositionFormat::OpenMetrics);
+}
+BENCHMARK(BM_ParseManySeriesOpenMetrics)->Arg(200'000)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

@@ -14,7 +14,6 @@
 #include <cstring>
 #include <functional>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 namespace dg {
@@ -235,6 +234,99 @@ struct Failure {
   size_t column;
   std::string message;
   std::string_view limit = {};
+};
+
+// A set of byte strings that costs no allocation once grown: the keys are
+// concatenated in one arena, each entry is an (offset, length) into it, and
+// clear() keeps every buffer's capacity. While keys arrive in increasing byte
+// order (as Go clients sort their series) a new key cannot be an old one and
+// one comparison with the last decides; a small set is scanned; otherwise an
+// open-addressing index of entry numbers is used. Its 8-byte slots are
+// emptied in O(1) by bumping a generation stamp instead of rewriting them,
+// so a set that once held a million keys costs nothing to clear for a small
+// one, and a hash tag in the slot spares reading the key on a mismatch.
+class KeySet {
+ public:
+  static constexpr size_t kLinear = 16;
+
+  void clear() {
+    arena_.clear();
+    entries_.clear();
+    indexed_ = false;
+    increasing_ = true;
+  }
+  std::string_view key(size_t i) const { return {arena_.data() + entries_[i].off, entries_[i].len}; }
+
+  // The entry number of `k`, added if absent; second: whether it was added.
+  std::pair<size_t, bool> insert(std::string_view k) {
+    size_t n = entries_.size();
+    if (!indexed_) {
+      if (increasing_ && (n == 0 || k > key(n - 1))) return add(k, 0);
+      increasing_ = false;
+      if (n < kLinear) {
+        for (size_t i = 0; i < n; ++i)
+          if (key(i) == k) return {i, false};
+        return add(k, 0);  // indexed by the next insert once there are kLinear
+      }
+      build();
+    }
+    size_t h = std::hash<std::string_view>{}(k);
+    Slot& slot = find(k, h);
+    if (slot.gen == gen_) return {slot.index, false};
+    slot = Slot{static_cast<uint32_t>(n), gen_, tag(h)};
+    auto added = add(k, h);
+    if (2 * (n + 1) > slots_.size()) build();
+    return added;
+  }
+
+ private:
+  struct Entry {
+    size_t off, len, hash;
+  };
+  struct Slot {
+    uint32_t index = 0;
+    uint16_t gen = 0;  // the slot is taken only if gen == gen_
+    uint16_t tag = 0;  // high bits of the key's hash
+  };
+  static uint16_t tag(size_t h) { return static_cast<uint16_t>(h >> (8 * sizeof(size_t) - 16)); }
+
+  std::pair<size_t, bool> add(std::string_view k, size_t h) {
+    entries_.push_back({arena_.size(), k.size(), h});
+    arena_.append(k);
+    return {entries_.size() - 1, true};
+  }
+  Slot& find(std::string_view k, size_t h) {
+    size_t mask = slots_.size() - 1;
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.gen != gen_ || (s.tag == tag(h) && key(s.index) == k)) return s;
+    }
+  }
+  // (Re)indexes every entry under a fresh generation, at most half full;
+  // hashes of entries added while unindexed are taken here.
+  void build() {
+    size_t size = std::max<size_t>(64, slots_.size());
+    while (size < 4 * entries_.size()) size *= 2;
+    if (size != slots_.size()) {
+      slots_.assign(size, Slot{});
+      gen_ = 1;
+    } else if (++gen_ == 0) {  // wrapped: forget every stamp once
+      std::fill(slots_.begin(), slots_.end(), Slot{});
+      gen_ = 1;
+    }
+    for (size_t i = 0; i < entries_.size(); ++i) {
+      Entry& e = entries_[i];
+      if (!indexed_) e.hash = std::hash<std::string_view>{}(key(i));
+      find(key(i), e.hash) = Slot{static_cast<uint32_t>(i), gen_, tag(e.hash)};
+    }
+    indexed_ = true;
+  }
+
+  std::string arena_;
+  std::vector<Entry> entries_;
+  std::vector<Slot> slots_;
+  uint16_t gen_ = 0;
+  bool indexed_ = false, increasing_ = true;
 };
 
 }  // namespace
@@ -808,25 +900,32 @@ class ExpositionParser::Impl {
   std::optional<Failure> track_series(std::string_view name, std::string_view type, std::string_view suffix,
                                       double value, std::optional<double> ts) {
     auto bad = [&](std::string msg) { return Failure{0, std::move(msg)}; };
-    std::string key = series_key();
-    if (!series_.any || key != series_.key) {
+    // Keys are built in reused buffers and kept in arenas: the steady state
+    // allocates nothing per sample or per series.
+    series_key(key_buf_);
+    if (!series_.any || key_buf_ != done_series_.key(series_.entry)) {
       if (auto f = finish_series(); f) return f;
-      if (done_series_.contains(key)) return bad(fmt::format("series of {} appears twice (its samples must be contiguous)", name));
+      // A series is recorded as done when it starts: it differs from the
+      // current one here, so finding it means it appeared before.
+      auto [entry, added] = done_series_.insert(key_buf_);
+      if (!added) return bad(fmt::format("series of {} appears twice (its samples must be contiguous)", name));
       series_ = Series{};
+      series_points_.clear();
       series_times_.clear();
-      series_.key = key;
+      series_.entry = entry;
       series_.any = true;
-      series_type_ = std::string(type);
+      series_type_ = type;  // one of kKindName: static storage
     }
     Series& s = series_;
     // Repeated sample (same name, same le/quantile): a later point of the
     // same series, so both carry timestamps, in order.
-    std::string point(name);
+    key_buf_.assign(name);
     for (const char* l : {"le", "quantile"})
-      if (const LabelView* v = label(l)) point.append("\x1f").append(v->value);
-    auto [at, added] = series_times_.try_emplace(std::move(point), ts);
+      if (const LabelView* v = label(l)) key_buf_.append("\x1f").append(v->value);
+    auto [point, added] = series_points_.insert(key_buf_);
+    if (added) series_times_.push_back(ts);
     if (!added) {
-      std::optional<double>& last = at->second;
+      std::optional<double>& last = series_times_[point];
       if (!last || !ts) return bad(fmt::format("{} repeats without timestamps on both samples", name));
       if (*ts < *last) return bad(fmt::format("timestamps of {} must not decrease", name));
       last = ts;
@@ -865,8 +964,7 @@ class ExpositionParser::Impl {
   std::optional<Failure> finish_series() {
     if (!series_.any) return std::nullopt;
     Series& s = series_;
-    done_series_.insert(s.key);
-    s.any = false;
+    s.any = false;  // already in done_series_, recorded when it started
     if (series_type_ != "histogram" && series_type_ != "gaugehistogram") return std::nullopt;
     auto bad = [&](std::string msg) { return Failure{0, std::move(msg)}; };
     if (!s.buckets || !s.inf) return bad(fmt::format("histogram {} has no le=\"+Inf\" bucket", current_));
@@ -907,7 +1005,7 @@ class ExpositionParser::Impl {
   // OpenMetrics: a family's sample names must not collide with another
   // family's, nor be another family. Only the few names that could collide
   // are looked up, so n TYPE lines cost O(n), not a scan of every family each.
-  std::optional<std::string> clash(std::string_view name, std::string_view type) const {
+  std::optional<std::string> clash(std::string_view name, std::string_view type) {
     static constexpr std::string_view all[] = {"", "_total", "_created", "_bucket", "_count",
                                                "_sum", "_gcount", "_gsum", "_info"};
     auto clashes = [&](std::string_view other) {
@@ -927,21 +1025,19 @@ class ExpositionParser::Impl {
       }
       return std::nullopt;
     };
-    std::string mine;
     for (std::string_view sfx : suffixes_of(kind_of(type))) {
-      mine.assign(name).append(sfx);
-      if (auto r = check(mine, true)) return r;
+      key_buf_.assign(name).append(sfx);  // reused: no allocation per TYPE line
+      if (auto r = check(key_buf_, true)) return r;
     }
     return check(name, false);
   }
 
-  std::string series_key() const {
-    std::string key;
+  void series_key(std::string& key) const {
+    key.clear();
     for (const auto& l : labels_) {
       if (l.name == "le" || l.name == "quantile") continue;
       key.append(l.name).append("=").append(l.value).append("\x1f");
     }
-    return key;
   }
 
   std::optional<Failure> parse_exemplar(size_t i) {
@@ -949,14 +1045,14 @@ class ExpositionParser::Impl {
     if (line_.substr(i, 3) != "# {") return Failure{i, "exemplar must start with '# {'"};
     size_t start = i + 3;
     size_t j = start;
-    // Parse labels without disturbing the sample's labels.
-    auto saved = labels_;
-    std::string saved_scratch;  // values of sample labels live in scratch_; keep them valid
+    // Parse labels without disturbing the sample's labels (kept aside in a
+    // reused vector; their unescaped values in scratch_ stay before `mark`).
+    saved_labels_.assign(labels_.begin(), labels_.end());
     size_t mark = scratch_.size();
     auto f = parse_labels(j);
     size_t chars = 0;
     for (size_t k = 0; k < labels_.size(); ++k) chars += count_chars(labels_[k].name) + count_chars(labels_[k].value);
-    labels_ = std::move(saved);
+    labels_.swap(saved_labels_);
     scratch_.resize(mark);
     if (f) return f;
     if (chars > 128) return Failure{start, "exemplar label set longer than 128 characters"};
@@ -1003,7 +1099,7 @@ class ExpositionParser::Impl {
   Kind cache_kind_ = Kind::None;
   std::vector<uint32_t> dup_slots_;
   std::string_view line_;
-  std::vector<LabelView> labels_;
+  std::vector<LabelView> labels_, saved_labels_;
   std::string scratch_;
   std::unordered_map<std::string, Name, StringHash, StringEq> names_;  // node-based: Name* stay valid
   std::unordered_map<std::string, uint64_t, StringHash, StringEq> closed_;      // OpenMetrics families left
@@ -1011,17 +1107,20 @@ class ExpositionParser::Impl {
   // OpenMetrics: the series (label set without le/quantile) being read in
   // the current family, and the series already finished there.
   struct Series {
-    std::string key;
+    size_t entry = 0;  // its key in done_series_
     bool any = false;
     bool buckets = false, inf = false, negative_bucket = false, after_buckets = false;
     double inf_value = 0, last_le = -HUGE_VAL, last_bucket = 0;
     std::optional<double> count, sum;
   } series_;
-  // Last timestamp per sample point (name, le, quantile) of series_: hashed,
-  // so a series with many buckets stays linear.
-  std::unordered_map<std::string, std::optional<double>, StringHash, StringEq> series_times_;
-  std::unordered_set<std::string, StringHash, StringEq> done_series_;
-  std::string series_type_;
+  // Sample points (name, le, quantile) of series_ and the last timestamp of
+  // each, by entry number: hashed once there are many, so a series with many
+  // buckets stays linear.
+  KeySet series_points_;
+  std::vector<std::optional<double>> series_times_;
+  KeySet done_series_;
+  std::string_view series_type_;
+  std::string key_buf_;
   ExpositionStats stats_;
 };
 

@@ -205,6 +205,95 @@ TEST(Exposition, OpenMetricsHistogramWithManyBucketsAndFamilies) {
   EXPECT_EQ(r->size(), 20'000u + 50'003u);
 }
 
+// A family's series must be contiguous across all of it: a series seen again
+// after 100k others is caught on its line, wherever it was first (in the
+// first few, in an increasing run, among unordered ones), and a parser kept
+// across parses forgets the last parse's series (no false "appears twice").
+TEST(Exposition, OpenMetricsSeriesRepeatedAfterHundredThousandOthersIsCaught) {
+  const int n = 100'000;
+  // Sorted: p000000 < p000001 < ... (increasing keys); unsorted: p0, p1, ..., p10.
+  auto series = [](int i, bool sorted) {
+    std::string id = std::to_string(i);
+    if (sorted) id = std::string(6 - id.size(), '0') + id;
+    return "m_total{pod=\"p" + id + "\",code=\"200\"} " + std::to_string(i) + "\n";
+  };
+  auto family = [&](bool sorted, int repeat) {
+    std::string om = "# TYPE m counter\n";
+    for (int i = 0; i < n; ++i) om += series(i, sorted);
+    if (repeat >= 0) om += series(repeat, sorted);
+    return om + "# TYPE other counter\nother_total{pod=\"p1\",code=\"200\"} 1\n# EOF\n";
+  };
+  ExpositionParser parser;
+  for (bool sorted : {true, false}) {
+    for (int repeat : {-1, 0, 5, 15, 16, 17, 4'321, n - 2}) {
+      Collector c;
+      auto r = parser.parse(family(sorted, repeat), OM, c);
+      if (repeat < 0) {
+        ASSERT_TRUE(r) << sorted << ": " << r.error().str();
+        EXPECT_EQ(c.samples.size(), static_cast<size_t>(n) + 1);
+        continue;
+      }
+      ASSERT_FALSE(r) << "sorted=" << sorted << " repeat=" << repeat;
+      EXPECT_EQ(r.error().line, n + 2) << r.error().str();
+      EXPECT_NE(r.error().message.find("series of m_total appears twice"), std::string::npos) << r.error().str();
+      EXPECT_EQ(c.samples.size(), static_cast<size_t>(n)) << "the repeated sample is not handed out";
+    }
+  }
+  // The same label set in another family, or in the next parse, is no repeat.
+  Collector c;
+  auto small = parser.parse("# TYPE a counter\na_total{pod=\"p0\",code=\"200\"} 1\n# TYPE b counter\n"
+                            "b_total{pod=\"p0\",code=\"200\"} 1\n# EOF\n",
+                            OM, c);
+  ASSERT_TRUE(small) << small.error().str();
+  // The last sample's series repeated right away is a later point, not a repeat.
+  auto point = parser.parse("# TYPE m counter\n" + series(0, false) + series(1, false) + series(1, false) + "# EOF\n", OM, c);
+  ASSERT_FALSE(point);
+  EXPECT_NE(point.error().message.find("repeats without timestamps"), std::string::npos) << point.error().str();
+}
+
+// Repeated points of one series (same name, le and quantile) carry increasing
+// timestamps, also in a series with more points than the scanned few and
+// after many series in the family.
+TEST(Exposition, OpenMetricsRepeatedPointsWithTimestamps) {
+  auto histogram = [](int buckets, int series, std::string_view second_ts) {
+    std::string om = "# TYPE h histogram\n";
+    for (int s = 0; s < series; ++s) {
+      std::string lbl = "s=\"" + std::to_string(s) + "\",";
+      for (std::string_view ts : {std::string_view("1"), second_ts}) {
+        std::string at = ts.empty() ? "" : " " + std::string(ts);
+        for (int b = 0; b < buckets; ++b)
+          om += "h_bucket{" + lbl + "le=\"" + std::to_string(b) + "\"} " + std::to_string(b) + at + "\n";
+        om += "h_bucket{" + lbl + "le=\"+Inf\"} " + std::to_string(buckets) + at + "\n";
+        om += "h_count{" + lbl.substr(0, lbl.size() - 1) + "} " + std::to_string(buckets) + at + "\n";
+        om += "h_sum{" + lbl.substr(0, lbl.size() - 1) + "} 3" + at + "\n";
+      }
+    }
+    return om + "# EOF\n";
+  };
+  ExpositionParser parser;
+  for (int buckets : {2, 40}) {
+    for (int series : {1, 3'000}) {
+      Collector c;
+      auto ok = parser.parse(histogram(buckets, series, "2"), OM, c);
+      ASSERT_TRUE(ok) << buckets << "x" << series << ": " << ok.error().str();
+      EXPECT_EQ(c.samples.size(), static_cast<size_t>(series) * 2 * (buckets + 3));
+      ASSERT_TRUE(c.samples.back().ts);
+      EXPECT_EQ(*c.samples.back().ts, 2);
+      auto same = parser.parse(histogram(buckets, series, "1"), OM, c);  // equal timestamps: not decreasing
+      EXPECT_TRUE(same) << same.error().str();
+      auto back = parser.parse(histogram(buckets, series, "0.5"), OM, c);
+      ASSERT_FALSE(back) << buckets << "x" << series;
+      EXPECT_NE(back.error().message.find("timestamps of h_bucket must not decrease"), std::string::npos)
+          << back.error().str();
+      EXPECT_EQ(back.error().line, buckets + 5) << back.error().str();  // the first repeated bucket
+      auto bare = parser.parse(histogram(buckets, series, ""), OM, c);
+      ASSERT_FALSE(bare);
+      EXPECT_NE(bare.error().message.find("h_bucket repeats without timestamps"), std::string::npos)
+          << bare.error().str();
+    }
+  }
+}
+
 // Every limit stops the parse with line:column and names its key.
 struct Over {
   std::string text;
