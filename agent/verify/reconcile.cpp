@@ -149,12 +149,13 @@ void inherit(DeadRun& r, const json::object& rec) {
 }
 
 // Reads the journal into runs, in journal order.
-std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, const std::string& self) {
+// Streams the journal: memory follows the runs still open, not its length.
+std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string& self) {
   std::map<std::string, DeadRun> runs;
   std::vector<std::string> order;
   std::set<std::string> closed;
   std::map<std::string, json::object> intents;  // run|key -> intent (to find the provider at the outcome)
-  for (const auto& rec : records) {
+  for_each_record(path, [&](const json::object& rec) {
     std::string kind = str(rec, "kind"), run = str(rec, "run");
     const auto& d = data_of(rec);
     if (kind == "reconciled") closed.insert(str(d, "run"));
@@ -164,12 +165,17 @@ std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, 
       runs[run].release = str(rec, "release");
     }
     auto it = runs.find(run);
-    if (it == runs.end()) continue;  // not a verify run (e.g. a torn_record_dropped note)
+    if (it == runs.end()) return true;  // not a verify run (e.g. a torn_record_dropped note)
     DeadRun& r = it->second;
     r.last_seq = seq_of(rec);
     std::string policy = str(rec, "policy");
     if (kind == "reconciled") inherit(r, rec);
-    if (kind == "verify_finished") r.finished = true;
+    if (kind == "verify_finished") {
+      // Its own last record: nothing of a finished run is reconciled.
+      r = DeadRun{.id = r.id, .release = r.release, .last_seq = r.last_seq, .finished = true};
+      std::erase_if(intents, [&](const auto& kv) { return kv.first.starts_with(run + "\x1f"); });
+      return true;
+    }
     if (kind == "policy_tripped") {
       Trip t;
       t.seq = seq_of(rec);
@@ -229,7 +235,8 @@ std::vector<DeadRun> interrupted_runs(const std::vector<json::object>& records, 
         r.flips[flip_key] = Flip{provider, str(d, "flag"), policy, d.at("previous_state"), d.at("new_state")};
       if (action == "undo_flag" && ok) r.flips.erase(flip_key);
     }
-  }
+    return true;
+  });
   std::vector<DeadRun> out;
   for (const auto& id : order) {
     DeadRun& r = runs[id];
@@ -261,7 +268,7 @@ class Reconciler {
         progress_(progress) {}
 
   Reconciliation run() {
-    auto dead = interrupted_runs(journal_records(journal_.path()), run_);
+    auto dead = interrupted_runs(journal_.path(), run_);
     out_.runs = static_cast<int>(dead.size());
     for (auto& d : dead) reconcile(d);
     return std::move(out_);
