@@ -24,7 +24,7 @@ scripts/conformance.sh ../shared/conformance --quiet
 
 if ((extended)); then
   BUILD_DIR=build-asan scripts/build.sh -DDEPLOYGUARD_BUILD_TESTS=ON -DDEPLOYGUARD_SANITIZE=ON
-  (cd build-asan && DEPLOYGUARD_BIN="$PWD/deployguard" ctest --output-on-failure --timeout 600 -j2)
+  (cd build-asan && DG_SANITIZED=1 DEPLOYGUARD_BIN="$PWD/deployguard" ctest --output-on-failure --timeout 600 -j2)
   DEPLOYGUARD_BIN=build-asan/deployguard scripts/conformance.sh ../shared/conformance --quiet
   # Coverage-guided fuzzing of the parsers (libFuzzer, clang, ASan+UBSan).
   scripts/fuzz.sh "${FUZZ_SECONDS:-120}"

@@ -60,6 +60,12 @@ struct DeadRun {
   std::vector<Trip> superseded;               ///< older trips of a policy under another key
   std::map<std::string, Flip> flips;          ///< provider|flag -> flip
   std::vector<std::string> order;             ///< intent keys in journal order
+  long long first_seq = 0;                     ///< its config_loaded
+  struct Delivery {
+    long long seq;
+    std::string key, event, status, sink;
+  };
+  std::vector<Delivery> deliveries;  ///< acknowledged incident events, in journal order
 };
 
 std::string intent_key(const json::object& rec) {
@@ -124,7 +130,10 @@ void inherit(DeadRun& r, const json::object& rec) {
       for (const auto& x : a->as_array())
         if (x.is_string()) t->actions.emplace_back(x.as_string());
     }
-    if (std::string ev = str(e, "final_event"); !ev.empty()) end_trip(*t, ev, str(e, "status"), seq_of(rec));
+    // The reconciling run sends the final event itself, from its start on:
+    // its delivery record may precede the `reconciled` record (the notifier
+    // runs on its own thread), so any of its deliveries counts.
+    if (std::string ev = str(e, "final_event"); !ev.empty()) end_trip(*t, ev, str(e, "status"), r.first_seq);
     if (const auto* fl = e.if_contains("flips"); fl && fl->is_array())
       for (const auto& x : fl->as_array()) {
         if (!x.is_object()) continue;
@@ -163,6 +172,7 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
       order.push_back(run);
       runs[run].id = run;
       runs[run].release = str(rec, "release");
+      runs[run].first_seq = seq_of(rec);
     }
     auto it = runs.find(run);
     if (it == runs.end()) return true;  // not a verify run (e.g. a torn_record_dropped note)
@@ -205,13 +215,10 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
     if (kind == "interrupted_incident_closed")
       if (Trip* t = trip_by_key(r, str(d, "key"))) end_trip(*t, str(d, "event"), str(d, "status"), seq_of(rec));
     if (kind.starts_with("incident_") && kind != "incident_intent" && kind != "interrupted_incident_closed") {
-      // A delivery (notifier.cpp): the final one closes an ended trip.
-      Trip* t = trip_by_key(r, str(d, "key"));
-      bool ok = d.contains("ok") && d.at("ok") == json::value(true);
-      std::string status = str(d, "status");
-      if (t && t->ended && ok && seq_of(rec) > t->ended_seq && kind == "incident_" + t->final_event &&
-          (status.empty() || status == t->final_status))
-        t->delivered.insert(str(d, "sink"));
+      // A delivery (notifier.cpp): the final one closes an ended trip (judged
+      // after the walk, since a trip may be learnt after its delivery).
+      if (d.contains("ok") && d.at("ok") == json::value(true))
+        r.deliveries.push_back({seq_of(rec), str(d, "key"), kind.substr(9), str(d, "status"), str(d, "sink")});
     }
     if (kind == "action_intent") {
       std::string k = intent_key(rec);
@@ -241,6 +248,16 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
   for (const auto& id : order) {
     DeadRun& r = runs[id];
     if (r.finished || closed.contains(id) || id == self) continue;
+    auto judge = [&](Trip& t) {
+      t.delivered.clear();
+      if (!t.ended) return;
+      for (const auto& x : r.deliveries)
+        if (x.key == t.key && x.seq > t.ended_seq && x.event == t.final_event &&
+            (x.status.empty() || x.status == t.final_status))
+          t.delivered.insert(x.sink);
+    };
+    for (auto& [p, t] : r.trips) judge(t);
+    for (auto& t : r.superseded) judge(t);
     out.push_back(std::move(r));
   }
   return out;
