@@ -13,8 +13,24 @@
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 namespace dg::fs {
+namespace {
+
+Result<void> fsync_dir(const std::filesystem::path& dir) {
+  std::string d = dir.empty() ? "." : dir.string();
+  int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return fail(fmt::format("cannot open directory {}: {}", d, std::strerror(errno)));
+  int rc = ::fsync(fd);
+  int e = errno;
+  ::close(fd);
+  if (rc != 0) return fail(fmt::format("cannot fsync directory {}: {}", d, std::strerror(e)));
+  return {};
+}
+
+}  // namespace
+
 
 Result<std::string> read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -189,6 +205,34 @@ Result<void> lock_fd_exclusive(int fd, const std::string& what, std::chrono::mil
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   return {};
+}
+
+Result<int> open_for_append(const std::string& path, int extra_flags) {
+  namespace sfs = std::filesystem;
+  sfs::path parent = sfs::path(path).parent_path();
+  // Directories made here need their own entries made durable, in their parents.
+  std::vector<sfs::path> made_dirs;
+  std::error_code ec;
+  for (sfs::path p = parent; !p.empty() && !sfs::exists(p, ec); p = p.parent_path()) made_dirs.push_back(p);
+  if (!made_dirs.empty()) sfs::create_directories(parent, ec);  // a failure shows in open() below
+  int flags = O_RDWR | O_APPEND | O_CLOEXEC | extra_flags;
+  int fd = ::open(path.c_str(), flags);
+  bool created = false;
+  if (fd < 0 && errno == ENOENT) {
+    fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, 0644);
+    created = fd >= 0;
+    if (fd < 0 && errno == EEXIST) fd = ::open(path.c_str(), flags);
+  }
+  if (fd < 0) return fail(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
+  if (created) {
+    auto r = fsync_dir(parent);
+    for (auto it = made_dirs.begin(); r && it != made_dirs.end(); ++it) r = fsync_dir(it->parent_path());
+    if (!r) {
+      ::close(fd);
+      return fail(fmt::format("created {} but could not make it durable: {}", path, r.error().message));
+    }
+  }
+  return fd;
 }
 
 }  // namespace dg::fs

@@ -48,6 +48,11 @@ Result<ReplaceResult> replace_file(const std::string& path, const std::string& c
 /// in place but not durable is an error too, and says so.
 Result<void> write_file_atomic(const std::string& path, const std::string& content);
 
+/// Opens `path` for appending (O_APPEND, mode 0644), creating it and its
+/// directories if needed; a new file's directory is fsync'd so the file itself
+/// survives a power loss. Returns the descriptor.
+Result<int> open_for_append(const std::string& path, int extra_flags = 0);
+
 namespace testing {
 /// Failure injection: stands in for fsync(2) on replace_file's temp file and
 /// on its directory. Empty functions mean the real call. Set it while no

@@ -16,7 +16,6 @@
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/incidents/incident.h"
-#include "agent/journal/journal.h"
 
 namespace dg {
 namespace {
@@ -36,7 +35,7 @@ class FileSink final : public IncidentSink {
     std::string line = redacted_payload(incident) + "\n";
     // A new file's directory entry is fsync'd too, or a power loss can lose
     // the whole file; a failed write is cut back off so lines stay whole.
-    auto fd = open_for_append(path_);
+    auto fd = fs::open_for_append(path_);
     if (!fd) return fail(fd.error().message);
     // Another guard may append to the same file: the flock on the file (it is
     // appended to, never replaced) keeps its line out of the range we may cut

@@ -154,16 +154,6 @@ JournalCheck scan(const std::string& path, const std::optional<JournalHead>& exp
   return check;
 }
 
-Result<void> fsync_dir(const std::filesystem::path& dir) {
-  std::string d = dir.empty() ? "." : dir.string();
-  int fd = ::open(d.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return fail(fmt::format("cannot open directory {}: {}", d, std::strerror(errno)));
-  int rc = ::fsync(fd);
-  int e = errno;
-  ::close(fd);
-  if (rc != 0) return fail(fmt::format("cannot fsync directory {}: {}", d, std::strerror(e)));
-  return {};
-}
 
 }  // namespace
 
@@ -191,33 +181,6 @@ Result<JournalHead> parse_journal_head(std::string_view text) {
   return h;
 }
 
-Result<int> open_for_append(const std::string& path, int extra_flags) {
-  namespace sfs = std::filesystem;
-  sfs::path parent = sfs::path(path).parent_path();
-  // Directories made here need their own entries made durable, in their parents.
-  std::vector<sfs::path> made_dirs;
-  std::error_code ec;
-  for (sfs::path p = parent; !p.empty() && !sfs::exists(p, ec); p = p.parent_path()) made_dirs.push_back(p);
-  if (!made_dirs.empty()) sfs::create_directories(parent, ec);  // a failure shows in open() below
-  int flags = O_RDWR | O_APPEND | O_CLOEXEC | extra_flags;
-  int fd = ::open(path.c_str(), flags);
-  bool created = false;
-  if (fd < 0 && errno == ENOENT) {
-    fd = ::open(path.c_str(), flags | O_CREAT | O_EXCL, 0644);
-    created = fd >= 0;
-    if (fd < 0 && errno == EEXIST) fd = ::open(path.c_str(), flags);
-  }
-  if (fd < 0) return fail(fmt::format("cannot open {}: {}", path, std::strerror(errno)));
-  if (created) {
-    auto r = fsync_dir(parent);
-    for (auto it = made_dirs.begin(); r && it != made_dirs.end(); ++it) r = fsync_dir(it->parent_path());
-    if (!r) {
-      ::close(fd);
-      return fail(fmt::format("created {} but could not make it durable: {}", path, r.error().message));
-    }
-  }
-  return fd;
-}
 
 struct Journal::Lock {
   mutable std::mutex mu;
@@ -237,7 +200,7 @@ Journal::Journal(std::string path, int fd, const Clock& clock, long long seq, st
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Clock& clock,
                                                std::shared_ptr<JournalIo> io) {
   if (!io) io = std::make_shared<JournalIo>();
-  auto opened = open_for_append(path);
+  auto opened = fs::open_for_append(path);
   if (!opened) return fail("journal: " + opened.error().message);
   int fd = *opened;
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -363,15 +326,6 @@ void for_each_record(const std::string& path, const std::function<bool(boost::js
         return fn(o);
       },
       [](std::string_view) {});
-}
-
-std::vector<boost::json::object> journal_records(const std::string& path) {
-  std::vector<boost::json::object> out;
-  for_each_record(path, [&](boost::json::object& o) {
-    out.push_back(std::move(o));
-    return true;
-  });
-  return out;
 }
 
 }  // namespace dg

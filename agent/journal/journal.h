@@ -119,12 +119,5 @@ JournalCheck verify_journal(const std::string& path, const std::optional<Journal
 /// verified), streaming: memory follows the largest record, not the journal.
 /// fn returns false to stop.
 void for_each_record(const std::string& path, const std::function<bool(boost::json::object&)>& fn);
-/// All of them at once (tests, small journals).
-std::vector<boost::json::object> journal_records(const std::string& path);
-
-/// Opens `path` for appending (O_APPEND, mode 0644), creating it and its
-/// directories if needed; a new file's directory is fsync'd so the file itself
-/// survives a power loss. Returns the descriptor.
-Result<int> open_for_append(const std::string& path, int extra_flags = 0);
 
 }  // namespace dg

@@ -144,8 +144,10 @@ struct Fixture {
 
   std::vector<json::object> of_kind(const std::string& kind) {
     std::vector<json::object> out;
-    for (auto& r : journal_records(cfg.agent.journal))
-      if (r.at("kind").as_string() == kind) out.push_back(r);
+    for_each_record(cfg.agent.journal, [&](json::object& r) {
+      if (r.at("kind").as_string() == kind) out.push_back(std::move(r));
+      return true;
+    });
     return out;
   }
 };
@@ -217,7 +219,7 @@ TEST(Reconcile, KeptFlipThatProvesHealthyEndsAsMitigatedAndResolvesTheIncident) 
   f.dead_run();
   Reconciliation r = f.reconcile("r2", "2");
   EXPECT_EQ(f.provider->restores, 0) << "same release: kept";
-  ASSERT_EQ(r.incidents.at("editor").kept_flips.size(), 1u);
+  ASSERT_EQ(r.incidents.at("editor").flips.size(), 1u);
   VerifyReport report;
   report.release = "2";
   report.exit_code = kHealthy;
@@ -272,7 +274,7 @@ TEST(Reconcile, ARunThatDiesAfterTakingOverAnIncidentPassesItOn) {
   EXPECT_EQ(r3.runs, 1) << "run r2 died holding run 1's incident";
   ASSERT_TRUE(r3.incidents.contains("editor")) << "the incident r2 took over is r2's open trip";
   EXPECT_EQ(r3.incidents.at("editor").incident.key, "dg-k1");
-  EXPECT_EQ(r3.incidents.at("editor").kept_flips.size(), 1u) << "the flip r2 kept is still the mitigation";
+  EXPECT_EQ(r3.incidents.at("editor").flips.size(), 1u) << "the flip r2 kept is still the mitigation";
   EXPECT_EQ(f.provider->restores, 0);
   ASSERT_GT(f.sink->got.size(), sent);
   EXPECT_EQ(f.sink->got.back().event, "resolved");
