@@ -77,9 +77,9 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
   if (c.kind == MetricCondition::Kind::Canary) {
     // The driver folds the test look by look and hands the state over in the
     // reading; counts alone (no fold) are judged as one interval.
-    ArmCounts n = canary_counts_of(newest.series);
     std::optional<CanaryState> state = canary_state_of(newest.series, c.max_ratio);
-    if (!state) state = canary_fold(canary_start(c.max_ratio), n);
+    if (!state) state = canary_fold(canary_start(c.max_ratio), canary_counts_of(newest.series));
+    const ArmCounts& n = state->counted;
     CanaryJudgement t = canary_judge(*state, c.alpha);
     v.stats = {{"canary_errors", n.canary_errors},     {"canary_requests", n.canary_total},
                {"baseline_errors", n.baseline_errors}, {"baseline_requests", n.baseline_total},

@@ -234,14 +234,7 @@ void redact_json(boost::json::value& v, std::initializer_list<std::string_view> 
   redact_value(v, snap, keep);
 }
 
-std::string excerpt(std::string_view s, size_t max) {
-  Snapshot snap = snapshot();
-  bool more = false;
-  std::string r = redacted_head(snap, s, 0, max, more);
-  std::string out = text::excerpt(r, max);
-  if (more && !out.ends_with("…")) out += "…";
-  return out;
-}
+std::string excerpt(std::string_view s, size_t max) { return excerpt_around(s, 0, max); }
 
 std::string excerpt_around(std::string_view s, size_t pos, size_t max) {
   Snapshot snap = snapshot();

@@ -37,7 +37,8 @@ std::string redact(std::string_view text);
 /// itself writes (a record's time, sequence, kind, chain hashes), which a short
 /// secret such as "2026" must not garble.
 void redact_json(boost::json::value& v, std::initializer_list<std::string_view> keep = {});
-/// text::excerpt(), excerpt_tail() and excerpt_around() of the redacted text.
+/// text::excerpt() and excerpt_tail() of the redacted text; excerpt_around()
+/// is an excerpt centred on `pos` ("found here" evidence).
 /// `truncated` says the text was already cut at its end (a capped output), so
 /// its last bytes may be the start of a secret: they are dropped.
 std::string excerpt(std::string_view s, size_t max = 240);

@@ -94,12 +94,6 @@ std::string excerpt_tail(std::string_view s, size_t max) {
   return cut ? "…" + out : out;
 }
 
-std::string excerpt_around(std::string_view s, size_t pos, size_t max) {
-  size_t start = pos > max / 2 ? pos - max / 2 : 0;
-  std::string out = start > 0 ? "…" : "";
-  return out + excerpt(s.substr(std::min(start, s.size())), max);
-}
-
 std::string rfc3339(TimePoint t) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   auto secs = std::chrono::sys_seconds{std::chrono::seconds{ms / 1000 - (ms % 1000 < 0 ? 1 : 0)}};

@@ -17,8 +17,6 @@ std::optional<std::string> closest(std::string_view word, std::span<const std::s
 std::string excerpt(std::string_view s, size_t max = 240);
 /// The last bytes of `s`, escaped like excerpt(), at most about `max` bytes.
 std::string excerpt_tail(std::string_view s, size_t max = 240);
-/// Excerpt centred on `pos`, for "found here" evidence.
-std::string excerpt_around(std::string_view s, size_t pos, size_t max = 240);
 /// RFC 3339 UTC with milliseconds: 2026-11-25T07:00:00.123Z
 std::string rfc3339(TimePoint t);
 /// XML 1.0 text/attribute escaping; control characters XML cannot carry become '?'.

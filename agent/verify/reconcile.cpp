@@ -364,7 +364,6 @@ class Reconciler {
     if (findings.empty()) lines.push_back(fmt::format("run {} ended after its last outcome, without verify_finished", d.id));
 
     // Flips the dead run left behind while its ladder was unfinished.
-    std::vector<std::string> kept;
     std::vector<InheritedFlip> kept_states;
     for (auto& [key, flip] : d.flips) {
       auto trip = d.trips.find(flip.policy);
@@ -373,7 +372,6 @@ class Reconciler {
       if (d.release == release_) {
         fj["decision"] = "kept";
         fj["reason"] = fmt::format("this run verifies the same release {}; the flip stays as the mitigation", release_);
-        kept.push_back(flip.flag);
         kept_states.push_back({flip.provider, flip.flag, json::serialize(flip.previous), json::serialize(flip.written)});
         lines.push_back(fmt::format("flag {} kept as run {} left it (same release {})", flip.flag, d.id, release_));
       } else {
@@ -435,7 +433,6 @@ class Reconciler {
       InheritedIncident inh;
       inh.dead_run = d.id;
       inh.held_for_human = held;
-      inh.kept_flips = kept;
       inh.flips = kept_states;
       Incident& i = inh.incident;
       i = incident_of(d, *trip);
@@ -612,14 +609,16 @@ void finish_reconciliation(const Reconciliation& r, const Config& config, Verify
     } else if (pr && pr->state == "healthy") {
       event = "resolved";
       i.status = "mitigated";
-      if (!inh.kept_flips.empty()) {
+      if (!inh.flips.empty()) {
+        std::vector<std::string> kept;
+        for (const auto& f : inh.flips) kept.push_back(f.flag);
         // Healthy with the interrupted run's flip in place: that flip is the
         // mitigation, so the trip ends as mitigated (exit 1), as it would have.
         i.actions.push_back(fmt::format("release {} judged healthy with flag(s) {} kept: users recovered",
-                                        report.release, text::join(inh.kept_flips, ", ")));
+                                        report.release, text::join(kept, ", ")));
         pr->state = "mitigated";
         pr->reasons.push_back(fmt::format("healthy with flag(s) {} kept from interrupted run {}",
-                                          text::join(inh.kept_flips, ", "), inh.dead_run));
+                                          text::join(kept, ", "), inh.dead_run));
       } else {
         i.actions.push_back(fmt::format("release {} judged healthy after the interrupted run", report.release));
       }

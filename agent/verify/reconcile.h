@@ -36,8 +36,7 @@ struct InheritedIncident {
   Incident incident;       ///< as last sent (event, status and actions get updated)
   std::string dead_run;
   bool held_for_human = false;           ///< an intent whose effect cannot be read back
-  std::vector<std::string> kept_flips;   ///< flags kept as the dead run left them
-  std::vector<InheritedFlip> flips;      ///< the same, with their states (the undo of a re-run's step)
+  std::vector<InheritedFlip> flips;      ///< flags kept as the dead run left them, with their states
 };
 
 struct Reconciliation {

@@ -441,10 +441,6 @@ class ExpositionParser::Impl {
     return n.fam;
   }
   Family& family(std::string_view name) { return touch(entry(name)); }
-  const Family* current_family(std::string_view name) const {
-    const Name* n = find_name(name);
-    return n && n->fam.epoch == epoch_ ? &n->fam : nullptr;
-  }
   const Family* typed(const Name* n) const {
     return n && n->fam.epoch == epoch_ && n->fam.type != Kind::None ? &n->fam : nullptr;
   }

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <set>
@@ -89,7 +88,6 @@ class ScrapeSource final : public MetricSource {
   MetricReading read(const MetricQuery& q, const Clock& clock, std::optional<TimePoint>) override {
     const ScrapeQuery& sq = q.scrape;
     MetricReading r;
-    r.at = clock.now();
     r.query = q.text();
     std::string sample_name = sq.function == ScrapeQuery::Function::Quantile ? sq.metric + "_bucket" : sq.metric;
     std::shared_ptr<Scrape> scrape = look(clock);
@@ -115,9 +113,6 @@ class ScrapeSource final : public MetricSource {
     }
     return r;
   }
-
-  /// HTTP requests made so far (for tests and stats).
-  size_t fetches() const { return fetches_.load(); }
 
  private:
   // The scrape of this look: the one in flight, a fresh enough one, or a new one.
@@ -151,7 +146,6 @@ class ScrapeSource final : public MetricSource {
     req.timeout = spec_.timeout;
     req.verify_tls = spec_.verify_tls;
     req.max_body = spec_.max_body;
-    ++fetches_;
     auto resp = http_perform(req);
     // Messages never carry the URL: it may hold credentials.
     if (!resp) out->error = fmt::format("scrape: {}", resp.error().message);
@@ -224,9 +218,7 @@ class ScrapeSource final : public MetricSource {
     size_t ready = 0;
     for (const auto& s : in) {
       auto& points = series[s.labels];
-      // Two conditions with the same query read one scrape: one point.
-      if (!points.empty() && points.back().t == now) points.back().v = s.value;
-      else points.push_back({now, s.value});
+      upsert_point(points, now, s.value);
       trim_window(points, std::chrono::duration<double>(q.window).count());
       if (auto rate = counter_rate(points)) {
         groups[group_of(s.labels, q.by)] += *rate;
@@ -263,8 +255,7 @@ class ScrapeSource final : public MetricSource {
       double count = s.value;
       if (window > 0) {
         auto& points = series[s.labels];
-        if (!points.empty() && points.back().t == now) points.back().v = s.value;
-        else points.push_back({now, s.value});
+        upsert_point(points, now, s.value);
         trim_window(points, window);
         auto rate = counter_rate(points);
         if (!rate) continue;
@@ -291,7 +282,6 @@ class ScrapeSource final : public MetricSource {
   std::condition_variable look_cv_;
   bool fetching_ = false;
   std::shared_ptr<Scrape> current_;
-  std::atomic<size_t> fetches_{0};
   std::mutex names_mu_;
   std::set<std::string> names_;
   std::mutex parser_mu_;

@@ -8,6 +8,11 @@
 
 namespace dg {
 
+void upsert_point(std::deque<Point>& points, double t, double v) {
+  if (!points.empty() && points.back().t == t) points.back().v = v;
+  else points.push_back({t, v});
+}
+
 void trim_window(std::deque<Point>& points, double window) {
   if (points.empty()) return;
   double start = points.back().t - window;

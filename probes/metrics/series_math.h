@@ -14,6 +14,10 @@ struct Point {
   double v;
 };
 
+/// Adds a point at `t`, or replaces the newest when it is at `t` already (two
+/// conditions reading one scrape add one point, not two).
+void upsert_point(std::deque<Point>& points, double t, double v);
+
 /// Drops points older than `window` seconds before the newest, keeping one
 /// point at or before the window's start so the rate covers the whole window,
 /// unless it is older than two windows (a gap): then it is dropped too.
