@@ -68,6 +68,23 @@ struct DeadRun {
   std::vector<Delivery> deliveries;  ///< acknowledged incident events, in journal order
 };
 
+const PolicySpec* policy_spec(const Config& cfg, const std::string& policy) {
+  for (const auto& x : cfg.policies)
+    if (x.name == policy) return &x;
+  return nullptr;
+}
+
+// Sends `event` of an incident to `sinks` (empty: the policy's own sinks, as
+// the notifier picks them), stamped now.
+void send_event(IncidentNotifier& notifier, const Clock& clock, const Config& cfg, Incident& i,
+                const std::string& event, std::vector<std::string> sinks, bool dry_run) {
+  i.event = event;
+  i.at = clock.now();
+  if (sinks.empty())
+    if (const PolicySpec* p = policy_spec(cfg, i.policy)) sinks = p->incident_sinks;
+  notifier.notify(i, sinks, dry_run);
+}
+
 std::string intent_key(const json::object& rec) {
   const auto& d = data_of(rec);
   return str(rec, "policy") + "|" + str(d, "step") + "|" + str(d, "action");
@@ -483,11 +500,7 @@ class Reconciler {
     return i;
   }
 
-  const PolicySpec* spec_of(const std::string& policy) const {
-    for (const auto& x : cfg_.policies)
-      if (x.name == policy) return &x;
-    return nullptr;
-  }
+  const PolicySpec* spec_of(const std::string& policy) const { return policy_spec(cfg_, policy); }
 
   // The sinks an incident of this policy goes to (as the notifier picks them).
   std::vector<std::string> sinks_of(const std::string& policy) const {
@@ -552,13 +565,7 @@ class Reconciler {
   }
 
   void send(Incident& i, const std::string& event, std::vector<std::string> sinks = {}) {
-    i.event = event;
-    i.at = clock_.now();
-    if (sinks.empty()) {
-      const PolicySpec* p = spec_of(i.policy);
-      if (p) sinks = p->incident_sinks;
-    }
-    notifier_.notify(i, sinks, dry_);
+    send_event(notifier_, clock_, cfg_, i, event, std::move(sinks), dry_);
   }
 
   const Config& cfg_;
@@ -631,12 +638,7 @@ void finish_reconciliation(const Reconciliation& r, const Config& config, Verify
       if (pr) pr->incident_key = i.key;
     }
     if (event.empty()) continue;
-    i.event = event;
-    i.at = clock.now();
-    const PolicySpec* spec = nullptr;
-    for (const auto& x : config.policies)
-      if (x.name == policy) spec = &x;
-    notifier.notify(i, spec ? spec->incident_sinks : std::vector<std::string>{}, dry_run);
+    send_event(notifier, clock, config, i, event, {}, dry_run);
     json::object closed{{"key", i.key}, {"event", event}, {"status", i.status}, {"interrupted_run", inh.dead_run}};
     if (dry_run) closed["would"] = "close_interrupted_incident";
     if (!journal.append(dry_run ? "would_have" : "interrupted_incident_closed", {{"policy", policy}, {"data", closed}}))
