@@ -2,12 +2,14 @@
 /// Probe: one synthetic check. run() is blocking, never throws, and returns an
 /// Observation whose outcome separates "target unhealthy" (Failed) from "could
 /// not tell" (Error). Distinct probes may run concurrently on different threads.
+/// start() is the same run on the watcher's event loop, without blocking it.
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "agent/core/async_io.h"
 #include "agent/core/clock.h"
 #include "agent/core/error.h"
 #include "agent/core/observation.h"
@@ -20,6 +22,10 @@ class Probe {
  public:
   virtual ~Probe() = default;
   virtual Observation run(const Clock& clock) = 0;
+  /// One run on the loop: `done` is called once, on the loop's thread, never
+  /// from inside start(). The default runs run() on a thread of its own
+  /// (offload); built-in probes override it with a real asynchronous form.
+  virtual void start(AsyncIo& io, const Clock& clock, std::function<void(Observation)> done);
 };
 
 struct ProbeRegistry : Registry<ProbeSpec, Probe> {

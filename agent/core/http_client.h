@@ -21,6 +21,9 @@ struct HttpRequest {
   bool follow_redirects = false;
   /// Cap on the (decompressed) body: the transfer stops there, body_truncated is set.
   size_t max_body = 1024 * 1024;
+  /// AsyncHttp only: keep the connection for the next exchange to the same
+  /// host (`keepalive = true` on a probe). Off, every exchange connects anew.
+  bool reuse_connection = false;
 };
 
 struct HttpResponse {

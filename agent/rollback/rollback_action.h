@@ -2,12 +2,14 @@
 /// RollbackAction: returns the service to a known-good release. run() is
 /// blocking and reports what happened (exit status, bounded output) as a value;
 /// an Error means the action could not be started at all.
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <variant>
 #include <vector>
 
+#include "agent/core/async_io.h"
 #include "agent/core/clock.h"
 #include "agent/core/error.h"
 #include "agent/core/registry.h"
@@ -42,6 +44,9 @@ class RollbackAction {
  public:
   virtual ~RollbackAction() = default;
   virtual Result<RollbackOutcome> run() = 0;
+  /// The same action on the loop: `done` once, on the loop's thread, never
+  /// from inside start(). Default: run() offloaded to a thread.
+  virtual void start(AsyncIo& io, std::function<void(Result<RollbackOutcome>)> done);
 };
 
 struct RollbackRegistry : Registry<RollbackSpec, RollbackAction> {

@@ -4,6 +4,7 @@
 /// MetricReading whose status separates a value (Ok), an answer without a
 /// usable value (NoData: empty result, NaN, ±Inf — never zero, never
 /// healthy) and a failure to get an answer (Error).
+#include <functional>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -12,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/core/async_io.h"
 #include "agent/core/clock.h"
 #include "agent/core/metric_reading.h"
 #include "agent/core/registry.h"
@@ -48,6 +50,11 @@ class MetricSource {
   virtual ~MetricSource() = default;
   /// Evaluates `query` now (Prometheus: instant query at `at`, if set).
   virtual MetricReading read(const MetricQuery& query, const Clock& clock, std::optional<TimePoint> at = std::nullopt) = 0;
+  /// The same read on the loop: `done` once, on the loop's thread, never from
+  /// inside start_read(). The query must outlive the read (it lives in the
+  /// config snapshot the caller holds). Default: read() offloaded to a thread.
+  virtual void start_read(AsyncIo& io, const MetricQuery& query, const Clock& clock, std::optional<TimePoint> at,
+                          std::function<void(MetricReading)> done);
 };
 
 struct MetricSourceRegistry : Registry<MetricSourceSpec, MetricSource> {

@@ -1,0 +1,37 @@
+#pragma once
+/// Child processes on the watcher's event loop through Boost.Process v2's
+/// asynchronous API: same CommandSpec and CommandResult as the blocking
+/// run_command (process.h) — argv only, never a shell; an explicit
+/// environment; a new process group set up in the launcher's exec-setup hook;
+/// at the deadline SIGTERM to the group, SIGKILL after kill_grace; output
+/// bounded per stream. No thread per child.
+#include <functional>
+#include <memory>
+
+#include "agent/core/process.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace dg {
+
+/// A started command. Dropping the handle does not stop the command.
+class CommandHandle {
+ public:
+  virtual ~CommandHandle() = default;
+  /// Starts the SIGTERM → kill_grace → SIGKILL sequence for the group now
+  /// (e.g. on shutdown); the completion still runs, with timed_out unset and
+  /// the signal that ended it.
+  virtual void terminate() = 0;
+  /// The process group id (the child's pid), 0 if it never started.
+  virtual int pgid() const = 0;
+};
+
+using CommandDone = std::function<void(Result<CommandResult>)>;
+
+/// Starts the command; `done` runs exactly once on the loop's thread, never
+/// from inside start_command(). An Error result when it could not be started.
+std::shared_ptr<CommandHandle> start_command(boost::asio::io_context& loop, const CommandSpec& spec, CommandDone done);
+
+}  // namespace dg
