@@ -1,0 +1,616 @@
+#include "agent/engine/engine.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <boost/json.hpp>
+
+#include "agent/core/duration.h"
+#include "agent/core/json_text.h"
+#include "agent/core/sha256.h"
+#include "agent/core/text.h"
+#include "agent/engine/records.h"
+#include "agent/engine/signal_reader.h"
+
+namespace dg {
+
+const char* to_string(LadderState s) {
+  switch (s) {
+    case LadderState::Watching: return "watching";
+    case LadderState::Tripped: return "tripped";
+    case LadderState::Mitigating: return "mitigating";
+    case LadderState::Verifying: return "verifying";
+    case LadderState::Mitigated: return "mitigated";
+    case LadderState::Escalated: return "escalated";
+    case LadderState::Failed: return "failed";
+    case LadderState::Paused: return "paused";
+  }
+  return "?";
+}
+
+namespace {
+
+namespace json = boost::json;
+using records::stats_json;
+using records::to_json;
+
+using CanaryCounts = std::map<std::string, CanaryCounter>;
+
+// Appends to a signal's bounded history (probe observations or metric readings).
+template <class Histories, class Item>
+void record(Histories& h, Item item) {
+  auto& v = h[item.signal];
+  v.push_back(std::move(item));
+  if (v.size() > kHistoryLimit) v.erase(v.begin(), v.begin() + static_cast<long>(v.size() - kHistoryLimit));
+}
+
+long long ms(TimePoint a, TimePoint b) { return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count(); }
+
+// Splits a raw canary look (signal_reader.h) into its four arms and folds it.
+std::vector<SeriesValue> fold_canary(CanaryCounter& counter, const std::vector<SeriesValue>& raw) {
+  std::array<std::vector<SeriesValue>, 4> arms;
+  for (const auto& s : raw) {
+    SeriesValue v = s;
+    auto it = std::find_if(v.labels.begin(), v.labels.end(), [](const auto& l) { return l.first == kArmLabel; });
+    if (it == v.labels.end()) continue;
+    int arm = it->second[0] - '0';
+    v.labels.erase(it);
+    if (arm >= 0 && arm < 4) arms[arm].push_back(std::move(v));
+  }
+  counter.look({&arms[0], &arms[1], &arms[2], &arms[3]});
+  return canary_series(counter.test);
+}
+
+}  // namespace
+
+// One policy's machine: its state, and the ladder of its current trip.
+struct Ladder {
+  const PolicySpec* spec = nullptr;
+  LadderState state = LadderState::Watching;
+  bool dirty = true;  ///< a signal it judges changed since it was last judged
+  bool dry = false;
+  bool ended = false;  ///< the ladder of this trip has finished (any way)
+  PolicyResult res;
+  Incident incident;
+  std::optional<ContinuedIncident> continued;
+  size_t step = 0;
+  ActionRecord rec;
+  std::optional<FlagOutcome> undo;  ///< a flip this step wrote: what it replaced and what it wrote
+  // verification of the current step
+  TimePoint since{}, deadline{};
+  History fresh;
+  MetricHistory fresh_metrics;
+  CanaryCounts fresh_canary;
+  Recovery last_recovery;
+};
+
+struct Engine::Impl {
+  std::shared_ptr<const Config> cfg;
+  EngineEnv env;
+  EngineOptions opt;
+  History history;
+  MetricHistory metric_history;
+  CanaryCounts canary;
+  std::map<std::string, const MetricCondition*> conditions;
+  std::vector<Ladder> ladders;  // config order
+  std::set<std::string> urgent;
+  std::set<std::string> warned;
+  std::map<std::string, std::string> last_said;
+  bool stopping = false;
+  bool journal_failed = false;
+  Ladder* frozen_by = nullptr;  // exclusive: the ladder that froze the others
+
+  Impl(std::shared_ptr<const Config> c, EngineEnv e, EngineOptions o)
+      : cfg(std::move(c)), env(std::move(e)), opt(std::move(o)) {
+    for (const auto& p : cfg->policies) {
+      Ladder l;
+      l.spec = &p;
+      ladders.push_back(std::move(l));
+      for (const auto& m : p.metrics) conditions[m.id] = &m;
+    }
+  }
+
+  // Journal failures must not be silent: the engine carries on acting (the
+  // mitigation matters more), but says so loudly; drivers end non-zero.
+  std::optional<long long> append(const std::string& kind, json::object fields) {
+    auto r = env.journal.append(kind, std::move(fields));
+    if (!r) {
+      journal_failed = true;
+      env.progress.event("JOURNAL WRITE FAILED: " + r.error().message);
+      return std::nullopt;
+    }
+    return *r;
+  }
+
+  static bool judges(const PolicySpec& p, const std::string& signal) {
+    if (std::find(p.probes.begin(), p.probes.end(), signal) != p.probes.end()) return true;
+    std::string_view s = signal;
+    if (s.ends_with("#baseline")) s.remove_suffix(9);
+    for (const auto& m : p.metrics)
+      if (m.id == s) return true;
+    return false;
+  }
+
+  void mark(const std::string& signal) {
+    for (auto& l : ladders)
+      if (judges(*l.spec, signal)) l.dirty = true;
+  }
+
+  // Quiet: say it when what a signal reports changes, not on every run.
+  void say(const std::string& what, const std::string& signal, std::string said, bool ok) {
+    auto& last = last_said[signal];
+    if (said != last && !(last.empty() && ok)) env.progress.event(fmt::format("{} {} {}", what, signal, said));
+    last = std::move(said);
+  }
+
+  void observe(Observation o) {
+    say("probe", o.signal, o.outcome == Outcome::Passed ? "passed" : std::string(to_string(o.outcome)) + ": " + o.detail,
+        o.outcome == Outcome::Passed);
+    mark(o.signal);
+    for (auto& l : ladders)
+      if (l.state == LadderState::Verifying && o.at >= l.since && judges(*l.spec, o.signal)) record(l.fresh, o);
+    record(history, std::move(o));
+  }
+
+  void read(MetricReading r) {
+    say("metric", r.signal, r.status == ReadingStatus::Ok ? "ok" : std::string(to_string(r.status)) + ": " + r.detail,
+        r.status == ReadingStatus::Ok);
+    for (const auto& w : r.warnings)
+      if (warned.insert(r.signal + "\x1f" + w).second)
+        append("metric_warning", {{"data", {{"condition", r.signal}, {"query", r.query}, {"warning", w}}}});
+    if (r.signal.ends_with("#baseline"))
+      append("baseline_taken", {{"data", {{"condition", r.signal.substr(0, r.signal.size() - 9)}, {"reading", to_json(r)}}}});
+    mark(r.signal);
+    auto c = conditions.find(r.signal);
+    bool canary = c != conditions.end() && c->second->kind == MetricCondition::Kind::Canary &&
+                  r.status == ReadingStatus::Ok;
+    for (auto& l : ladders) {
+      if (l.state != LadderState::Verifying || r.at < l.since || !judges(*l.spec, r.signal)) continue;
+      MetricReading fresh = r;
+      // Recovery counts the canary again from the first look after the action.
+      if (canary)
+        fresh.series = fold_canary(l.fresh_canary.try_emplace(r.signal, c->second->max_ratio).first->second, r.series);
+      record(l.fresh_metrics, std::move(fresh));
+    }
+    if (canary) r.series = fold_canary(canary_of(*c->second), r.series);
+    record(metric_history, std::move(r));
+  }
+
+  CanaryCounter& canary_of(const MetricCondition& c) { return canary.try_emplace(c.id, c.max_ratio).first->second; }
+
+  bool judged(const Ladder& l) const { return !frozen_by || frozen_by == &l; }
+
+  void advance() {
+    TimePoint now = env.clock.now();
+    for (auto& l : ladders) {
+      if (!judged(l)) continue;
+      if (l.state == LadderState::Watching && l.dirty) {
+        l.dirty = false;
+        Verdict v = evaluate(*l.spec, history, Phase::Ongoing, metric_history);
+        if (v.state == VerdictState::Tripped) {
+          if (opt.exclusive) frozen_by = &l;
+          trip(l, v);
+          if (opt.exclusive) return;
+        }
+      } else if (l.state == LadderState::Verifying) {
+        if (l.dirty) {
+          l.dirty = false;
+          l.last_recovery = evaluate_recovery(*l.spec, l.fresh, l.fresh_metrics);
+          if (l.last_recovery.state != RecoveryState::Pending) {
+            conclude(l, l.last_recovery);
+            continue;
+          }
+          env.progress.status(fmt::format("verifying {}: {}", l.spec->name, text::join(l.last_recovery.reasons, "; ")));
+        }
+        if (now >= l.deadline || stopping) unconfirmed(l);
+      }
+    }
+  }
+
+  void unconfirmed(Ladder& l) {
+    Recovery r = l.last_recovery;
+    r.reasons.insert(r.reasons.begin(),
+                     fmt::format("recovery not confirmed within verify_for {}", format_duration(l.spec->verify_for)));
+    conclude(l, r);
+  }
+
+  std::string scope_of(const PolicySpec& policy) const {
+    std::vector<std::string> parts;
+    if (!policy.scope.empty()) parts.push_back(policy.scope);
+    for (const auto& a : policy.actions)
+      if (const auto* f = std::get_if<FlagActionSpec>(&a.kind); f && !f->segment.empty())
+        parts.push_back("segment: " + f->segment);
+    if (parts.empty()) parts.push_back("all users of " + cfg->agent.service);
+    return text::join(parts, "; ");
+  }
+
+  void send(Ladder& l, const std::string& event) {
+    l.incident.event = event;
+    l.incident.at = env.clock.now();
+    env.notifier.notify(l.incident, l.spec->incident_sinks, l.dry);
+  }
+
+  void trip(Ladder& l, const Verdict& v) {
+    const PolicySpec& policy = *l.spec;
+    l.state = LadderState::Tripped;
+    l.ended = false;
+    l.dry = opt.dry_run || policy.dry_run;
+    l.res = PolicyResult{.name = policy.name, .reasons = v.reasons, .probe = v.probe, .release = opt.release};
+    PolicyResult& res = l.res;
+    res.first_failure = v.since;
+    res.tripped_at = env.clock.now();
+    std::string excerpt;
+    for (auto it = v.evidence.rbegin(); it != v.evidence.rend() && excerpt.empty(); ++it) excerpt = it->excerpt;
+    res.experience = v.reasons.empty() ? "" : v.reasons.front();
+    if (!excerpt.empty()) res.experience += " | evidence: " + excerpt;
+
+    env.progress.event(fmt::format("TRIPPED policy {}: {}", policy.name, text::join(v.reasons, "; ")));
+    // The incident is journaled with the trip, so a run that finds this one
+    // dead continues it (reconcile.h); a trip that continues an interrupted
+    // run's incident keeps that incident's key.
+    l.incident = Incident{};
+    Incident& incident = l.incident;
+    l.continued.reset();
+    if (auto c = opt.continue_incidents.find(policy.name); c != opt.continue_incidents.end()) l.continued = c->second;
+    if (l.continued) {
+      incident.key = l.continued->key;
+      incident.actions = l.continued->actions;
+    } else {
+      incident.key = "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg->agent.service, cfg->agent.environment,
+                                                    policy.name, opt.release, text::rfc3339(*res.tripped_at),
+                                                    env.journal.path()))
+                                 .substr(0, 24);
+    }
+    auto seq = append("policy_tripped", {{"policy", policy.name},
+                                         {"data", {{"reasons", to_json(v.reasons)}, {"probe", v.probe},
+                                                   {"since", text::rfc3339(v.since)}, {"dry_run", l.dry},
+                                                   {"evidence", to_json(v.evidence)},
+                                                   {"metric_evidence", to_json(v.metric_evidence)},
+                                                   {"stats", stats_json(v)},
+                                                   {"incident", {{"key", incident.key}, {"affected", scope_of(policy)},
+                                                                 {"experience", res.experience}}}}}});
+    res.incident_key = incident.key;
+    incident.title = fmt::format("{}: {} tripped after release {}", cfg->agent.service, policy.name, opt.release);
+    incident.service = cfg->agent.service;
+    incident.environment = cfg->agent.environment;
+    incident.release = opt.release;
+    incident.policy = policy.name;
+    incident.scope = scope_of(policy);
+    incident.experience = res.experience;
+    incident.since = v.since;
+    incident.journal = fmt::format("{}#{}", env.journal.path(), seq.value_or(0));
+    incident.status = l.dry ? "dry_run" : "mitigating";
+    send(l, l.continued ? "updated" : "opened");
+    if (l.dry) return dry_run(l);
+    start_step(l, 0);
+  }
+
+  void dry_run(Ladder& l) {
+    const PolicySpec& policy = *l.spec;
+    for (size_t i = 0; i < policy.actions.size(); ++i) {
+      const ActionSpec& action = policy.actions[i];
+      ActionRecord rec{.description = action.describe(), .type = action.type, .at = env.clock.now()};
+      rec.outcome = "would_have";
+      rec.detail = i == 0 ? "first step" : "if the previous step did not recover users";
+      json::object data{{"action", action.type}, {"step", i + 1}, {"description", rec.description},
+                        {"condition", rec.detail}};
+      if (const auto* f = std::get_if<FlagActionSpec>(&action.kind)) {
+        auto pv =
+            env.runtime.flag_providers.at(f->provider)->preview({f->flag, f->variant, f->segment, f->segment_jsonlogic});
+        if (pv) {
+          data["current_state"] = embed_json(pv->previous.state_json);
+          data["would_write"] = embed_json(pv->current.state_json);
+          data["would_change"] = pv->changed;
+        } else {
+          data["preview_error"] = pv.error().message;
+        }
+      }
+      append("would_have", {{"policy", policy.name}, {"data", data}});
+      env.progress.event(fmt::format("dry run: would {}", rec.description));
+      l.res.actions.push_back(rec);
+    }
+    l.res.state = "tripped_dry_run";
+    l.ended = true;
+    send(l, "updated");
+  }
+
+  // Step i of the ladder: intent, side effect, outcome; then verification or
+  // escalation. A rollback may finish later (watch); a flip finishes here.
+  void start_step(Ladder& l, size_t i) {
+    const PolicySpec& policy = *l.spec;
+    if (i >= policy.actions.size()) return failed(l);
+    const ActionSpec& action = policy.actions[i];
+    if (stopping) {
+      // Asked to stop: finish the step in flight, never start the next one.
+      l.res.state = "mitigation_failed";
+      l.res.reasons.push_back(fmt::format("stopped by a signal before step {} ({})", i + 1, action.describe()));
+      env.progress.event(l.res.reasons.back());
+      append("mitigation_failed", {{"policy", policy.name}, {"data", {{"steps_done", i}, {"reason", l.res.reasons.back()}}}});
+      l.incident.status = "mitigation_failed";
+      send(l, "updated");
+      return end(l, LadderState::Failed);
+    }
+    l.step = i;
+    l.state = LadderState::Mitigating;
+    l.rec = ActionRecord{.description = action.describe(), .type = action.type, .at = env.clock.now()};
+    l.undo.reset();
+    env.progress.event(fmt::format("step {}: {}", i + 1, l.rec.description));
+    if (const auto* f = std::get_if<FlagActionSpec>(&action.kind)) return step_done(l, flip(l, *f, i + 1));
+    const auto& rb = std::get<RollbackActionSpec>(action.kind);
+    if (!append("action_intent",
+                {{"policy", policy.name}, {"data", {{"action", "rollback"}, {"step", i + 1}, {"rollback", rb.rollback}}}})) {
+      l.rec.outcome = "failed";
+      l.rec.detail = "not attempted: the intent could not be journaled";
+      return step_done(l, false);
+    }
+    Ladder* lp = &l;
+    env.run_rollback(*env.runtime.rollbacks.at(rb.rollback), [this, lp, i, name = rb.rollback](Result<RollbackOutcome> r) {
+      json::object out{{"action", "rollback"}, {"step", i + 1}, {"rollback", name}};
+      bool ok = r && r->ok;
+      out["ok"] = ok;
+      if (r) {
+        out["exit_code"] = r->exit_code;
+        out["timed_out"] = r->timed_out;
+        out["elapsed_ms"] = r->elapsed.count();
+        out["output"] = r->output;
+        lp->rec.detail = r->detail + (r->output.empty() ? "" : ": " + text::excerpt(r->output, 200));
+      } else {
+        out["error"] = r.error().message;
+        lp->rec.detail = r.error().message;
+      }
+      lp->rec.outcome = ok ? "applied" : "failed";
+      append("action_outcome", {{"policy", lp->spec->name}, {"data", out}});
+      env.progress.event(fmt::format("  rollback {}: {} — {}", name, lp->rec.outcome, lp->rec.detail));
+      step_done(*lp, ok);
+    });
+  }
+
+  // Compare-and-swap: the write happens only if the flag is still in the
+  // state the intent recorded. If someone changed it in between, that is
+  // journaled and the step starts again from what they left.
+  bool flip(Ladder& l, const FlagActionSpec& f, size_t step) {
+    const PolicySpec& policy = *l.spec;
+    ActionRecord& rec = l.rec;
+    FlagProvider& provider = *env.runtime.flag_providers.at(f.provider);
+    const FlagChange change{f.flag, f.variant, f.segment, f.segment_jsonlogic};
+    constexpr int kAttempts = 3;
+    for (int attempt = 1;; ++attempt) {
+      auto before = provider.preview(change);
+      json::object intent{{"action", "flag"}, {"step", step}, {"provider", f.provider}, {"flag", f.flag},
+                          {"variant", f.variant}, {"segment", f.segment}};
+      if (!f.segment_jsonlogic.empty()) intent["targeting"] = embed_json(f.segment_jsonlogic);
+      if (before) {
+        intent["previous_state"] = embed_json(before->previous.state_json);
+        intent["intended_state"] = embed_json(before->current.state_json);
+      } else {
+        intent["read_error"] = before.error().message;
+      }
+      if (attempt > 1) intent["attempt"] = attempt;
+      if (!append("action_intent", {{"policy", policy.name}, {"data", intent}})) {
+        rec.outcome = "failed";
+        rec.detail = "not attempted: the intent could not be journaled";
+        return false;
+      }
+      std::optional<FlagSnapshot> expected;
+      if (before) expected = before->previous;
+      auto r = provider.apply(change, expected);
+      bool conflict = r && r->conflict;
+      json::object out{{"action", "flag"}, {"step", step}, {"flag", f.flag}, {"ok", r.has_value() && !conflict}};
+      if (r) {
+        out["changed"] = r->changed;
+        out["previous_state"] = embed_json(r->previous.state_json);
+        out["new_state"] = embed_json(r->current.state_json);
+        out["detail"] = r->detail;
+      } else {
+        out["error"] = r.error().message;
+      }
+      if (conflict) {
+        out["conflict"] = true;
+        out["expected_state"] = embed_json(before->previous.state_json);
+        out["found_state"] = embed_json(r->previous.state_json);
+      }
+      append("action_outcome", {{"policy", policy.name}, {"data", out}});
+      if (conflict && attempt < kAttempts) {
+        env.progress.event(
+            fmt::format("  flag {} was changed by someone else since it was read; reading it again", f.flag));
+        continue;
+      }
+      if (conflict) {
+        rec.outcome = "failed";
+        rec.detail = fmt::format("flag {} kept changing under us ({} attempts): {}", f.flag, kAttempts, r->detail);
+      } else if (r) {
+        rec.outcome = r->changed ? "applied" : "unchanged";
+        rec.detail = r->detail;
+        if (r->changed) l.undo = *r;
+      } else {
+        rec.outcome = "failed";
+        rec.detail = r.error().message;
+      }
+      env.progress.event(fmt::format("  flag {}: {} — {}", f.flag, rec.outcome, rec.detail));
+      return r.has_value() && !conflict;
+    }
+  }
+
+  void step_done(Ladder& l, bool ok) {
+    const ActionSpec& action = l.spec->actions[l.step];
+    if (!l.undo && l.rec.outcome == "unchanged" && l.continued) {
+      // The flag already holds what this step writes because an interrupted
+      // run flipped it and reconciliation kept it: that flip is this step's,
+      // so escalating undoes it (compare-and-swap, as for our own).
+      if (const auto* f = std::get_if<FlagActionSpec>(&action.kind))
+        for (const auto& k : l.continued->flips)
+          if (k.provider == f->provider && k.flag == f->flag)
+            l.undo = FlagOutcome{true, {f->flag, k.previous_state}, {f->flag, k.written_state},
+                                 "flipped by the interrupted run, kept"};
+    }
+    l.incident.actions.push_back(fmt::format("{} ({}): {}", l.rec.description, l.rec.outcome, l.rec.detail));
+    send(l, "updated");  // responders learn of the step before its verification
+    if (!ok) {
+      l.res.actions.push_back(l.rec);
+      return start_step(l, l.step + 1);  // escalate to the next step without waiting
+    }
+    // Judge only what is observed after the action: baselines stay, canary
+    // counts start again from the first read of the verification.
+    l.state = LadderState::Verifying;
+    l.since = env.clock.now();
+    l.deadline = l.since + l.spec->verify_for;
+    l.fresh.clear();
+    l.fresh_metrics.clear();
+    l.fresh_canary.clear();
+    l.last_recovery = Recovery{};
+    l.dirty = false;
+    for (const auto& c : l.spec->metrics)
+      if (auto it = metric_history.find(c.id + "#baseline"); it != metric_history.end()) l.fresh_metrics[it->first] = it->second;
+    for (const auto& p : l.spec->probes) urgent.insert(p);
+    for (const auto& c : l.spec->metrics) urgent.insert(c.id);
+  }
+
+  void conclude(Ladder& l, const Recovery& r) {
+    const PolicySpec& policy = *l.spec;
+    size_t i = l.step;
+    ActionRecord& rec = l.rec;
+    rec.recovery = r.state == RecoveryState::Recovered      ? "recovered"
+                   : r.state == RecoveryState::StillFailing ? "still_failing"
+                                                            : "not_confirmed";
+    rec.recovery_reasons = r.reasons;
+    l.res.actions.push_back(rec);
+    append("verification", {{"policy", policy.name},
+                            {"data", {{"step", i + 1}, {"result", rec.recovery}, {"reasons", to_json(r.reasons)},
+                                      {"evidence", to_json(r.evidence)}}}});
+    if (r.state == RecoveryState::Recovered) {
+      l.res.recovered_at = env.clock.now();
+      l.res.state = "mitigated";
+      env.progress.event(fmt::format("RECOVERED after step {} ({})", i + 1, rec.description));
+      append("policy_recovered",
+             {{"policy", policy.name},
+              {"data", {{"step", i + 1}, {"time_to_detect_ms", ms(opt.release_started, *l.res.tripped_at)},
+                        {"time_to_mitigate_ms", ms(opt.release_started, *l.res.recovered_at)}}}});
+      l.incident.status = "mitigated";
+      l.incident.actions.back() += " — users recovered";
+      send(l, "resolved");
+      return end(l, LadderState::Mitigated);
+    }
+    env.progress.event(fmt::format("step {} did not recover users: {}", i + 1, text::join(r.reasons, "; ")));
+    l.incident.actions.back() += " — users did not recover";
+    if (i + 1 < policy.actions.size() && !stopping) {
+      // A flip that did not help is not left behind for the next step.
+      if (l.undo) undo_flag(l, std::get<FlagActionSpec>(policy.actions[i].kind), *l.undo, i + 1);
+      append("escalated", {{"policy", policy.name},
+                           {"data", {{"from_step", i + 1}, {"to_step", i + 2}, {"to", policy.actions[i + 1].describe()}}}});
+      l.state = LadderState::Escalated;
+    }
+    send(l, "updated");
+    start_step(l, i + 1);
+  }
+
+  void failed(Ladder& l) {
+    l.res.state = "mitigation_failed";
+    env.progress.event(fmt::format("MITIGATION FAILED for policy {}: a human is needed", l.spec->name));
+    append("mitigation_failed", {{"policy", l.spec->name},
+                                 {"data", {{"steps", l.spec->actions.size()},
+                                           {"reason", "no step of the ladder recovered users"}}}});
+    l.incident.status = "mitigation_failed";
+    send(l, "updated");
+    end(l, LadderState::Failed);
+  }
+
+  void end(Ladder& l, LadderState s) {
+    l.state = s;
+    l.ended = true;
+  }
+
+  // Intent (with what is needed to undo) is durable before the side effect;
+  // the outcome follows, failures included. The undo is compare-and-swap: it
+  // restores only if the flag is still what our step wrote; a later change by
+  // someone else is kept and journaled as a conflict.
+  void undo_flag(Ladder& l, const FlagActionSpec& f, const FlagOutcome& done, size_t step) {
+    const PolicySpec& policy = *l.spec;
+    FlagProvider& provider = *env.runtime.flag_providers.at(f.provider);
+    if (!append("action_intent", {{"policy", policy.name},
+                                  {"data", {{"action", "undo_flag"}, {"step", step}, {"provider", f.provider},
+                                            {"flag", f.flag}, {"restore_state", embed_json(done.previous.state_json)},
+                                            {"expected_state", embed_json(done.current.state_json)}}}}))
+      return;
+    auto r = provider.restore(done.previous, done.current);
+    bool conflict = r && r->conflict;
+    json::object out{{"action", "undo_flag"}, {"step", step}, {"flag", f.flag}, {"ok", r.has_value() && !conflict}};
+    if (r) {
+      out["changed"] = r->changed;
+      out["detail"] = r->detail;
+      if (conflict) {
+        out["conflict"] = true;
+        out["expected_state"] = embed_json(done.current.state_json);
+        out["found_state"] = embed_json(r->previous.state_json);
+      }
+    } else {
+      out["error"] = r.error().message;
+    }
+    append("action_outcome", {{"policy", policy.name}, {"data", out}});
+    std::string line = conflict ? fmt::format("did not undo step {}: flag {} was changed by someone else since; "
+                                              "their change is kept ({})",
+                                              step, f.flag, r->detail)
+                                : fmt::format("undid step {} (flag {} restored): {}", step, f.flag,
+                                              r ? r->detail : r.error().message);
+    env.progress.event("  " + line);
+    l.incident.actions.push_back(line);
+  }
+};
+
+Engine::Engine(std::shared_ptr<const Config> config, EngineEnv env, EngineOptions options)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(env), std::move(options))) {}
+Engine::~Engine() = default;
+
+void Engine::observe(Observation o) { impl_->observe(std::move(o)); }
+void Engine::read(MetricReading r) { impl_->read(std::move(r)); }
+void Engine::advance() { impl_->advance(); }
+void Engine::stop() {
+  impl_->stopping = true;
+  impl_->advance();
+}
+
+std::set<std::string> Engine::take_urgent() { return std::exchange(impl_->urgent, {}); }
+
+bool Engine::wants(const std::string& signal) const {
+  for (const auto& l : impl_->ladders) {
+    if (!impl_->judged(l) || l.state == LadderState::Paused) continue;
+    if (impl_->frozen_by && l.ended) continue;
+    if (Impl::judges(*l.spec, signal)) return true;
+  }
+  return false;
+}
+
+std::optional<TimePoint> Engine::next_deadline() const {
+  std::optional<TimePoint> t;
+  for (const auto& l : impl_->ladders)
+    if (l.state == LadderState::Verifying && impl_->judged(l)) t = t ? std::min(*t, l.deadline) : l.deadline;
+  return t;
+}
+
+bool Engine::ladder_in_flight() const {
+  for (const auto& l : impl_->ladders)
+    if (l.state == LadderState::Tripped || l.state == LadderState::Mitigating || l.state == LadderState::Verifying ||
+        l.state == LadderState::Escalated)
+      if (!l.ended) return true;
+  return false;
+}
+
+bool Engine::ladder_done() const { return impl_->frozen_by && impl_->frozen_by->ended; }
+bool Engine::journal_failed() const { return impl_->journal_failed; }
+
+LadderState Engine::state(const std::string& policy) const {
+  for (const auto& l : impl_->ladders)
+    if (l.spec->name == policy) return l.state;
+  return LadderState::Watching;
+}
+
+const History& Engine::history() const { return impl_->history; }
+const MetricHistory& Engine::metric_history() const { return impl_->metric_history; }
+
+std::vector<PolicyResult> Engine::ladders() const {
+  std::vector<PolicyResult> out;
+  for (const auto& l : impl_->ladders)
+    if (l.res.tripped_at) out.push_back(l.res);
+  return out;
+}
+
+}  // namespace dg
