@@ -27,6 +27,10 @@
 #include "agent/verify/reconcile.h"
 #include "agent/verify/report.h"
 #include "agent/verify/verify.h"
+#include "agent/core/http_client.h"
+#include "agent/watch/log.h"
+#include "agent/watch/systemd.h"
+#include "agent/watch/watcher.h"
 #include "probes/metrics/exposition.h"
 
 namespace {
@@ -309,6 +313,88 @@ int cmd_journal_verify(std::string path, const std::string& config_path, const s
   return rc;
 }
 
+
+int cmd_watch(const std::string& config_path, bool dry_run, const std::string& log_format, const std::string& log_level) {
+  auto format = dg::parse_log_format(log_format);
+  auto level = dg::parse_log_level(log_level);
+  if (!format || !level) {
+    std::cerr << "watch: --log-format is human, json or auto; --log-level is debug, info, warn or error\n";
+    return dg::kUsage;
+  }
+  dg::Log log(*format, *level);
+  auto sd = dg::systemd_notify();
+  if (!sd.problem.empty()) log.log(dg::LogLevel::Warn, "systemd notifications are off: " + sd.problem);
+  dg::WatchOptions opt{.config_path = config_path, .run_id = run_id(), .dry_run = dry_run, .notify = sd.notify,
+                       .watchdog_interval = sd.watchdog_interval};
+  return dg::run_watch(opt, log);
+}
+
+// A request to the running watcher named by the config (its listener), with
+// the token the config references: the shell's way to the same API.
+int cmd_client(const std::string& config_path, const std::string& method, const std::string& path,
+               const boost::json::object& body, bool human_status) {
+  auto loaded = dg::load_config(config_path);
+  if (!loaded.config) return print_diagnostics(loaded);
+  const dg::WatchSpec& w = loaded.config->watch;
+  std::string host = w.address;
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  dg::HttpRequest req;
+  req.method = method;
+  req.url = fmt::format("{}://{}:{}{}", w.tls_cert.empty() ? "http" : "https", host, w.port, path);
+  std::string token = method == "GET" && !w.read_token.empty() ? w.read_token : w.alarm_token;
+  if (!token.empty()) req.headers.emplace_back("Authorization", "Bearer " + token);
+  if (method == "POST") {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = boost::json::serialize(body);
+  }
+  req.timeout = std::chrono::seconds(10);
+  req.verify_tls = false;  // our own listener, on the address the config names; its certificate may be self-signed
+  auto r = dg::http_perform(req);
+  if (!r) {
+    std::cerr << "deployguard: the watcher at " << dg::secrets::redact(req.url) << " did not answer: "
+              << dg::secrets::redact(r.error().message) << "\n";
+    return 1;
+  }
+  if (r->status >= 300) {
+    std::cerr << "deployguard: " << r->status << ": " << dg::secrets::redact(r->body);
+    return r->status == 401 ? dg::kUsage : 1;
+  }
+  if (!human_status) {
+    std::cout << r->body;
+    return 0;
+  }
+  boost::system::error_code ec;
+  auto v = boost::json::parse(r->body, ec);
+  if (ec || !v.is_object()) {
+    std::cout << r->body;
+    return 0;
+  }
+  const auto& o = v.as_object();
+  auto s = [](const boost::json::value* x) { return x && x->is_string() ? std::string(x->as_string()) : std::string(); };
+  std::cout << fmt::format("{} ({}) — journal head {}\n", s(o.if_contains("service")), s(o.if_contains("environment")),
+                           s(o.if_contains("journal_head")));
+  if (const auto* svc = o.if_contains("services"); svc && svc->is_array())
+    for (const auto& x : svc->as_array())
+      std::cout << fmt::format("  service {}: release {}\n", s(x.as_object().if_contains("name")),
+                               s(x.as_object().if_contains("release")));
+  if (const auto* pol = o.if_contains("policies"); pol && pol->is_array())
+    for (const auto& x : pol->as_array()) {
+      const auto& p = x.as_object();
+      std::string inc = s(p.if_contains("incident"));
+      std::cout << fmt::format("  policy {:<24} {:<11} release {}{}\n", s(p.if_contains("name")), s(p.if_contains("state")),
+                               s(p.if_contains("release")), inc.empty() ? "" : "  incident " + inc);
+    }
+  if (const auto* inc = o.if_contains("incidents"); inc && inc->is_array() && !inc->as_array().empty()) {
+    std::cout << "open incidents:\n";
+    for (const auto& x : inc->as_array())
+      std::cout << fmt::format("  {} {} {}\n", s(x.as_object().if_contains("key")), s(x.as_object().if_contains("state")),
+                               s(x.as_object().if_contains("scope")));
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -351,12 +437,74 @@ int main(int argc, char** argv) {
   echeck->add_option("--max-series", expo_limits.max_series, "samples in the exposition")->check(CLI::PositiveNumber);
   echeck->add_option("--max-line-length", expo_limits.max_line_length, "bytes")->check(CLI::PositiveNumber);
 
+  auto* watch = app.add_subcommand("watch", "watch continuously: probe, judge, mitigate, serve /metrics and the API");
+  watch->add_option("--config,-c", config_path, "config file")->required();
+  watch->add_flag("--dry-run", dry_run, "record what would be done without doing it");
+  std::string log_format = "auto", log_level = "info";
+  watch->add_option("--log-format", log_format, "human, json, or auto (human on a terminal, else JSON lines)");
+  watch->add_option("--log-level", log_level, "debug, info, warn or error");
+
+  std::string reason, scope, service, policy, who;
+  auto* alarm = app.add_subcommand("alarm", "raise the alarm on the running watcher (opens an incident)");
+  alarm->add_option("--config,-c", config_path, "config file")->required();
+  alarm->add_option("--reason", reason, "what is wrong, in words")->required();
+  alarm->add_option("--scope", scope, "who is affected, e.g. \"segment: pluginCount == 0\"");
+  alarm->add_option("--service", service, "the service (default: the agent's)");
+  alarm->add_option("--policy", policy, "a policy whose ladder to start");
+  alarm->add_option("--who", who, "your name, for the journal");
+  auto* status = app.add_subcommand("status", "the running watcher's policies, releases and open incidents");
+  status->add_option("--config,-c", config_path, "config file")->required();
+  bool status_json = false;
+  status->add_flag("--json", status_json, "print the API's JSON");
+  auto* announce = app.add_subcommand("release", "announce a release to the running watcher (CI, after a deploy)");
+  announce->add_option("--config,-c", config_path, "config file")->required();
+  announce->add_option("--release,-r", release, "the release id")->required();
+  announce->add_option("--service", service, "the service (default: the agent's)");
+  std::vector<std::string> fixes, policies;
+  announce->add_option("--fixes", fixes, "policies whose trip this release fixes (their mitigation is lifted)");
+  announce->add_option("--policies", policies, "the policies this release concerns (default: every policy of the service)");
+  auto* lift = app.add_subcommand("release-mitigation", "lift a policy's mitigation on the running watcher (the fix shipped)");
+  lift->add_option("--config,-c", config_path, "config file")->required();
+  lift->add_option("--policy", policy, "the mitigated policy")->required();
+  auto* pause = app.add_subcommand("pause", "pause a policy on the running watcher (not judged, nothing acted on)");
+  pause->add_option("--config,-c", config_path, "config file")->required();
+  pause->add_option("--policy", policy, "the policy")->required();
+  pause->add_option("--reason", reason, "why");
+  auto* resume = app.add_subcommand("resume", "resume a paused policy on the running watcher");
+  resume->add_option("--config,-c", config_path, "config file")->required();
+  resume->add_option("--policy", policy, "the policy")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : dg::kUsage;
   }
+
+  signal(SIGPIPE, SIG_IGN);
+  if (*watch) return cmd_watch(config_path, dry_run, log_format, log_level);  // its loop handles the signals
+  auto who_field = [&](boost::json::object o) {
+    if (!who.empty()) o["who"] = who;
+    return o;
+  };
+  if (*alarm) {
+    boost::json::object b{{"reason", reason}};
+    if (!scope.empty()) b["scope"] = scope;
+    if (!service.empty()) b["service"] = service;
+    if (!policy.empty()) b["policy"] = policy;
+    return cmd_client(config_path, "POST", "/api/v1/alarm", who_field(b), false);
+  }
+  if (*status) return cmd_client(config_path, "GET", "/api/v1/status", {}, !status_json);
+  if (*announce) {
+    boost::json::object b{{"release", release}};
+    if (!service.empty()) b["service"] = service;
+    if (!fixes.empty()) b["fixes"] = boost::json::array(fixes.begin(), fixes.end());
+    if (!policies.empty()) b["policies"] = boost::json::array(policies.begin(), policies.end());
+    return cmd_client(config_path, "POST", "/api/v1/releases", who_field(b), false);
+  }
+  if (*lift) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/release-mitigation", who_field({}), false);
+  if (*pause) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/pause", who_field({{"reason", reason}}), false);
+  if (*resume) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/resume", who_field({}), false);
 
   struct sigaction sa {};
   sa.sa_handler = on_signal;

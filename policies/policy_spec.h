@@ -61,6 +61,8 @@ enum class Combine { Any, All };
 
 struct PolicySpec {
   std::string name;
+  std::string digest;   ///< of its definition as written: a reload keeps the state of an unchanged policy
+  std::string service;  ///< the guarded service it judges (default: the agent's, or its file's `service`)
   std::string description;
   std::string scope;  ///< who is affected, in words, for incidents
   std::vector<std::string> probes;

@@ -57,6 +57,7 @@ struct TcpProbeSpec {
 
 struct ProbeSpec {
   std::string name;
+  std::string digest;  ///< of its definition as written (see PolicySpec::digest)
   std::string type;  ///< "http" | "command" | "tcp"
   Duration interval{5000};
   Duration timeout{2000};

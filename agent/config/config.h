@@ -27,6 +27,29 @@ struct AgentSpec {
   std::vector<std::string> child_env;
 };
 
+/// `deployguard watch`: its HTTP listener and how it runs.
+struct WatchSpec {
+  std::string address = "127.0.0.1";  ///< loopback unless set explicitly
+  int port = 9464;
+  std::string alarm_token;  ///< resolved from env:; empty = mutating endpoints refuse everyone
+  std::string read_token;   ///< resolved from env:; empty = GET endpoints need no token
+  std::string tls_cert, tls_key;  ///< both or neither
+  size_t max_body = 64 * 1024;
+  int max_connections = 64;
+  Duration read_timeout{10'000};
+  double requests_per_second = 20;  ///< per client address
+  Duration reload_poll{2000};       ///< how often the config files are checked for a change
+  Duration shutdown_grace{30'000};  ///< SIGTERM: how long in-flight actions may take to finish
+  Duration checkpoint_every{600'000};
+};
+
+/// A guarded service: policies name it; its current release as the config
+/// knows it (CI may announce later ones through the API).
+struct ServiceSpec {
+  std::string name;
+  std::string release;
+};
+
 struct Config {
   std::string path;                ///< the main file
   std::vector<std::string> files;  ///< main file and included files, in load order
@@ -38,8 +61,12 @@ struct Config {
   std::vector<RollbackSpec> rollbacks;
   std::vector<IncidentSinkSpec> incident_sinks;
   std::vector<MetricSourceSpec> metric_sources;
+  WatchSpec watch;
+  std::vector<ServiceSpec> services;  ///< every service a policy names (the agent's first)
 
   const ProbeSpec* probe(const std::string& name) const;
+  const PolicySpec* policy(const std::string& name) const;
+  const ServiceSpec* service(const std::string& name) const;
 };
 
 struct Diagnostic {

@@ -19,6 +19,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <toml++/toml.h>
 
 #include "agent/config/config.h"
@@ -30,6 +31,18 @@
 #include "flags/segment.h"
 
 namespace dg {
+
+const PolicySpec* Config::policy(const std::string& name) const {
+  for (const auto& p : policies)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+const ServiceSpec* Config::service(const std::string& name) const {
+  for (const auto& s : services)
+    if (s.name == name) return &s;
+  return nullptr;
+}
 
 const ProbeSpec* Config::probe(const std::string& name) const {
   for (const auto& p : probes)
@@ -404,7 +417,7 @@ class Loader {
       static const std::regex redefine(R"(cannot redefine existing table '([a-z_]+)\.(.+)')");
       std::smatch m;
       static const std::map<std::string, std::string> what{{"probes", "probe"},
-                                                          {"policies", "policy"},
+                                                          {"policies", "policy"}, {"services", "service"},
                                                           {"flag_providers", "flag provider"},
                                                           {"rollbacks", "rollback"},
                                                           {"incident_sinks", "incident sink"},
@@ -435,6 +448,9 @@ class Loader {
   void load(const std::string& main_path);
   void read_file(const toml::table& root, const std::string& dir, bool is_main);
   void read_agent(Reader& r);
+  void read_watch(Reader& r);
+  std::string file_service;  // the current file's `service`, the default of its policies
+  std::vector<ServiceSpec> declared_services;
   void read_probe(Reader& r, const std::string& name);
   void read_http(Reader& r, ProbeSpec& spec);
   void read_expect(Reader& r, HttpExpect& ex);
@@ -591,6 +607,16 @@ void Loader::load(const std::string& main_path) {
   }
   if (cfg.policies.empty() && diags.empty())
     error(Loc{main_path, 1, 1}, "policies", "no policy defined: nothing would be guarded");
+  // Every policy guards a service; the agent's is the default and comes first.
+  cfg.services.push_back(ServiceSpec{.name = cfg.agent.service});
+  for (auto& p : cfg.policies) {
+    if (p.service.empty()) p.service = cfg.agent.service;
+    if (!cfg.service(p.service)) cfg.services.push_back(ServiceSpec{.name = p.service});
+  }
+  for (auto& d : declared_services) {
+    if (ServiceSpec* s = const_cast<ServiceSpec*>(cfg.service(d.name))) s->release = d.release;
+    else cfg.services.push_back(d);
+  }
   // Commands see the agent's variables only through the allow-list.
   for (auto& p : cfg.probes)
     if (auto* c = std::get_if<CommandProbeSpec>(&p.kind)) c->pass_env = cfg.agent.child_env;
@@ -609,14 +635,31 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
       read_agent(ar);
       ar.finish();
     }
+    if (const toml::table* w = r.table("watch")) {
+      Reader wr(*this, *w, "watch", dir);
+      read_watch(wr);
+      wr.finish();
+    }
   } else {
-    for (const char* main_only : {"agent", "include"}) {
+    for (const char* main_only : {"agent", "include", "watch"}) {
       if (const toml::node* n = root.get(main_only)) {
         error(loc_of(n->source()), main_only, fmt::format("'{}' is allowed only in the main config file", main_only));
         r.node(main_only);
       }
     }
   }
+  // A file may say which service its policies guard (one file per service).
+  file_service = "";
+  if (auto v = r.str("service")) {
+    if (v->empty()) r.error_at(root.get("service"), "service", "must not be empty");
+    file_service = *v;
+  }
+  each_named(r, "services", [&](Reader& sr, const std::string& name, const Loc& at) {
+    claim("services", "service", name, at, sr.base_path());
+    ServiceSpec s{.name = name};
+    if (auto v = sr.str("release")) s.release = *v;
+    declared_services.push_back(std::move(s));
+  });
   each_named(r, "probes", [&](Reader& pr, const std::string& name, const Loc& at) {
     claim("probes", "probe", name, at, pr.base_path());  // a duplicate is still checked
     read_probe(pr, name);
@@ -642,6 +685,50 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
     read_sink(pr, name);
   });
   r.finish();
+}
+
+std::optional<double> number_at(Reader& r, std::string_view key);
+
+std::string table_digest(const toml::table& t) {
+  std::ostringstream os;
+  os << t;
+  return sha256_hex(os.str());
+}
+
+void Loader::read_watch(Reader& r) {
+  WatchSpec& w = cfg.watch;
+  if (auto v = r.str("address")) {
+    if (v->empty()) r.error_at(r.raw().get("address"), "watch.address", "must not be empty (default 127.0.0.1)");
+    w.address = *v;
+  }
+  if (auto v = r.integer("port", 0, 65535)) w.port = static_cast<int>(*v);
+  // Tokens are secrets: only from the environment, never written in the file.
+  for (auto [key, out] : {std::pair{"alarm_token", &w.alarm_token}, std::pair{"read_token", &w.read_token}}) {
+    const toml::node* n = r.raw().get(key);
+    if (n && n->is_string() && !secrets::is_reference(n->as_string()->get())) {
+      r.node(key);
+      r.error_at(n, r.key_path(key), "literal secret in the config; reference it from the environment as \"env:NAME\"");
+      continue;
+    }
+    if (auto v = r.secret_str(key)) {
+      if (v->empty()) r.error_at(n, r.key_path(key), "the environment variable is empty");
+      *out = *v;
+    }
+  }
+  if (auto v = r.path("tls_cert")) w.tls_cert = *v;
+  if (auto v = r.path("tls_key")) w.tls_key = *v;
+  if (w.tls_cert.empty() != w.tls_key.empty())
+    r.error_at(nullptr, r.key_path(w.tls_cert.empty() ? "tls_cert" : "tls_key"), "tls_cert and tls_key go together");
+  if (auto v = r.integer("max_body", 1024, 64 * 1024 * 1024)) w.max_body = static_cast<size_t>(*v);
+  if (auto v = r.integer("max_connections", 1, 100'000)) w.max_connections = static_cast<int>(*v);
+  if (auto v = r.duration("read_timeout", Duration{100})) w.read_timeout = *v;
+  if (auto v = number_at(r, "requests_per_second")) {
+    if (*v <= 0) r.error_at(r.raw().get("requests_per_second"), "watch.requests_per_second", "must be positive");
+    w.requests_per_second = *v;
+  }
+  if (auto v = r.duration("reload_poll", Duration{100})) w.reload_poll = *v;
+  if (auto v = r.duration("shutdown_grace", Duration{0})) w.shutdown_grace = *v;
+  if (auto v = r.duration("checkpoint_every", Duration{1000})) w.checkpoint_every = *v;
 }
 
 void Loader::read_agent(Reader& r) {
@@ -685,6 +772,7 @@ std::optional<std::string> type_of(Reader& r, const std::vector<std::string>& kn
 void Loader::read_probe(Reader& r, const std::string& name) {
   ProbeSpec spec;
   spec.name = name;
+  spec.digest = table_digest(r.raw());
   auto type = type_of(r, {"http", "command", "tcp"}, "probe");
   if (auto v = r.str("description")) spec.description = *v;
   if (auto v = r.duration("interval", Duration{100})) spec.interval = *v;
@@ -842,6 +930,12 @@ void Loader::read_expect(Reader& r, HttpExpect& ex) {
 void Loader::read_policy(Reader& r, const std::string& name) {
   PolicySpec p;
   p.name = name;
+  p.digest = table_digest(r.raw()) + "|" + file_service;
+  p.service = file_service;
+  if (auto v = r.str("service")) {
+    if (v->empty()) r.error_at(r.raw().get("service"), r.key_path("service"), "must not be empty");
+    p.service = *v;
+  }
   if (auto v = r.str("description")) p.description = *v;
   if (auto v = r.str("scope")) p.scope = *v;
   if (const toml::node* n = r.node("probes")) {

@@ -1,3 +1,4 @@
+#include <cstdio>
 #include "agent/core/text.h"
 
 #include <fmt/chrono.h>
@@ -99,6 +100,30 @@ std::string rfc3339(TimePoint t) {
   auto secs = std::chrono::sys_seconds{std::chrono::seconds{ms / 1000 - (ms % 1000 < 0 ? 1 : 0)}};
   long long frac = ((ms % 1000) + 1000) % 1000;
   return fmt::format("{:%Y-%m-%dT%H:%M:%S}.{:03}Z", secs, frac);
+}
+
+std::optional<TimePoint> parse_rfc3339(std::string_view s) {
+  int y, mo, d, h, mi, sec;
+  char z = 0;
+  int n = 0;
+  std::string buf(s);
+  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6) return std::nullopt;
+  long long frac_ms = 0;
+  size_t i = static_cast<size_t>(n);
+  if (i < buf.size() && buf[i] == '.') {
+    int digits = 0;
+    for (++i; i < buf.size() && buf[i] >= '0' && buf[i] <= '9'; ++i, ++digits)
+      if (digits < 3) frac_ms = frac_ms * 10 + (buf[i] - '0');
+    for (; digits < 3; ++digits) frac_ms *= 10;
+  }
+  if (i < buf.size()) z = buf[i++];
+  if (z != 'Z' || i != buf.size()) return std::nullopt;
+  std::chrono::year_month_day ymd{std::chrono::year{y}, std::chrono::month{static_cast<unsigned>(mo)},
+                                  std::chrono::day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return std::nullopt;
+  auto t = std::chrono::sys_days{ymd} + std::chrono::hours{h} + std::chrono::minutes{mi} + std::chrono::seconds{sec} +
+           std::chrono::milliseconds{frac_ms};
+  return std::chrono::time_point_cast<TimePoint::duration>(t);
 }
 
 std::string xml_escape(std::string_view s) {

@@ -19,6 +19,8 @@ std::string excerpt(std::string_view s, size_t max = 240);
 std::string excerpt_tail(std::string_view s, size_t max = 240);
 /// RFC 3339 UTC with milliseconds: 2026-11-25T07:00:00.123Z
 std::string rfc3339(TimePoint t);
+/// Reads what rfc3339() writes (`YYYY-MM-DDTHH:MM:SS[.fff]Z`); nullopt otherwise.
+std::optional<TimePoint> parse_rfc3339(std::string_view s);
 /// XML 1.0 text/attribute escaping; control characters XML cannot carry become '?'.
 std::string xml_escape(std::string_view s);
 /// application/x-www-form-urlencoded / query-string encoding.

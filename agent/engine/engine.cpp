@@ -67,6 +67,12 @@ std::vector<SeriesValue> fold_canary(CanaryCounter& counter, const std::vector<S
 struct Ladder {
   const PolicySpec* spec = nullptr;
   LadderState state = LadderState::Watching;
+  std::string release;  ///< the release it judges (a ladder in flight keeps the one it tripped on)
+  TimePoint release_started{};
+  LadderState resume_to = LadderState::Watching;  ///< Paused: the state resume returns to
+  std::optional<TimePoint> lifting_until;          ///< a lifted mitigation is watched until then
+  std::optional<Incident> lifted;                  ///< the incident a trip while lifting continues
+  std::string paused_by;
   bool dirty = true;  ///< a signal it judges changed since it was last judged
   bool dry = false;
   bool ended = false;  ///< the ladder of this trip has finished (any way)
@@ -105,6 +111,9 @@ struct Engine::Impl {
     for (const auto& p : cfg->policies) {
       Ladder l;
       l.spec = &p;
+      auto r = opt.releases.find(p.service);
+      l.release = r != opt.releases.end() ? r->second : opt.release;
+      l.release_started = opt.release_started;
       ladders.push_back(std::move(l));
       for (const auto& m : p.metrics) conditions[m.id] = &m;
     }
@@ -184,6 +193,7 @@ struct Engine::Impl {
     TimePoint now = env.clock.now();
     for (auto& l : ladders) {
       if (!judged(l)) continue;
+      if (l.state == LadderState::Watching && l.lifting_until && now >= *l.lifting_until) lifted(l);
       if (l.state == LadderState::Watching && l.dirty) {
         l.dirty = false;
         Verdict v = evaluate(*l.spec, history, Phase::Ongoing, metric_history);
@@ -205,6 +215,24 @@ struct Engine::Impl {
         if (now >= l.deadline || stopping) unconfirmed(l);
       }
     }
+  }
+
+  // The fix held for verify_for after the flag was restored.
+  void lifted(Ladder& l) {
+    l.lifting_until.reset();
+    append("mitigation_lifted", {{"policy", l.spec->name},
+                                 {"data", {{"release", l.release}, {"incident", l.lifted ? l.lifted->key : ""}}}});
+    env.progress.event(fmt::format("policy {}: the fix in release {} held; mitigation lifted", l.spec->name, l.release));
+    if (l.lifted) {
+      Incident& i = *l.lifted;
+      i.actions.push_back(fmt::format("mitigation lifted: release {} fixed it", l.release));
+      i.status = "fixed";
+      i.event = "resolved";
+      i.at = env.clock.now();
+      env.notifier.notify(i, l.spec->incident_sinks, opt.dry_run || l.spec->dry_run);
+    }
+    l.lifted.reset();
+    note(l);
   }
 
   void unconfirmed(Ladder& l) {
@@ -235,7 +263,7 @@ struct Engine::Impl {
     l.state = LadderState::Tripped;
     l.ended = false;
     l.dry = opt.dry_run || policy.dry_run;
-    l.res = PolicyResult{.name = policy.name, .reasons = v.reasons, .probe = v.probe, .release = opt.release};
+    l.res = PolicyResult{.name = policy.name, .reasons = v.reasons, .probe = v.probe, .release = l.release};
     PolicyResult& res = l.res;
     res.first_failure = v.since;
     res.tripped_at = env.clock.now();
@@ -251,29 +279,37 @@ struct Engine::Impl {
     l.incident = Incident{};
     Incident& incident = l.incident;
     l.continued.reset();
-    if (auto c = opt.continue_incidents.find(policy.name); c != opt.continue_incidents.end()) l.continued = c->second;
+    if (auto c = opt.continue_incidents.find(policy.name); c != opt.continue_incidents.end()) {
+      l.continued = c->second;
+      opt.continue_incidents.erase(c);  // one trip continues it; a later one is a new incident
+    } else if (l.lifted) {
+      // Tripped again while its mitigation was being lifted: the same incident.
+      l.continued = ContinuedIncident{.key = l.lifted->key, .actions = l.lifted->actions};
+    }
+    l.lifted.reset();
+    l.lifting_until.reset();
     if (l.continued) {
       incident.key = l.continued->key;
       incident.actions = l.continued->actions;
     } else {
       incident.key = "dg-" + sha256_hex(fmt::format("{}|{}|{}|{}|{}|{}", cfg->agent.service, cfg->agent.environment,
-                                                    policy.name, opt.release, text::rfc3339(*res.tripped_at),
+                                                    policy.name, l.release, text::rfc3339(*res.tripped_at),
                                                     env.journal.path()))
                                  .substr(0, 24);
     }
     auto seq = append("policy_tripped", {{"policy", policy.name},
                                          {"data", {{"reasons", to_json(v.reasons)}, {"probe", v.probe},
                                                    {"since", text::rfc3339(v.since)}, {"dry_run", l.dry},
-                                                   {"evidence", to_json(v.evidence)},
+                                                   {"evidence", to_json(v.evidence)}, {"release", l.release},
                                                    {"metric_evidence", to_json(v.metric_evidence)},
                                                    {"stats", stats_json(v)},
                                                    {"incident", {{"key", incident.key}, {"affected", scope_of(policy)},
                                                                  {"experience", res.experience}}}}}});
     res.incident_key = incident.key;
-    incident.title = fmt::format("{}: {} tripped after release {}", cfg->agent.service, policy.name, opt.release);
-    incident.service = cfg->agent.service;
+    incident.title = fmt::format("{}: {} tripped after release {}", policy.service, policy.name, l.release);
+    incident.service = policy.service;
     incident.environment = cfg->agent.environment;
-    incident.release = opt.release;
+    incident.release = l.release;
     incident.policy = policy.name;
     incident.scope = scope_of(policy);
     incident.experience = res.experience;
@@ -281,6 +317,8 @@ struct Engine::Impl {
     incident.journal = fmt::format("{}#{}", env.journal.path(), seq.value_or(0));
     incident.status = l.dry ? "dry_run" : "mitigating";
     send(l, l.continued ? "updated" : "opened");
+    if (!l.continued) emit({.kind = EngineEvent::Kind::IncidentOpened, .policy = policy.name});
+    note(l);
     if (l.dry) return dry_run(l);
     start_step(l, 0);
   }
@@ -332,6 +370,7 @@ struct Engine::Impl {
     }
     l.step = i;
     l.state = LadderState::Mitigating;
+    note(l);
     l.rec = ActionRecord{.description = action.describe(), .type = action.type, .at = env.clock.now()};
     l.undo.reset();
     env.progress.event(fmt::format("step {}: {}", i + 1, l.rec.description));
@@ -463,6 +502,7 @@ struct Engine::Impl {
       if (auto it = metric_history.find(c.id + "#baseline"); it != metric_history.end()) l.fresh_metrics[it->first] = it->second;
     for (const auto& p : l.spec->probes) urgent.insert(p);
     for (const auto& c : l.spec->metrics) urgent.insert(c.id);
+    note(l);
   }
 
   void conclude(Ladder& l, const Recovery& r) {
@@ -483,8 +523,12 @@ struct Engine::Impl {
       env.progress.event(fmt::format("RECOVERED after step {} ({})", i + 1, rec.description));
       append("policy_recovered",
              {{"policy", policy.name},
-              {"data", {{"step", i + 1}, {"time_to_detect_ms", ms(opt.release_started, *l.res.tripped_at)},
-                        {"time_to_mitigate_ms", ms(opt.release_started, *l.res.recovered_at)}}}});
+              {"data", {{"step", i + 1}, {"release", l.release},
+                        {"time_to_detect_ms", ms(l.release_started, *l.res.tripped_at)},
+                        {"time_to_mitigate_ms", ms(l.release_started, *l.res.recovered_at)}}}});
+      emit({.kind = EngineEvent::Kind::Recovered, .policy = policy.name,
+            .detect_seconds = ms(l.release_started, *l.res.tripped_at) / 1000.0,
+            .mitigate_seconds = ms(l.release_started, *l.res.recovered_at) / 1000.0});
       l.incident.status = "mitigated";
       l.incident.actions.back() += " — users recovered";
       send(l, "resolved");
@@ -498,6 +542,7 @@ struct Engine::Impl {
       append("escalated", {{"policy", policy.name},
                            {"data", {{"from_step", i + 1}, {"to_step", i + 2}, {"to", policy.actions[i + 1].describe()}}}});
       l.state = LadderState::Escalated;
+      note(l);
     }
     send(l, "updated");
     start_step(l, i + 1);
@@ -517,6 +562,380 @@ struct Engine::Impl {
   void end(Ladder& l, LadderState s) {
     l.state = s;
     l.ended = true;
+    note(l);
+    if (s == LadderState::Failed) emit({.kind = EngineEvent::Kind::IncidentClosed, .policy = l.spec->name});
+    if (s == LadderState::Mitigated) emit({.kind = EngineEvent::Kind::IncidentClosed, .policy = l.spec->name});
+  }
+
+  void emit(EngineEvent e) {
+    if (env.on_event) env.on_event(e);
+  }
+
+  // A transition: the metrics learn it; in watch the journal keeps the whole
+  // machine, so a restart resumes it where it was.
+  void note(Ladder& l) {
+    emit({.kind = EngineEvent::Kind::State, .policy = l.spec->name, .state = l.state});
+    if (opt.journal_states)
+      append("policy_state", {{"policy", l.spec->name}, {"data", state_json(l)}});
+  }
+
+  json::object state_json(const Ladder& l) const {
+    auto wall = [&](TimePoint t) { return text::rfc3339(env.clock.to_wall(t)); };
+    json::object o{{"state", to_string(l.state)}, {"release", l.release}, {"release_started", wall(l.release_started)},
+                   {"ended", l.ended}, {"step", l.step}};
+    if (l.state == LadderState::Paused) {
+      o["resume_to"] = to_string(l.resume_to);
+      o["paused_by"] = l.paused_by;
+    }
+    if (l.res.tripped_at) {
+      o["incident"] = to_json(l.incident);
+      o["tripped_at"] = wall(*l.res.tripped_at);
+      o["result"] = l.res.state;
+    }
+    if (l.undo)
+      o["flip"] = {{"provider", flag_of(l) ? flag_of(l)->provider : ""}, {"flag", l.undo->previous.flag},
+                   {"previous_state", embed_json(l.undo->previous.state_json)},
+                   {"written_state", embed_json(l.undo->current.state_json)}};
+    if (l.lifting_until) o["lifting_until"] = wall(*l.lifting_until);
+    if (l.lifted) o["lifted_incident"] = to_json(*l.lifted);
+    return o;
+  }
+
+  const FlagActionSpec* flag_of(const Ladder& l) const {
+    if (l.step >= l.spec->actions.size()) return nullptr;
+    return std::get_if<FlagActionSpec>(&l.spec->actions[l.step].kind);
+  }
+
+
+  Ladder* find(const std::string& name) {
+    for (auto& l : ladders)
+      if (l.spec->name == name) return &l;
+    return nullptr;
+  }
+
+  static bool in_flight(const Ladder& l) {
+    return !l.ended && (l.state == LadderState::Tripped || l.state == LadderState::Mitigating ||
+                        l.state == LadderState::Verifying || l.state == LadderState::Escalated);
+  }
+
+  // Judging starts again for a policy: nothing observed before now counts.
+  void forget_signals(const PolicySpec& p) {
+    for (const auto& name : p.probes) history.erase(name);
+    for (const auto& c : p.metrics) {
+      metric_history.erase(c.id);
+      metric_history.erase(c.id + "#baseline");
+      canary.erase(c.id);
+    }
+  }
+
+  Result<void> announce(const ReleaseAnnouncement& a) {
+    std::vector<Ladder*> concerned;
+    for (auto& l : ladders) {
+      if (l.spec->service != a.service) continue;
+      if (!a.policies.empty() && std::find(a.policies.begin(), a.policies.end(), l.spec->name) == a.policies.end())
+        continue;
+      concerned.push_back(&l);
+    }
+    for (const auto& f : a.fixes) {
+      Ladder* l = find(f);
+      if (!l) return fail(fmt::format("fixes: no policy named '{}'", f));
+      if (l->spec->service != a.service) return fail(fmt::format("fixes: policy '{}' guards service '{}', not '{}'", f, l->spec->service, a.service));
+    }
+    if (concerned.empty() && cfg->service(a.service) == nullptr)
+      return fail(fmt::format("no policy guards service '{}'", a.service));
+    TimePoint now = env.clock.now();
+    json::array names, fixes;
+    for (auto* l : concerned) names.emplace_back(l->spec->name);
+    for (const auto& f : a.fixes) fixes.emplace_back(f);
+    append("release_started", {{"data", {{"service", a.service}, {"release", a.release}, {"policies", names},
+                                         {"fixes", fixes}, {"who", a.who}}}});
+    env.progress.event(fmt::format("release {} of {} started", a.release, a.service));
+    std::set<const PolicySpec*> restarted;
+    for (Ladder* l : concerned) {
+      // A ladder in flight finishes against the release it tripped on.
+      if (in_flight(*l)) continue;
+      l->release = a.release;
+      l->release_started = now;
+      if (l->state == LadderState::Failed || (l->ended && l->state == LadderState::Tripped)) {
+        l->state = LadderState::Watching;  // the new release is judged on its own
+        l->ended = false;
+      }
+      forget_signals(*l->spec);
+      l->dirty = true;
+      note(*l);
+    }
+    for (const auto& f : a.fixes)
+      if (auto r = lift(f, a.who.empty() ? "release " + a.release : a.who); !r)
+        env.progress.event(fmt::format("release {}: {}", a.release, r.error().message));
+    return {};
+  }
+
+  Result<void> lift(const std::string& name, const std::string& who) {
+    Ladder* l = find(name);
+    if (!l) return fail(fmt::format("no policy named '{}'", name));
+    if (l->state != LadderState::Mitigated)
+      return fail(fmt::format("policy '{}' is {}, not mitigated: nothing to lift", name, to_string(l->state)));
+    append("mitigation_lifting", {{"policy", name}, {"data", {{"release", l->release}, {"who", who},
+                                                              {"incident", l->incident.key},
+                                                              {"watch_for_ms", l->spec->verify_for.count()}}}});
+    env.progress.event(fmt::format("policy {}: lifting the mitigation ({})", name, who));
+    if (l->undo) {
+      if (const auto* f = flag_of(*l)) undo_flag(*l, *f, *l->undo, l->step + 1);
+    }
+    l->lifted = l->incident;
+    l->lifted->actions.push_back(fmt::format("mitigation lifted by {}; watching for {}", who,
+                                             format_duration(l->spec->verify_for)));
+    l->undo.reset();
+    l->state = LadderState::Watching;
+    l->ended = false;
+    l->lifting_until = env.clock.now() + l->spec->verify_for;
+    forget_signals(*l->spec);
+    l->dirty = true;
+    for (const auto& p : l->spec->probes) urgent.insert(p);
+    for (const auto& c : l->spec->metrics) urgent.insert(c.id);
+    note(*l);
+    return {};
+  }
+
+  Result<std::string> alarm(const Alarm& a) {
+    std::string service = a.service.empty() ? cfg->agent.service : a.service;
+    Ladder* l = nullptr;
+    if (!a.policy.empty() && !(l = find(a.policy))) return fail(fmt::format("no policy named '{}'", a.policy));
+    std::string who = a.who.empty() ? "someone" : a.who;
+    if (l && (l->state == LadderState::Watching || l->state == LadderState::Failed ||
+              (l->ended && l->state == LadderState::Tripped))) {
+      // The button starts the policy's ladder as a trip would.
+      Verdict v;
+      v.state = VerdictState::Tripped;
+      v.reasons = {fmt::format("alarm raised by {}: {}", who, a.reason)};
+      v.probe = "alarm";
+      v.since = env.clock.now();
+      append("alarm_raised", {{"policy", l->spec->name},
+                              {"data", {{"who", who}, {"reason", a.reason}, {"scope", a.scope}, {"service", service}}}});
+      l->ended = false;
+      trip(*l, v);
+      return l->incident.key;
+    }
+    std::string scope = a.scope.empty() ? "all users of " + service : a.scope;
+    if (l && l->res.tripped_at) {
+      // Its incident is open: a second press updates it.
+      append("alarm_raised", {{"policy", l->spec->name},
+                              {"data", {{"who", who}, {"reason", a.reason}, {"scope", scope}, {"service", service},
+                                        {"incident", l->incident.key}, {"updated", true}}}});
+      l->incident.actions.push_back(fmt::format("alarm raised again by {}: {}", who, a.reason));
+      send(*l, "updated");
+      return l->incident.key;
+    }
+    std::string id = service + "\x1f" + scope;
+    auto it = alarms.find(id);
+    bool update = it != alarms.end();
+    Incident& i = alarms[id];
+    if (!update) {
+      i.key = "dg-" + sha256_hex(fmt::format("{}|{}|alarm|{}|{}|{}", service, cfg->agent.environment, scope,
+                                             text::rfc3339(env.clock.wall()), env.journal.path()))
+                          .substr(0, 24);
+      i.title = fmt::format("{}: alarm raised by {}", service, who);
+      i.service = service;
+      i.environment = cfg->agent.environment;
+      i.release = release_of_service(service);
+      i.policy = "";
+      i.status = "investigating";
+      i.scope = scope;
+      i.experience = a.reason;
+      i.since = env.clock.now();
+    }
+    i.actions.push_back(fmt::format("alarm raised by {}: {}", who, a.reason));
+    auto seq = append("alarm_raised", {{"data", {{"who", who}, {"reason", a.reason}, {"scope", scope},
+                                                 {"service", service}, {"incident", i.key}, {"updated", update}}}});
+    if (!update) i.journal = fmt::format("{}#{}", env.journal.path(), seq.value_or(0));
+    i.event = update ? "updated" : "opened";
+    i.at = env.clock.now();
+    env.notifier.notify(i, {}, opt.dry_run);
+    if (!update) emit({.kind = EngineEvent::Kind::IncidentOpened});
+    return i.key;
+  }
+
+  std::string release_of_service(const std::string& service) const {
+    for (const auto& l : ladders)
+      if (l.spec->service == service) return l.release;
+    auto r = opt.releases.find(service);
+    return r != opt.releases.end() ? r->second : opt.release;
+  }
+
+  Result<void> pause(const std::string& name, const std::string& who, const std::string& reason) {
+    Ladder* l = find(name);
+    if (!l) return fail(fmt::format("no policy named '{}'", name));
+    if (l->state == LadderState::Paused) return {};
+    if (l->state == LadderState::Mitigating || l->state == LadderState::Tripped || l->state == LadderState::Escalated)
+      return fail(fmt::format("policy '{}' has a step in flight; pause it once the step has finished", name));
+    append("policy_paused", {{"policy", name}, {"data", {{"who", who}, {"reason", reason}, {"was", to_string(l->state)}}}});
+    // A verification in progress is abandoned: its flip stays, judged again on resume.
+    l->resume_to = l->state == LadderState::Verifying ? LadderState::Watching : l->state;
+    if (l->state == LadderState::Verifying) l->ended = true;
+    l->paused_by = who;
+    l->state = LadderState::Paused;
+    env.progress.event(fmt::format("policy {} paused by {}{}", name, who, reason.empty() ? "" : ": " + reason));
+    note(*l);
+    return {};
+  }
+
+  Result<void> resume(const std::string& name, const std::string& who) {
+    Ladder* l = find(name);
+    if (!l) return fail(fmt::format("no policy named '{}'", name));
+    if (l->state != LadderState::Paused) return {};
+    append("policy_resumed", {{"policy", name}, {"data", {{"who", who}, {"to", to_string(l->resume_to)}}}});
+    l->state = l->resume_to;
+    if (l->state == LadderState::Watching) {
+      l->ended = false;
+      forget_signals(*l->spec);  // judged on what is observed from now on
+      l->dirty = true;
+    }
+    env.progress.event(fmt::format("policy {} resumed by {}", name, who));
+    note(*l);
+    return {};
+  }
+
+  std::map<std::string, Incident> alarms;  // by service + scope
+
+  static std::string str_of(const json::object& o, std::string_view k) {
+    const auto* v = o.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  }
+
+  TimePoint mono_of(const json::object& o, std::string_view k) const {
+    auto t = text::parse_rfc3339(str_of(o, k));
+    TimePoint now = env.clock.now();
+    if (!t) return now;
+    // Wall time from the journal back onto this process's monotonic scale.
+    return std::min(now, *t - (env.clock.wall() - now));
+  }
+
+  static Incident incident_of(const json::object& o) {
+    Incident i;
+    i.key = str_of(o, "key");
+    i.title = str_of(o, "title");
+    i.service = str_of(o, "service");
+    i.environment = str_of(o, "environment");
+    i.release = str_of(o, "release");
+    i.policy = str_of(o, "policy");
+    i.status = str_of(o, "status");
+    i.scope = str_of(o, "scope");
+    i.experience = str_of(o, "experience");
+    i.journal = str_of(o, "journal");
+    if (const auto* a = o.if_contains("actions"); a && a->is_array())
+      for (const auto& x : a->as_array())
+        if (x.is_string()) i.actions.emplace_back(x.as_string());
+    return i;
+  }
+
+  static LadderState state_named(const std::string& s) {
+    for (auto st : {LadderState::Watching, LadderState::Tripped, LadderState::Mitigating, LadderState::Verifying,
+                    LadderState::Mitigated, LadderState::Escalated, LadderState::Failed, LadderState::Paused})
+      if (s == to_string(st)) return st;
+    return LadderState::Watching;
+  }
+
+  void restore(const json::object& states, const std::map<std::string, std::vector<InheritedFlip>>& kept, bool clean) {
+    TimePoint now = env.clock.now();
+    if (const auto* pol = states.if_contains("policies"); pol && pol->is_object()) {
+      for (const auto& [name, v] : pol->as_object()) {
+        Ladder* l = find(std::string(name));
+        if (!l || !v.is_object()) continue;  // a policy the new config no longer has
+        const json::object& o = v.as_object();
+        LadderState st = state_named(str_of(o, "state"));
+        l->release = str_of(o, "release");
+        l->release_started = mono_of(o, "release_started");
+        if (const auto* step = o.if_contains("step"); step && step->is_int64())
+          l->step = std::min<size_t>(static_cast<size_t>(step->as_int64()), l->spec->actions.size() - 1);
+        if (const auto* inc = o.if_contains("incident"); inc && inc->is_object()) {
+          l->incident = incident_of(inc->as_object());
+          l->res = PolicyResult{.name = l->spec->name, .state = str_of(o, "result"), .release = l->release};
+          l->res.tripped_at = mono_of(o, "tripped_at");
+          l->res.incident_key = l->incident.key;
+          l->dry = l->incident.status == "dry_run";
+        }
+        if (const auto* f = o.if_contains("flip"); f && f->is_object()) {
+          const auto& fo = f->as_object();
+          std::string flag = str_of(fo, "flag");
+          l->undo = FlagOutcome{true, {flag, json::serialize(fo.at("previous_state"))},
+                                {flag, json::serialize(fo.at("written_state"))}, "restored from the journal"};
+        }
+        if (const auto* li = o.if_contains("lifted_incident"); li && li->is_object()) l->lifted = incident_of(li->as_object());
+        if (o.contains("lifting_until")) l->lifting_until = now + l->spec->verify_for;
+        l->ended = false;
+        l->dirty = true;
+        switch (st) {
+          case LadderState::Mitigated:
+          case LadderState::Failed: l->state = st; l->ended = true; break;
+          case LadderState::Paused:
+            l->state = st;
+            l->resume_to = state_named(str_of(o, "resume_to"));
+            l->paused_by = str_of(o, "paused_by");
+            break;
+          case LadderState::Watching: l->state = st; break;
+          case LadderState::Tripped:
+          case LadderState::Mitigating:
+          case LadderState::Verifying:
+          case LadderState::Escalated: {
+            // Mid-ladder when the process stopped. A flip in place (ours at a
+            // clean stop, or one reconciliation kept) is verified again from
+            // now; without one the policy watches and a trip continues the
+            // same incident (the step then finds its flag as it left it).
+            auto k = kept.find(l->spec->name);
+            const FlagActionSpec* f = flag_of(*l);
+            if (k != kept.end() && f)
+              for (const auto& flip : k->second)
+                if (flip.provider == f->provider && flip.flag == f->flag)
+                  l->undo = FlagOutcome{true, {f->flag, flip.previous_state}, {f->flag, flip.written_state},
+                                        "flipped before the restart, kept"};
+            bool flip_in_place = (clean && st == LadderState::Verifying && (l->undo || !f)) || (!clean && k != kept.end() && l->undo);
+            if (flip_in_place && st != LadderState::Tripped) {
+              l->continued = ContinuedIncident{.key = l->incident.key, .actions = l->incident.actions};
+              l->rec = ActionRecord{.description = l->spec->actions[l->step].describe(),
+                                    .type = l->spec->actions[l->step].type, .outcome = "applied",
+                                    .detail = "in place before the restart", .at = now};
+              l->state = LadderState::Verifying;
+              l->since = now;
+              l->deadline = now + l->spec->verify_for;
+              l->fresh.clear();
+              l->fresh_metrics.clear();
+              l->fresh_canary.clear();
+              l->last_recovery = Recovery{};
+              for (const auto& p : l->spec->probes) urgent.insert(p);
+              for (const auto& c : l->spec->metrics) urgent.insert(c.id);
+              append("ladder_resumed", {{"policy", l->spec->name},
+                                        {"data", {{"step", l->step + 1}, {"incident", l->incident.key},
+                                                  {"verifying", true}}}});
+            } else {
+              l->state = LadderState::Watching;
+              if (!l->incident.key.empty() && !opt.continue_incidents.contains(l->spec->name))
+                opt.continue_incidents[l->spec->name] =
+                    ContinuedIncident{.key = l->incident.key, .actions = l->incident.actions,
+                                      .flips = k != kept.end() ? k->second : std::vector<InheritedFlip>{}};
+              append("ladder_resumed", {{"policy", l->spec->name},
+                                        {"data", {{"step", l->step + 1}, {"incident", l->incident.key},
+                                                  {"verifying", false}}}});
+            }
+            break;
+          }
+        }
+        note(*l);
+      }
+    }
+    if (const auto* al = states.if_contains("alarms"); al && al->is_array())
+      for (const auto& a : al->as_array()) {
+        if (!a.is_object()) continue;
+        Incident i = incident_of(a.as_object());
+        if (!i.key.empty()) alarms[i.service + "\x1f" + i.scope] = i;
+      }
+  }
+
+  json::object snapshot() const {
+    json::object pol;
+    for (const auto& l : ladders) pol[l.spec->name] = state_json(l);
+    json::array al;
+    for (const auto& [id, i] : alarms) al.push_back(to_json(i));
+    return {{"policies", pol}, {"alarms", al}};
   }
 
   // Intent (with what is needed to undo) is durable before the side effect;
@@ -610,6 +1029,37 @@ std::vector<PolicyResult> Engine::ladders() const {
   std::vector<PolicyResult> out;
   for (const auto& l : impl_->ladders)
     if (l.res.tripped_at) out.push_back(l.res);
+  return out;
+}
+
+Result<void> Engine::announce(const ReleaseAnnouncement& a) { return impl_->announce(a); }
+Result<void> Engine::lift(const std::string& policy, const std::string& who) { return impl_->lift(policy, who); }
+Result<std::string> Engine::alarm(const Alarm& a) { return impl_->alarm(a); }
+Result<void> Engine::pause(const std::string& policy, const std::string& who, const std::string& reason) {
+  return impl_->pause(policy, who, reason);
+}
+Result<void> Engine::resume(const std::string& policy, const std::string& who) { return impl_->resume(policy, who); }
+boost::json::object Engine::snapshot() const { return impl_->snapshot(); }
+void Engine::restore(const boost::json::object& states, const std::map<std::string, std::vector<InheritedFlip>>& kept,
+                     bool clean_stop) {
+  impl_->restore(states, kept, clean_stop);
+}
+
+std::pair<std::string, TimePoint> Engine::release_of(const std::string& policy) const {
+  for (const auto& l : impl_->ladders)
+    if (l.spec->name == policy) return {l.release, l.release_started};
+  return {impl_->opt.release, impl_->opt.release_started};
+}
+
+PolicyResult Engine::ladder(const std::string& policy) const {
+  for (const auto& l : impl_->ladders)
+    if (l.spec->name == policy) return l.res;
+  return {};
+}
+
+std::vector<Incident> Engine::alarm_incidents() const {
+  std::vector<Incident> out;
+  for (const auto& [id, i] : impl_->alarms) out.push_back(i);
   return out;
 }
 

@@ -24,6 +24,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "agent/config/config.h"
 #include "agent/core/clock.h"
 #include "agent/incidents/notifier.h"
@@ -96,6 +98,21 @@ struct EngineOptions {
   /// verify: the first trip freezes every other policy (one ladder per bake,
   /// and the bake ends with it). watch: every policy has its own ladder.
   bool exclusive = false;
+  /// watch: journal a `policy_state` record (the machine's whole state) at
+  /// every transition, so a restart resumes each machine where it was.
+  bool journal_states = false;
+  /// watch: the release of each service as of the start (policies of a
+  /// service not listed use `release`).
+  std::map<std::string, std::string> releases;
+};
+
+/// What the engine did, for the watcher's metrics and status.
+struct EngineEvent {
+  enum class Kind { State, Action, Recovered, IncidentOpened, IncidentClosed } kind = Kind::State;
+  std::string policy;
+  LadderState state = LadderState::Watching;
+  std::string action, outcome;  ///< Action: "flag" | "rollback" | "undo_flag"; "applied" | "unchanged" | "failed"
+  double detect_seconds = 0, mitigate_seconds = 0;  ///< Recovered: from the release's start
 };
 
 struct EngineEnv {
@@ -107,6 +124,25 @@ struct EngineEnv {
   /// Runs a rollback and calls `done` with its outcome: at once or later,
   /// but on the engine's thread.
   std::function<void(RollbackAction&, std::function<void(Result<RollbackOutcome>)>)> run_rollback;
+  std::function<void(const EngineEvent&)> on_event;  ///< optional
+};
+
+/// A change announced for a service (config, `POST /api/v1/releases`).
+struct ReleaseAnnouncement {
+  std::string service;
+  std::string release;
+  std::vector<std::string> policies;  ///< the policies it concerns; empty = every policy of the service
+  std::vector<std::string> fixes;     ///< policies whose trip it fixes: their mitigation is lifted
+  std::string who;                    ///< who announced it
+};
+
+/// A person raising the alarm (`POST /api/v1/alarm`).
+struct Alarm {
+  std::string reason;
+  std::string who;
+  std::string scope;   ///< e.g. "segment: pluginCount == 0"; empty = the service
+  std::string service;  ///< empty = the agent's
+  std::string policy;  ///< optional: the policy whose ladder it starts
 };
 
 class Engine {
@@ -127,6 +163,29 @@ class Engine {
   /// No ladder starts a new step from now on; verifications end unconfirmed.
   void stop();
 
+  // ---- people and CI (watch) ----
+  /// A new release of a service starts now: baselines and history start
+  /// again for its policies; a ladder in flight finishes against the old one.
+  Result<void> announce(const ReleaseAnnouncement& a);
+  /// Restores the flag of a mitigated policy (the fix shipped) and watches it
+  /// for its verify_for; a trip in that time flips again, under the same incident.
+  Result<void> lift(const std::string& policy, const std::string& who);
+  /// Opens an incident (or updates the open one for the same scope); with a
+  /// policy, starts its ladder. Returns the incident key.
+  Result<std::string> alarm(const Alarm& a);
+  Result<void> pause(const std::string& policy, const std::string& who, const std::string& reason);
+  Result<void> resume(const std::string& policy, const std::string& who);
+
+  // ---- restart ----
+  /// The machines' state as JSON (for the journal checkpoint).
+  boost::json::object snapshot() const;
+  /// Puts the machines back as a snapshot (or the last `policy_state` of each)
+  /// left them. `interrupted_flips`: flips a dead run left in place and
+  /// reconciliation kept, by policy — a ladder that was mid-flight resumes by
+  /// verifying them; one without resumes watching, its incident continued.
+  void restore(const boost::json::object& states, const std::map<std::string, std::vector<InheritedFlip>>& kept,
+               bool clean_stop);
+
   // ---- what the driver needs ----
   /// Signals (probe names, condition ids) to run as soon as possible: a
   /// verification just started and judges only what is observed after it.
@@ -142,6 +201,12 @@ class Engine {
   bool journal_failed() const;
 
   LadderState state(const std::string& policy) const;
+  /// The release a policy judges and when it started (baselines are taken as of then).
+  std::pair<std::string, TimePoint> release_of(const std::string& policy) const;
+  /// The policy's current ladder or last one (empty name when it never tripped).
+  PolicyResult ladder(const std::string& policy) const;
+  /// Open incidents raised by people (alarm), by scope.
+  std::vector<Incident> alarm_incidents() const;
   const History& history() const;
   const MetricHistory& metric_history() const;
   /// The result of each policy that tripped (its ladder so far), config order.

@@ -197,7 +197,9 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
     r.last_seq = seq_of(rec);
     std::string policy = str(rec, "policy");
     if (kind == "reconciled") inherit(r, rec);
-    if (kind == "verify_finished") {
+    // A watch that stopped cleanly (no step in flight) ends its run as verify_finished does.
+    bool watch_closed = kind == "watch_stopped" && d.contains("clean") && d.at("clean") == json::value(true);
+    if (kind == "verify_finished" || watch_closed) {
       // Its own last record: nothing of a finished run is reconciled.
       r = DeadRun{.id = r.id, .release = r.release, .last_seq = r.last_seq, .finished = true};
       std::erase_if(intents, [&](const auto& kv) { return kv.first.starts_with(run + "\x1f"); });

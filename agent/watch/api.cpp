@@ -1,0 +1,239 @@
+#include "agent/watch/api.h"
+
+#include <fmt/format.h>
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <deque>
+
+#include "agent/core/secrets.h"
+#include "agent/core/text.h"
+#include "agent/watch/auth.h"
+#include "agent/watch/watch_metrics.h"
+
+namespace dg {
+namespace {
+
+namespace json = boost::json;
+
+ServerResponse json_response(int status, const json::value& v) {
+  return ServerResponse{.status = status, .content_type = "application/json", .body = json::serialize(v) + "\n"};
+}
+
+ServerResponse error_response(int status, const std::string& message) {
+  return json_response(status, json::object{{"error", secrets::redact(message)}});
+}
+
+std::optional<long long> to_number(const std::string* s) {
+  if (!s) return std::nullopt;
+  long long v = 0;
+  auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
+  if (ec != std::errc() || p != s->data() + s->size()) return std::nullopt;
+  return v;
+}
+
+std::string str_of(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// The body of a POST as a JSON object, or why not.
+Result<json::object> body_object(const ServerRequest& req) {
+  if (req.body.empty()) return json::object{};
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  if (ec) return fail(fmt::format("the body is not valid JSON: {}", ec.message()));
+  if (!v.is_object()) return fail("the body must be a JSON object");
+  return v.as_object();
+}
+
+// A string field, if present; a field of another type is an error.
+Result<std::string> field(const json::object& o, std::string_view key, bool required, size_t max = 4096) {
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) {
+    if (required) return fail(fmt::format("'{}' is required", key));
+    return std::string();
+  }
+  if (!v->is_string()) return fail(fmt::format("'{}' must be a string", key));
+  if (v->as_string().size() > max) return fail(fmt::format("'{}' is longer than {} characters", key, max));
+  return std::string(v->as_string());
+}
+
+Result<std::vector<std::string>> string_list(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  const auto* v = o.if_contains(key);
+  if (!v || v->is_null()) return out;
+  if (!v->is_array()) return fail(fmt::format("'{}' must be an array of strings", key));
+  for (const auto& x : v->as_array()) {
+    if (!x.is_string()) return fail(fmt::format("'{}' must be an array of strings", key));
+    out.emplace_back(x.as_string());
+  }
+  return out;
+}
+
+// Who pressed it: the token holder's own words, and where they came from.
+std::string who_of(const json::object& body, const ServerRequest& req) {
+  std::string said = str_of(body, "who");
+  if (said.size() > 200) said.resize(200);
+  std::string from = fmt::format("token holder at {}", req.remote_address);
+  return said.empty() ? from : fmt::format("{} ({})", said, from);
+}
+
+json::object status_json(ApiContext& ctx) {
+  const Config& cfg = ctx.config;
+  json::array services;
+  for (const auto& s : cfg.services) {
+    auto r = ctx.releases.find(s.name);
+    services.push_back({{"name", s.name}, {"release", r != ctx.releases.end() ? r->second : s.release}});
+  }
+  json::array policies, incidents;
+  for (const auto& p : cfg.policies) {
+    LadderState st = ctx.engine.state(p.name);
+    PolicyResult res = ctx.engine.ladder(p.name);
+    json::object last;
+    for (const auto& name : p.probes) last[name] = ctx.last_signals(name);
+    for (const auto& c : p.metrics) last[c.id] = ctx.last_signals(c.id);
+    json::object o{{"name", p.name}, {"service", p.service}, {"state", to_string(st)},
+                   {"release", ctx.engine.release_of(p.name).first}, {"last", last}};
+    if (res.tripped_at) {
+      json::array actions;
+      for (const auto& a : res.actions) actions.push_back({{"description", a.description}, {"outcome", a.outcome},
+                                                           {"detail", a.detail}, {"recovery", a.recovery}});
+      o["incident"] = res.incident_key;
+      o["trip_release"] = res.release;
+      o["reasons"] = json::array(res.reasons.begin(), res.reasons.end());
+      o["actions"] = actions;
+      bool open = st == LadderState::Tripped || st == LadderState::Mitigating || st == LadderState::Verifying ||
+                  st == LadderState::Escalated || st == LadderState::Failed;
+      if (open)
+        incidents.push_back({{"key", res.incident_key}, {"policy", p.name}, {"service", p.service},
+                             {"state", to_string(st)}, {"scope", p.scope}, {"reasons", o["reasons"]}});
+    }
+    policies.push_back(std::move(o));
+  }
+  for (const auto& i : ctx.engine.alarm_incidents())
+    incidents.push_back({{"key", i.key}, {"service", i.service}, {"scope", i.scope}, {"state", i.status},
+                         {"actions", json::array(i.actions.begin(), i.actions.end())}});
+  return {{"service", cfg.agent.service},     {"environment", cfg.agent.environment},
+          {"run", ctx.run_id},                {"config_digest", cfg.digest},
+          {"journal_head", ctx.journal.head().str()}, {"services", services},
+          {"policies", policies},             {"incidents", incidents}};
+}
+
+}  // namespace
+
+json::array journal_records_since(const std::string& path, long long since, size_t limit) {
+  std::deque<json::value> out;
+  for_each_record(path, [&](json::object& rec) {
+    const auto* seq = rec.if_contains("seq");
+    if (!seq || !seq->is_int64() || seq->as_int64() <= since) return true;
+    out.emplace_back(std::move(rec));
+    if (since >= 0 && out.size() >= limit) return false;  // the next page starts after the last
+    if (out.size() > limit) out.pop_front();               // no since: the newest `limit`
+    return true;
+  });
+  return json::array(out.begin(), out.end());
+}
+
+ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
+  const WatchSpec& w = ctx.config.watch;
+  const std::string& path = req.path;
+  const std::string* auth = req.header("authorization");
+  std::string auth_value = auth ? *auth : "";
+  auto deny = [&](const std::string& why) {
+    ServerResponse r = error_response(401, why);
+    r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"deployguard\"");
+    return ApiResult{.response = std::move(r)};
+  };
+
+  if (req.method == "GET" || req.method == "HEAD") {
+    if (path == "/healthz") return {.response = text_response(200, "ok")};
+    if (!w.read_token.empty() && !bearer_token_ok(auth_value, w.read_token) && !bearer_token_ok(auth_value, w.alarm_token))
+      return deny("this endpoint needs the read token (Authorization: Bearer ...)");
+    if (path == "/metrics")
+      return {.response = ServerResponse{.status = 200, .content_type = std::string(WatchMetrics::kContentType),
+                                         .body = ctx.metrics_text()}};
+    if (path == "/readyz")
+      return {.response = ctx.ready ? text_response(200, "ready") : text_response(503, "not ready: stopping or the journal cannot be written")};
+    if (path == "/api/v1/status") return {.response = json_response(200, status_json(ctx))};
+    if (path == "/api/v1/decisions") {
+      auto since = to_number(req.query_param("since"));
+      auto limit = to_number(req.query_param("limit"));
+      if (req.query_param("since") && !since) return {.response = error_response(400, "since must be a journal seq (an integer)")};
+      if (req.query_param("limit") && (!limit || *limit < 1)) return {.response = error_response(400, "limit must be a positive integer")};
+      size_t n = static_cast<size_t>(std::min<long long>(limit.value_or(100), 1000));
+      json::array records = journal_records_since(ctx.journal.path(), since.value_or(-1), n);
+      return {.response = json_response(200, json::object{{"records", records}, {"head", ctx.journal.head().str()}})};
+    }
+    return {.response = error_response(404, fmt::format("no such endpoint: {}", path))};
+  }
+
+  if (req.method != "POST") {
+    ServerResponse r = error_response(405, "use GET or POST");
+    r.headers.emplace_back("Allow", "GET, HEAD, POST");
+    return {.response = std::move(r)};
+  }
+  // Every mutation needs the alarm token; without one nothing is journaled.
+  if (w.alarm_token.empty())
+    return deny("no alarm token is configured (watch.alarm_token = \"env:NAME\"): mutations are refused");
+  if (!bearer_token_ok(auth_value, w.alarm_token)) return deny("missing or wrong bearer token");
+  auto body = body_object(req);
+  if (!body) return {.response = error_response(400, body.error().message)};
+  std::string who = who_of(*body, req);
+
+  if (path == "/api/v1/alarm") {
+    auto reason = field(*body, "reason", true);
+    auto scope = field(*body, "scope", false);
+    auto service = field(*body, "service", false);
+    auto policy = field(*body, "policy", false);
+    for (auto* f : {&reason, &scope, &service, &policy})
+      if (!*f) return {.response = error_response(400, f->error().message)};
+    if (reason->empty()) return {.response = error_response(400, "'reason' must not be empty")};
+    if (!service->empty() && !ctx.config.service(*service))
+      return {.response = error_response(404, fmt::format("no service named '{}'", *service))};
+    auto key = ctx.engine.alarm({.reason = *reason, .who = who, .scope = *scope, .service = *service, .policy = *policy});
+    if (!key) return {.response = error_response(404, key.error().message)};
+    return {.response = json_response(200, json::object{{"incident", *key}, {"who", who}}), .changed = true};
+  }
+  if (path == "/api/v1/releases") {
+    auto service = field(*body, "service", false);
+    auto release = field(*body, "release", true, 256);
+    auto bake = field(*body, "bake", false);
+    auto policies = string_list(*body, "policies");
+    auto fixes = string_list(*body, "fixes");
+    for (auto* f : {&service, &release, &bake})
+      if (!*f) return {.response = error_response(400, f->error().message)};
+    if (!policies) return {.response = error_response(400, policies.error().message)};
+    if (!fixes) return {.response = error_response(400, fixes.error().message)};
+    if (release->empty()) return {.response = error_response(400, "'release' must not be empty")};
+    std::string svc = service->empty() ? ctx.config.agent.service : *service;
+    if (!ctx.config.service(svc)) return {.response = error_response(404, fmt::format("no service named '{}'", svc))};
+    for (const auto& p : *policies)
+      if (!ctx.config.policy(p)) return {.response = error_response(404, fmt::format("no policy named '{}'", p))};
+    auto r = ctx.engine.announce({.service = svc, .release = *release, .policies = *policies, .fixes = *fixes, .who = who});
+    if (!r) return {.response = error_response(400, r.error().message)};
+    return {.response = json_response(200, json::object{{"service", svc}, {"release", *release}}),
+            .changed = true, .release_service = svc, .release = *release};
+  }
+  constexpr std::string_view kPolicies = "/api/v1/policies/";
+  if (path.starts_with(kPolicies)) {
+    std::string rest = path.substr(kPolicies.size());
+    auto slash = rest.rfind('/');
+    if (slash == std::string::npos) return {.response = error_response(404, "expected /api/v1/policies/{name}/{action}")};
+    std::string name = rest.substr(0, slash), action = rest.substr(slash + 1);
+    if (!ctx.config.policy(name)) return {.response = error_response(404, fmt::format("no policy named '{}'", name))};
+    auto reason = field(*body, "reason", false);
+    if (!reason) return {.response = error_response(400, reason.error().message)};
+    Result<void> r;
+    if (action == "pause") r = ctx.engine.pause(name, who, *reason);
+    else if (action == "resume") r = ctx.engine.resume(name, who);
+    else if (action == "release-mitigation") r = ctx.engine.lift(name, who);
+    else return {.response = error_response(404, fmt::format("no action '{}' (pause, resume, release-mitigation)", action))};
+    if (!r) return {.response = error_response(409, r.error().message)};
+    return {.response = json_response(200, json::object{{"policy", name}, {"state", to_string(ctx.engine.state(name))}}),
+            .changed = true};
+  }
+  return {.response = error_response(404, fmt::format("no such endpoint: {}", path))};
+}
+
+}  // namespace dg

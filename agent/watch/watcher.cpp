@@ -1,0 +1,749 @@
+#include "agent/watch/watcher.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json.hpp>
+#include <map>
+#include <random>
+#include <set>
+
+#include "agent/config/config.h"
+#include "agent/core/async_http.h"
+#include "agent/core/duration.h"
+#include "agent/core/secrets.h"
+#include "agent/core/text.h"
+#include "agent/engine/signal_reader.h"
+#include "agent/journal/journal.h"
+#include "agent/runtime.h"
+#include "agent/verify/reconcile.h"
+#include "agent/watch/api.h"
+#include "agent/watch/auth.h"
+#include "agent/watch/http_listener.h"
+#include "agent/watch/watch_metrics.h"
+
+namespace dg {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+constexpr const char* kVersion = "0.1.0";
+
+// One loaded config and the live objects built from it. Kept alive by every
+// signal in flight that was started under it, so a reload never pulls a
+// probe out from under its own callback.
+struct Generation {
+  std::shared_ptr<const Config> cfg;
+  std::shared_ptr<Runtime> rt;
+  std::unique_ptr<IncidentNotifier> notifier;
+  uint64_t number = 0;
+};
+
+// A probe or metric condition on its own schedule.
+struct Signal {
+  std::string name;
+  bool probe = true;
+  Duration interval{1000};
+  std::unique_ptr<asio::steady_timer> timer;
+  TimePoint next{};  // unjittered schedule (monotonic)
+  bool in_flight = false;
+  bool rerun = false;  // asked for (a verification started) while in flight
+  bool baseline_in_flight = false;
+  uint64_t overruns = 0;
+};
+
+// What a file looked like, to notice a change without reading it.
+struct FileStamp {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = 0;
+  timespec mtime{};
+  bool operator==(const FileStamp& o) const {
+    return dev == o.dev && ino == o.ino && size == o.size && mtime.tv_sec == o.mtime.tv_sec &&
+           mtime.tv_nsec == o.mtime.tv_nsec;
+  }
+};
+
+std::optional<FileStamp> stamp_of(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return FileStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim};
+}
+
+std::string str_of(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+// A policy's definition, with the probes it runs: a reload keeps the state of
+// a policy whose digest did not change.
+std::string definition_of(const Config& cfg, const PolicySpec& p) {
+  std::string d = p.digest;
+  for (const auto& name : p.probes)
+    if (const ProbeSpec* s = cfg.probe(name)) d += "|" + s->digest;
+  return d;
+}
+
+class Watcher {
+ public:
+  Watcher(const WatchOptions& opt, Progress& log)
+      : opt_(opt), log_(log), http_(loop_), io_{loop_, http_}, signals_set_(loop_, SIGTERM, SIGINT, SIGHUP),
+        deadline_timer_(loop_), reload_timer_(loop_), checkpoint_timer_(loop_), watchdog_timer_(loop_),
+        grace_timer_(loop_), metrics_(kVersion), rng_(std::random_device{}()) {}
+
+  int run() {
+    auto loaded = load_config(opt_.config_path);
+    if (!loaded.config) {
+      for (const auto& d : loaded.diagnostics) log_.event(d.str());
+      return 2;
+    }
+    auto gen = build(std::move(*loaded.config));
+    if (!gen) {
+      log_.event(opt_.config_path + ": " + secrets::redact(gen.error().message));
+      return 2;
+    }
+    const Config& cfg = *(*gen)->cfg;
+    auto journal = Journal::open(cfg.agent.journal, clock_);
+    if (!journal) {
+      log_.event("deployguard: " + journal.error().message);
+      return 2;
+    }
+    journal_ = std::move(*journal);
+    journal_seen_ = journal_->head().seq;
+    if (const auto& torn = journal_->dropped_tail())
+      log_.event(fmt::format("WARNING: the journal ended in a torn record ({} byte(s) after seq {}); it was dropped "
+                             "and the drop journaled",
+                             torn->bytes, torn->after_seq));
+    gen_ = std::move(*gen);
+    gen_->notifier = std::make_unique<IncidentNotifier>(gen_->rt->sink_pointers(), *journal_);
+    stamps_ = stamps(cfg);
+
+    Replay replay = replay_journal(cfg);
+    for (const auto& s : cfg.services) releases_[s.name] = current_release(s, replay);
+    journal_->set_context({cfg.agent.service, cfg.agent.environment, releases_[cfg.agent.service], opt_.run_id});
+    json::object services;
+    for (const auto& s : cfg.services) services[s.name] = {{"config_release", s.release}, {"release", releases_[s.name]}};
+    if (!append("config_loaded", {{"data", {{"files", files_json(cfg)}, {"digest", cfg.digest}, {"dry_run", dry_run()},
+                                            {"mode", "watch"}, {"services", services}}}})) {
+      return 2;
+    }
+    // Runs that died are reconciled once, as verify does (reconcile.h): an
+    // intent without an outcome is read back, a kept flip is verified again.
+    auto rec = reconcile_interrupted_runs(cfg, *gen_->rt, *journal_, *gen_->notifier, clock_,
+                                          releases_[cfg.agent.service], opt_.run_id, dry_run(), log_);
+    std::map<std::string, std::vector<InheritedFlip>> kept;
+    for (const auto& [policy, inc] : rec.incidents) kept[policy] = inc.flips;
+    make_engine(continued_incidents(rec));
+    engine_->restore(replay.states, kept, replay.clean);
+    for (const auto& s : cfg.services)
+      if (!replay.releases.contains(s.name) || replay.releases[s.name] != releases_[s.name]) {
+        // The config names a release the journal has not seen start: it starts now.
+        if (!releases_[s.name].empty())
+          (void)engine_->announce({.service = s.name, .release = releases_[s.name], .who = "config"});
+      }
+
+    auto listener = start_listener(cfg);
+    if (!listener) {
+      log_.event("deployguard: " + listener.error().message);
+      return 2;
+    }
+    listener_ = std::move(*listener);
+    schedule_all();
+    after_engine();
+    wait_signals();
+    arm_reload_poll();
+    arm_checkpoint();
+    arm_watchdog();
+    log_.event(fmt::format("watching {} polic{} of {} service(s); API on {}://{}:{}", cfg.policies.size(),
+                           cfg.policies.size() == 1 ? "y" : "ies", cfg.services.size(), cfg.watch.tls_cert.empty() ? "http" : "https",
+                           cfg.watch.address, listener_->port()));
+    notify("READY=1");
+    notify(fmt::format("STATUS=watching {} policies", cfg.policies.size()));
+    loop_.run();
+    return exit_code_;
+  }
+
+ private:
+  struct Replay {
+    json::object states;                         // {"policies": {...}, "alarms": [...]}
+    std::map<std::string, std::string> releases;  // last release_started per service
+    std::map<std::string, std::string> config_releases;  // what the config said at the last start
+    bool clean = true;                            // the last run stopped cleanly
+  };
+
+  bool dry_run() const { return opt_.dry_run || gen_->cfg->agent.dry_run; }
+
+  void notify(const std::string& what) {
+    if (opt_.notify) opt_.notify(what);
+  }
+
+  static json::array files_json(const Config& cfg) {
+    json::array files;
+    for (const auto& f : cfg.files) files.emplace_back(f);
+    return files;
+  }
+
+  Result<std::shared_ptr<Generation>> build(Config cfg) {
+    auto rt = build_runtime(cfg);
+    if (!rt) return std::unexpected(rt.error());
+    if (auto problems = preflight(cfg, *rt, Duration{24 * 3600 * 1000}); !problems.empty())
+      return fail(text::join(problems, "; "));
+    auto g = std::make_shared<Generation>();
+    g->cfg = std::make_shared<const Config>(std::move(cfg));
+    g->rt = std::make_shared<Runtime>(std::move(*rt));
+    g->number = ++generations_;
+    return g;
+  }
+
+  std::optional<long long> append(const std::string& kind, json::object fields) {
+    auto r = journal_->append(kind, std::move(fields));
+    if (!r) {
+      log_.event("JOURNAL WRITE FAILED: " + r.error().message);
+      return std::nullopt;
+    }
+    return *r;
+  }
+
+  // ---- replay ----
+
+  // The machines as the journal left them: the last state of each policy,
+  // the last release of each service, the open alarms.
+  Replay replay_journal(const Config& cfg) {
+    Replay r;
+    json::object policies;
+    std::map<std::string, json::object> alarms;
+    std::string last_run;
+    bool last_closed = true;
+    for_each_record(journal_->path(), [&](json::object& rec) {
+      std::string kind = str_of(rec, "kind");
+      const json::object* d = nullptr;
+      if (const auto* v = rec.if_contains("data"); v && v->is_object()) d = &v->as_object();
+      std::string run = str_of(rec, "run");
+      if (!run.empty() && run != last_run) {
+        last_run = run;
+        last_closed = false;
+      }
+      if (kind == "verify_finished") last_closed = true;
+      if (kind == "watch_stopped") last_closed = d && d->contains("clean") && d->at("clean") == json::value(true);
+      if (!d) return true;
+      if (kind == "policy_state") policies[str_of(rec, "policy")] = *d;
+      if (kind == "release_started") r.releases[str_of(*d, "service")] = str_of(*d, "release");
+      if (kind == "config_loaded" && str_of(*d, "mode") == "watch")
+        if (const auto* s = d->if_contains("services"); s && s->is_object())
+          for (const auto& [name, v] : s->as_object())
+            if (v.is_object()) r.config_releases[std::string(name)] = str_of(v.as_object(), "config_release");
+      if (kind == "alarm_raised" && str_of(rec, "policy").empty()) {
+        std::string id = str_of(*d, "service") + "\x1f" + str_of(*d, "scope");
+        auto& a = alarms[id];
+        if (a.empty()) {
+          a = {{"key", str_of(*d, "incident")}, {"service", str_of(*d, "service")}, {"scope", str_of(*d, "scope")},
+               {"status", "investigating"}, {"experience", str_of(*d, "reason")},
+               {"title", fmt::format("{}: alarm raised by {}", str_of(*d, "service"), str_of(*d, "who"))},
+               {"actions", json::array{}}};
+        }
+        a["actions"].as_array().emplace_back(fmt::format("alarm raised by {}: {}", str_of(*d, "who"), str_of(*d, "reason")));
+      }
+      return true;
+    });
+    json::array al;
+    for (auto& [id, a] : alarms) al.push_back(std::move(a));
+    r.states = {{"policies", policies}, {"alarms", al}};
+    r.clean = last_closed;
+    (void)cfg;
+    return r;
+  }
+
+  // The config's release wins when it changed since the last start (someone
+  // edited it); otherwise what CI announced since is current.
+  std::string current_release(const ServiceSpec& s, const Replay& r) {
+    auto announced = r.releases.find(s.name);
+    auto said = r.config_releases.find(s.name);
+    if (announced == r.releases.end()) return s.release;
+    if (!s.release.empty() && (said == r.config_releases.end() || said->second != s.release)) return s.release;
+    return announced->second;
+  }
+
+  // ---- the engine ----
+
+  void make_engine(std::map<std::string, ContinuedIncident> continued) {
+    const Config& cfg = *gen_->cfg;
+    EngineOptions eo{.release = releases_[cfg.agent.service],
+                     .release_started = clock_.now(),
+                     .continue_incidents = std::move(continued),
+                     .dry_run = dry_run(),
+                     .exclusive = false,
+                     .journal_states = true,
+                     .releases = releases_};
+    auto g = gen_;
+    engine_ = std::make_unique<Engine>(
+        g->cfg,
+        EngineEnv{*g->rt, *journal_, *g->notifier, clock_, log_,
+                  [this](RollbackAction& rb, std::function<void(Result<RollbackOutcome>)> done) {
+                    ++actions_in_flight_;
+                    rb.start(io_, [this, done = std::move(done)](Result<RollbackOutcome> r) {
+                      --actions_in_flight_;
+                      metrics_.action("rollback", r && r->ok ? "applied" : "failed");
+                      done(std::move(r));
+                      after_engine();
+                    });
+                  },
+                  [this](const EngineEvent& e) { on_engine_event(e); }},
+        std::move(eo));
+  }
+
+  void on_engine_event(const EngineEvent& e) {
+    switch (e.kind) {
+      case EngineEvent::Kind::State: metrics_.policy_state(e.policy, to_string(e.state)); break;
+      case EngineEvent::Kind::Action: metrics_.action(e.action, e.outcome); break;
+      case EngineEvent::Kind::Recovered:
+        metrics_.time_to_detect(Duration{static_cast<long long>(e.detect_seconds * 1000)});
+        metrics_.time_to_mitigate(Duration{static_cast<long long>(e.mitigate_seconds * 1000)});
+        break;
+      default: break;
+    }
+  }
+
+  // After anything fed the engine: judge, then do what it asked for (run the
+  // signals of a verification now), arm its next deadline, update gauges.
+  void after_engine() {
+    if (!engine_) return;
+    engine_->advance();
+    for (const auto& name : engine_->take_urgent()) run_now(name);
+    if (auto d = engine_->next_deadline()) {
+      deadline_timer_.expires_after(std::max(Duration{0}, std::chrono::duration_cast<Duration>(*d - clock_.now())) +
+                                    Duration{1});
+      deadline_timer_.async_wait([this](boost::system::error_code ec) {
+        if (!ec) after_engine();
+      });
+    } else {
+      deadline_timer_.cancel();
+    }
+    int open = static_cast<int>(engine_->alarm_incidents().size());
+    for (const auto& p : gen_->cfg->policies) {
+      LadderState s = engine_->state(p.name);
+      open += s == LadderState::Tripped || s == LadderState::Mitigating || s == LadderState::Verifying ||
+              s == LadderState::Escalated || s == LadderState::Failed;
+    }
+    metrics_.incidents_open(open);
+    long long head = journal_->head().seq;
+    for (; journal_seen_ < head; ++journal_seen_) metrics_.journal_record_written(static_cast<uint64_t>(journal_seen_ + 1));
+    if (pending_reload_ && actions_in_flight_ == 0) reload("deferred until the step in flight finished");
+    if (stopping_ && actions_in_flight_ == 0) finish();
+  }
+
+  // ---- schedules ----
+
+  void schedule_all() {
+    const Config& cfg = *gen_->cfg;
+    std::set<std::string> wanted;
+    TimePoint now = clock_.now();
+    for (const auto& p : cfg.policies) {
+      for (const auto& name : p.probes) {
+        wanted.insert(name);
+        if (!signals_.contains(name))
+          add_signal(name, true, cfg.probe(name)->interval, now);
+        else
+          signals_[name].interval = cfg.probe(name)->interval;
+      }
+      for (const auto& c : p.metrics) {
+        wanted.insert(c.id);
+        if (!signals_.contains(c.id)) add_signal(c.id, false, c.interval, now);
+        else signals_[c.id].interval = c.interval;
+      }
+    }
+    for (auto it = signals_.begin(); it != signals_.end();) {
+      if (wanted.contains(it->first)) {
+        ++it;
+        continue;
+      }
+      it->second.timer->cancel();
+      if (it->second.probe) metrics_.forget_probe(it->first);
+      else metrics_.forget_signal(it->first);
+      it = signals_.erase(it);
+    }
+  }
+
+  void add_signal(const std::string& name, bool probe, Duration interval, TimePoint now) {
+    Signal& s = signals_[name];
+    s.name = name;
+    s.probe = probe;
+    s.interval = interval;
+    s.timer = std::make_unique<asio::steady_timer>(loop_);
+    // Spread the first runs over the first interval's 5 %: many probes
+    // configured together do not all fire on the same millisecond.
+    s.next = now;
+    arm(s, jitter(interval));
+  }
+
+  Duration jitter(Duration interval) {
+    long long max = interval.count() / 20;  // at most 5 % of the interval
+    if (max <= 0) return Duration{0};
+    return Duration{std::uniform_int_distribution<long long>(0, max)(rng_)};
+  }
+
+  void arm(Signal& s, Duration extra) {
+    auto delay = std::max(Duration{0}, std::chrono::duration_cast<Duration>(s.next - clock_.now())) + extra;
+    s.timer->expires_after(delay);
+    std::string name = s.name;
+    s.timer->async_wait([this, name](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      auto it = signals_.find(name);
+      if (it == signals_.end()) return;
+      fire(it->second);
+    });
+  }
+
+  void fire(Signal& s) {
+    // The next tick, on the unjittered grid; a missed tick is skipped, not queued.
+    TimePoint now = clock_.now();
+    while (s.next <= now) s.next += s.interval;
+    arm(s, jitter(s.interval));
+    if (s.in_flight) {
+      ++s.overruns;
+      metrics_.scheduler_overrun(s.name);
+      return;
+    }
+    launch(s);
+  }
+
+  void run_now(const std::string& name) {
+    auto it = signals_.find(name);
+    if (it == signals_.end()) return;
+    if (it->second.in_flight) {
+      it->second.rerun = true;
+      return;
+    }
+    launch(it->second);
+  }
+
+  void launch(Signal& s) {
+    if (!engine_->wants(s.name)) return;  // e.g. every policy that judges it is paused
+    s.in_flight = true;
+    auto g = gen_;
+    std::string name = s.name;
+    if (s.probe) {
+      g->rt->probes.at(name)->start(io_, clock_, [this, g, name](Observation o) {
+        if (g != gen_) return;  // started under a config that a reload replaced
+        metrics_.probe_result(o.signal, o.outcome, o.latency);
+        metrics_.observation(to_string(o.outcome));
+        engine_->observe(std::move(o));
+        done(name);
+      });
+      return;
+    }
+    const MetricCondition* c = condition(*g->cfg, name);
+    MetricSource& source = *g->rt->metric_sources.at(c->source);
+    if (c->kind == MetricCondition::Kind::Baseline && !s.baseline_in_flight) {
+      // The pre-release value, as of the release's start, until one arrives.
+      const auto& h = engine_->metric_history();
+      auto b = h.find(name + "#baseline");
+      if (b == h.end() || b->second.back().status != ReadingStatus::Ok) {
+        s.baseline_in_flight = true;
+        TimePoint at = clock_.to_wall(engine_->release_of(policy_of(*g->cfg, name)).second);
+        start_read_baseline(io_, source, *c, clock_, at, [this, g, name](MetricReading r) {
+          if (g != gen_) return;
+          if (auto it = signals_.find(name); it != signals_.end()) it->second.baseline_in_flight = false;
+          engine_->read(std::move(r));
+          after_engine();
+        });
+      }
+    }
+    start_read_condition(io_, source, *c, clock_, [this, g, name](MetricReading r) {
+      if (g != gen_) return;
+      metrics_.observation(to_string(r.status));
+      engine_->read(std::move(r));
+      done(name);
+    });
+  }
+
+  void done(const std::string& name) {
+    if (auto it = signals_.find(name); it != signals_.end()) {
+      it->second.in_flight = false;
+      if (it->second.rerun) {
+        it->second.rerun = false;
+        launch(it->second);
+      }
+    }
+    after_engine();
+  }
+
+  static const MetricCondition* condition(const Config& cfg, const std::string& id) {
+    for (const auto& p : cfg.policies)
+      for (const auto& c : p.metrics)
+        if (c.id == id) return &c;
+    return nullptr;
+  }
+  static std::string policy_of(const Config& cfg, const std::string& id) {
+    for (const auto& p : cfg.policies)
+      for (const auto& c : p.metrics)
+        if (c.id == id) return p.name;
+    return "";
+  }
+
+  // ---- reload ----
+
+  std::map<std::string, std::optional<FileStamp>> stamps(const Config& cfg) {
+    std::map<std::string, std::optional<FileStamp>> out;
+    for (const auto& f : cfg.files) out[f] = stamp_of(f);
+    return out;
+  }
+
+  void arm_reload_poll() {
+    reload_timer_.expires_after(gen_->cfg->watch.reload_poll);
+    reload_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      auto now = stamps(*gen_->cfg);
+      if (now != stamps_) {
+        stamps_ = now;
+        reload("a config file changed");
+      }
+      arm_reload_poll();
+    });
+  }
+
+  void reload(const std::string& why) {
+    if (actions_in_flight_ > 0) {
+      // A rollback is running under the current config: swap after it.
+      pending_reload_ = true;
+      return;
+    }
+    pending_reload_ = false;
+    notify("RELOADING=1");
+    log_.event(fmt::format("reloading the config ({})", why));
+    auto reject = [&](const std::vector<std::string>& problems) {
+      for (const auto& p : problems) log_.event("reload rejected: " + p);
+      json::array a;
+      for (const auto& p : problems) a.emplace_back(p);
+      append("config_rejected", {{"data", {{"diagnostics", a}, {"kept_digest", gen_->cfg->digest}}}});
+      metrics_.config_reload(false, clock_.wall());
+      notify("READY=1");
+    };
+    auto loaded = load_config(opt_.config_path);
+    stamps_ = stamps(loaded.config ? *loaded.config : *gen_->cfg);
+    if (!loaded.config) {
+      std::vector<std::string> problems;
+      for (const auto& d : loaded.diagnostics) problems.push_back(d.str());
+      return reject(problems);
+    }
+    const Config& old = *gen_->cfg;
+    std::vector<std::string> fixed;
+    if (loaded.config->agent.journal != old.agent.journal) fixed.push_back("agent.journal cannot change while watching (restart to move it)");
+    if (loaded.config->watch.address != old.watch.address || loaded.config->watch.port != old.watch.port ||
+        loaded.config->watch.tls_cert != old.watch.tls_cert || loaded.config->watch.tls_key != old.watch.tls_key)
+      fixed.push_back("the watch listener's address, port and TLS files cannot change while watching (restart)");
+    if (!fixed.empty()) return reject(fixed);
+    if (loaded.config->digest == old.digest) {
+      metrics_.config_reload(true, clock_.wall());
+      notify("READY=1");
+      return;
+    }
+    auto g = build(std::move(*loaded.config));
+    if (!g) return reject({secrets::redact(g.error().message)});
+    // Policies whose definition did not change keep their state.
+    json::object snap = engine_->snapshot();
+    json::object keep;
+    std::vector<std::string> kept_names, reset_names;
+    if (auto* pol = snap.if_contains("policies"); pol && pol->is_object()) {
+      for (const auto& p : (*g)->cfg->policies) {
+        const PolicySpec* before = old.policy(p.name);
+        if (before && definition_of(old, *before) == definition_of(*(*g)->cfg, p) && pol->as_object().contains(p.name)) {
+          keep[p.name] = pol->as_object().at(p.name);
+          kept_names.push_back(p.name);
+        } else {
+          reset_names.push_back(p.name);
+        }
+      }
+      for (const auto& p : old.policies)
+        if (!(*g)->cfg->policy(p.name)) metrics_.forget_policy(p.name);
+    }
+    snap["policies"] = keep;
+    (*g)->notifier = std::make_unique<IncidentNotifier>((*g)->rt->sink_pointers(), *journal_);
+    retired_.push_back(std::move(gen_));
+    gen_ = std::move(*g);
+    for (const auto& s : gen_->cfg->services)
+      if (!releases_.contains(s.name)) releases_[s.name] = s.release;
+    make_engine({});
+    engine_->restore(snap, {}, true);
+    json::array k, r;
+    for (const auto& n : kept_names) k.emplace_back(n);
+    for (const auto& n : reset_names) r.emplace_back(n);
+    append("config_reloaded", {{"data", {{"files", files_json(*gen_->cfg)}, {"digest", gen_->cfg->digest},
+                                         {"kept_state", k}, {"reset", r}}}});
+    metrics_.config_reload(true, clock_.wall());
+    schedule_all();
+    after_engine();
+    notify("READY=1");
+  }
+
+  // ---- checkpoint, watchdog, signals ----
+
+  void arm_checkpoint() {
+    checkpoint_timer_.expires_after(gen_->cfg->watch.checkpoint_every);
+    checkpoint_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      checkpoint();
+      arm_checkpoint();
+    });
+  }
+
+  void checkpoint() {
+    json::object releases;
+    for (const auto& [s, r] : releases_) releases[s] = r;
+    append("checkpoint", {{"data", {{"sections", {{"engine", engine_->snapshot()}, {"releases", releases}}}}}});
+  }
+
+  void arm_watchdog() {
+    if (opt_.watchdog_interval.count() <= 0) return;
+    watchdog_timer_.expires_after(opt_.watchdog_interval);
+    watchdog_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec) return;
+      // Pinged from the loop: a loop that hangs stops the pings and systemd restarts us.
+      notify("WATCHDOG=1");
+      arm_watchdog();
+    });
+  }
+
+  void wait_signals() {
+    signals_set_.async_wait([this](boost::system::error_code ec, int sig) {
+      if (ec) return;
+      if (sig == SIGHUP) {
+        reload("SIGHUP");
+        wait_signals();
+        return;
+      }
+      begin_stop(sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      wait_signals();
+    });
+  }
+
+  void begin_stop(const std::string& why) {
+    if (stopping_) {
+      log_.event("second stop signal: stopping now");
+      finish();
+      return;
+    }
+    stopping_ = true;
+    notify("STOPPING=1");
+    log_.event(fmt::format("{}: stopping (waiting at most {} for steps in flight)", why,
+                           format_duration(gen_->cfg->watch.shutdown_grace)));
+    for (auto& [n, s] : signals_) s.timer->cancel();
+    reload_timer_.cancel();
+    checkpoint_timer_.cancel();
+    if (actions_in_flight_ == 0) return finish();
+    grace_timer_.expires_after(gen_->cfg->watch.shutdown_grace);
+    grace_timer_.async_wait([this](boost::system::error_code ec) {
+      if (!ec) finish();
+    });
+  }
+
+  void finish() {
+    if (finished_) return;
+    finished_ = true;
+    bool clean = actions_in_flight_ == 0;
+    checkpoint();
+    append("watch_stopped", {{"data", {{"clean", clean}, {"actions_in_flight", actions_in_flight_}}}});
+    if (!gen_->notifier->flush(std::chrono::seconds(10)))
+      log_.event("some incident notifications were still pending after 10s; see the journal");
+    for (auto& g : retired_) g->notifier->flush(std::chrono::seconds(2));
+    if (listener_) listener_->stop();
+    deadline_timer_.cancel();
+    watchdog_timer_.cancel();
+    grace_timer_.cancel();
+    signals_set_.cancel();
+    exit_code_ = 0;
+    loop_.stop();
+  }
+
+  // ---- the HTTP API ----
+
+  Result<std::unique_ptr<HttpListener>> start_listener(const Config& cfg) {
+    ListenerSpec spec;
+    spec.address = cfg.watch.address;
+    spec.port = static_cast<uint16_t>(cfg.watch.port);
+    spec.tls_cert = cfg.watch.tls_cert;
+    spec.tls_key = cfg.watch.tls_key;
+    spec.max_body = cfg.watch.max_body;
+    spec.max_connections = static_cast<size_t>(cfg.watch.max_connections);
+    spec.read_timeout = cfg.watch.read_timeout;
+    spec.requests = RateLimit{cfg.watch.requests_per_second, cfg.watch.requests_per_second * 2};
+    return HttpListener::start(loop_, spec, [this](const ServerRequest& req, Respond respond) {
+      respond(handle(req));
+    });
+  }
+
+  ServerResponse handle(const ServerRequest& req) {
+    ApiContext ctx{.config = *gen_->cfg,
+                   .engine = *engine_,
+                   .journal = *journal_,
+                   .metrics_text = [this] { return metrics_.text(); },
+                   .releases = releases_,
+                   .run_id = opt_.run_id,
+                   .ready = !stopping_ && journal_ok(),
+                   .last_signals = [this](const std::string& name) { return last_signal(name); }};
+    ApiResult r = handle_api(ctx, req);
+    if (r.changed) {
+      if (!r.release_service.empty()) releases_[r.release_service] = r.release;
+      if (r.release_service == gen_->cfg->agent.service)
+        journal_->set_context({gen_->cfg->agent.service, gen_->cfg->agent.environment, r.release, opt_.run_id});
+      after_engine();
+    }
+    return std::move(r.response);
+  }
+
+  bool journal_ok() const { return journal_ != nullptr; }
+
+  json::object last_signal(const std::string& name) const {
+    const auto& h = engine_->history();
+    if (auto it = h.find(name); it != h.end() && !it->second.empty()) {
+      const Observation& o = it->second.back();
+      return {{"at", text::rfc3339(clock_.to_wall(o.at))}, {"outcome", to_string(o.outcome)}, {"detail", o.detail},
+              {"latency_ms", o.latency.count()}};
+    }
+    const auto& m = engine_->metric_history();
+    if (auto it = m.find(name); it != m.end() && !it->second.empty()) {
+      const MetricReading& r = it->second.back();
+      return {{"at", text::rfc3339(clock_.to_wall(r.at))}, {"outcome", to_string(r.status)}, {"detail", r.detail}};
+    }
+    return {};
+  }
+
+  const WatchOptions& opt_;
+  Progress& log_;
+  asio::io_context loop_;
+  AsyncHttp http_;
+  AsyncIo io_;
+  SystemClock clock_;
+  asio::signal_set signals_set_;
+  asio::steady_timer deadline_timer_, reload_timer_, checkpoint_timer_, watchdog_timer_, grace_timer_;
+  WatchMetrics metrics_;
+  std::mt19937_64 rng_;
+  std::unique_ptr<Journal> journal_;
+  std::shared_ptr<Generation> gen_;
+  std::vector<std::shared_ptr<Generation>> retired_;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<HttpListener> listener_;
+  std::map<std::string, Signal> signals_;
+  std::map<std::string, std::string> releases_;
+  std::map<std::string, std::optional<FileStamp>> stamps_;
+  uint64_t generations_ = 0;
+  long long journal_seen_ = 0;
+  int actions_in_flight_ = 0;
+  bool pending_reload_ = false;
+  bool stopping_ = false;
+  bool finished_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace
+
+int run_watch(const WatchOptions& options, Progress& log) {
+  Watcher w(options, log);
+  return w.run();
+}
+
+}  // namespace dg
