@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "agent/core/async_http.h"
 #include "agent/core/duration.h"
 #include "agent/core/json_text.h"
 #include "agent/core/secrets.h"
@@ -26,25 +27,35 @@ std::string redacted_json_excerpt(const boost::json::value& got) {
   return text::excerpt(boost::json::serialize(v), 120);
 }
 
+// Runs the spec's request and judges it with evaluate_http: the blocking
+// run() and the loop's start() differ only in who performs the exchange.
 class HttpProbe final : public Probe {
  public:
-  explicit HttpProbe(ProbeSpec spec) : spec_(std::move(spec)) {}
-  Observation run(const Clock& clock) override {
+  explicit HttpProbe(ProbeSpec spec) : spec_(std::move(spec)) {
     const auto& http = std::get<HttpProbeSpec>(spec_.kind);
-    HttpRequest req;
-    req.method = http.method;
-    req.url = http.url;
-    req.headers = http.headers;
-    req.body = http.body;
-    req.timeout = spec_.timeout;
-    req.verify_tls = http.verify_tls;
-    req.follow_redirects = http.follow_redirects;
+    request_.method = http.method;
+    request_.url = http.url;
+    request_.headers = http.headers;
+    request_.body = http.body;
+    request_.timeout = spec_.timeout;
+    request_.verify_tls = http.verify_tls;
+    request_.follow_redirects = http.follow_redirects;
+    request_.reuse_connection = http.keepalive;
+  }
+  Observation run(const Clock& clock) override {
     TimePoint at = clock.now();
-    return evaluate_http(spec_, http_perform(req), at);
+    return evaluate_http(spec_, http_perform(request_), at);
+  }
+  void start(AsyncIo& io, const Clock& clock, std::function<void(Observation)> done) override {
+    TimePoint at = clock.now();
+    io.http.perform(request_, [this, at, done = std::move(done)](Result<HttpResponse> response) {
+      done(evaluate_http(spec_, response, at));
+    });
   }
 
  private:
   ProbeSpec spec_;
+  HttpRequest request_;  // built once from the spec
 };
 
 }  // namespace

@@ -37,6 +37,9 @@ struct HttpProbeSpec {
   std::string body;
   bool verify_tls = true;
   bool follow_redirects = false;
+  /// Keep the connection for the next run (watcher only): cheaper, but a kept
+  /// connection does not notice a listener that stopped accepting new ones.
+  bool keepalive = false;
   HttpExpect expect;
 };
 

@@ -2,10 +2,8 @@
 //
 // Every curl_* function the project calls is defined here and forwards to the
 // same symbol of libcurl.so.4, resolved once with dlopen + dlsym. To use a new
-// libcurl function (e.g. the multi interface: curl_multi_init, ..._add_handle,
-// ..._perform, ..._poll, ..._info_read, ..._remove_handle, ..._cleanup,
-// ..._strerror, ..._setopt), add it to DG_CURL_FUNCTIONS and write its
-// forwarder below; a variadic setopt forwards through forward_option. The link
+// libcurl function, add it to DG_CURL_FUNCTIONS and write its forwarder
+// below; a variadic setopt forwards through forward_option. The link
 // fails with "undefined reference" for any curl_* call without an entry, so
 // none can be missed.
 #define CURL_DISABLE_TYPECHECK
@@ -42,7 +40,16 @@
   X(curl_easy_strerror)      \
   X(curl_slist_append)       \
   X(curl_slist_free_all)     \
-  X(curl_version_info)
+  X(curl_version_info)       \
+  X(curl_multi_init)         \
+  X(curl_multi_cleanup)      \
+  X(curl_multi_setopt)       \
+  X(curl_multi_add_handle)   \
+  X(curl_multi_remove_handle) \
+  X(curl_multi_socket_action) \
+  X(curl_multi_assign)       \
+  X(curl_multi_info_read)    \
+  X(curl_multi_strerror)
 
 namespace {
 
@@ -186,6 +193,58 @@ void curl_slist_free_all(curl_slist* list) {
 curl_version_info_data* curl_version_info(CURLversion stamp) {
   const Api* a = api();
   return a ? a->curl_version_info(stamp) : nullptr;
+}
+
+// The multi interface (AsyncHttp). A multi handle exists only if libcurl was loaded.
+
+CURLM* curl_multi_init(void) {
+  const Api* a = api();
+  return a ? a->curl_multi_init() : nullptr;
+}
+
+CURLMcode curl_multi_cleanup(CURLM* multi) {
+  const Api* a = api();
+  return a ? a->curl_multi_cleanup(multi) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_setopt(CURLM* multi, CURLMoption option, ...) {
+  const Api* a = api();
+  if (a == nullptr) return CURLM_BAD_HANDLE;
+  va_list args;
+  va_start(args, option);
+  CURLMcode rc = forward_option(a->curl_multi_setopt, multi, option, args);
+  va_end(args);
+  return rc;
+}
+
+CURLMcode curl_multi_add_handle(CURLM* multi, CURL* easy) {
+  const Api* a = api();
+  return a ? a->curl_multi_add_handle(multi, easy) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_remove_handle(CURLM* multi, CURL* easy) {
+  const Api* a = api();
+  return a ? a->curl_multi_remove_handle(multi, easy) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_socket_action(CURLM* multi, curl_socket_t s, int ev_bitmask, int* running_handles) {
+  const Api* a = api();
+  return a ? a->curl_multi_socket_action(multi, s, ev_bitmask, running_handles) : CURLM_BAD_HANDLE;
+}
+
+CURLMcode curl_multi_assign(CURLM* multi, curl_socket_t sockfd, void* sockp) {
+  const Api* a = api();
+  return a ? a->curl_multi_assign(multi, sockfd, sockp) : CURLM_BAD_HANDLE;
+}
+
+CURLMsg* curl_multi_info_read(CURLM* multi, int* msgs_in_queue) {
+  const Api* a = api();
+  return a ? a->curl_multi_info_read(multi, msgs_in_queue) : nullptr;
+}
+
+const char* curl_multi_strerror(CURLMcode code) {
+  const Api* a = api();
+  return a ? a->curl_multi_strerror(code) : g_error;
 }
 
 }  // extern "C"

@@ -8,6 +8,8 @@
 #include <chrono>
 #include <mutex>
 
+#include "agent/core/curl_exchange.h"
+
 namespace dg {
 namespace {
 
@@ -24,30 +26,24 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
-struct Sink {
-  HttpResponse* response;
-  size_t max_body;
-  bool sized = false;
-};
-
 // Called with decompressed data, a chunk at a time: stopping here at the cap
 // bounds memory whatever the encoding (a gzip bomb included) and ends the
 // transfer at once instead of reading the rest to discard it.
 size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
-  auto* sink = static_cast<Sink*>(user);
+  auto* x = static_cast<detail::CurlExchange*>(user);
   size_t n = size * nmemb;
-  auto& body = sink->response->body;
-  if (!sink->sized) {
+  auto& body = x->response.body;
+  if (!x->sized) {
     // Reserve the cap once instead of growing by doubling: each doubling
     // holds two buffers at once, and the freed ones stay in the heap. A
     // reservation costs only the pages actually written.
-    sink->sized = true;
-    body.reserve(std::min<size_t>(sink->max_body, size_t{256} << 20));
+    x->sized = true;
+    body.reserve(std::min<size_t>(x->max_body, size_t{256} << 20));
   }
-  size_t room = body.size() < sink->max_body ? sink->max_body - body.size() : 0;
+  size_t room = body.size() < x->max_body ? x->max_body - body.size() : 0;
   body.append(data, std::min(room, n));
   if (n > room) {
-    sink->response->body_truncated = true;
+    x->response.body_truncated = true;
     return 0;  // curl stops with CURLE_WRITE_ERROR: a truncated response, not a failure
   }
   return n;
@@ -76,17 +72,29 @@ const std::string* HttpResponse::header(std::string_view name) const {
   return nullptr;
 }
 
-Result<HttpResponse> http_perform(const HttpRequest& request) {
+namespace detail {
+
+void curl_global_once() {
   static std::once_flag init;
   std::call_once(init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
 
-  CURL* curl = curl_easy_init();
-  if (curl == nullptr) return fail("cannot create an HTTP client handle");
-  HttpResponse response;
-  Sink sink{&response, request.max_body};
-  char errbuf[CURL_ERROR_SIZE] = {0};
-  curl_slist* headers = nullptr;
-  for (const auto& [k, v] : request.headers) headers = curl_slist_append(headers, (k + ": " + v).c_str());
+CurlExchange::~CurlExchange() { curl_slist_free_all(headers); }
+
+void CurlExchange::prepare(CURL* curl, const HttpRequest& request) {
+  response = HttpResponse{};
+  max_body = request.max_body;
+  sized = false;
+  timeout = request.timeout;
+  errbuf[0] = 0;
+  curl_slist_free_all(headers);
+  headers = nullptr;
+  for (const auto& [k, v] : request.headers) {
+    std::string line;
+    line.reserve(k.size() + 2 + v.size());
+    line.append(k).append(": ").append(v);
+    headers = curl_slist_append(headers, line.c_str());
+  }
   // Never let curl add "Expect: 100-continue" to bodies: some servers stall on it.
   headers = curl_slist_append(headers, "Expect:");
 
@@ -108,28 +116,38 @@ Result<HttpResponse> http_perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(curl, CURLOPT_USERAGENT, "deployguard/0.1");
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &response);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+  started = std::chrono::steady_clock::now();
+}
 
-  auto started = std::chrono::steady_clock::now();
-  CURLcode rc = curl_easy_perform(curl);
+Result<HttpResponse> CurlExchange::finish(CURL* curl, CURLcode rc) {
   response.elapsed = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   response.status = static_cast<int>(status);
-  curl_slist_free_all(headers);
-  curl_easy_cleanup(curl);
-
   if (rc == CURLE_WRITE_ERROR && response.body_truncated) rc = CURLE_OK;
   if (rc != CURLE_OK) {
-    if (rc == CURLE_OPERATION_TIMEDOUT)
-      return fail(fmt::format("timeout after {} ms", request.timeout.count()));
-    std::string msg = errbuf[0] ? std::string(errbuf) : curl_easy_strerror(rc);
-    return fail(msg);
+    if (rc == CURLE_OPERATION_TIMEDOUT) return fail(fmt::format("timeout after {} ms", timeout.count()));
+    return fail(errbuf[0] ? std::string(errbuf) : std::string(curl_easy_strerror(rc)));
   }
-  return response;
+  return std::move(response);
+}
+
+}  // namespace detail
+
+Result<HttpResponse> http_perform(const HttpRequest& request) {
+  detail::curl_global_once();
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return fail("cannot create an HTTP client handle");
+  detail::CurlExchange exchange;
+  exchange.prepare(curl, request);
+  CURLcode rc = curl_easy_perform(curl);
+  auto result = exchange.finish(curl, rc);
+  curl_easy_cleanup(curl);
+  return result;
 }
 
 }  // namespace dg

@@ -1,6 +1,7 @@
 // prometheus: instant PromQL queries over the HTTP API.
 #include <fmt/format.h>
 
+#include "agent/core/async_http.h"
 #include "agent/core/http_client.h"
 #include "agent/core/text.h"
 #include "probes/metrics/metric_source.h"
@@ -17,6 +18,19 @@ class PrometheusSource final : public MetricSource {
 
   MetricReading read(const MetricQuery& q, const Clock& clock, std::optional<TimePoint> at) override {
     TimePoint started = clock.now();
+    return reading(http_perform(request(q, clock, at)), q, started);
+  }
+
+  void start_read(AsyncIo& io, const MetricQuery& q, const Clock& clock, std::optional<TimePoint> at,
+                  std::function<void(MetricReading)> done) override {
+    TimePoint started = clock.now();
+    io.http.perform(request(q, clock, at), [&q, started, done = std::move(done)](Result<HttpResponse> resp) {
+      done(reading(resp, q, started));
+    });
+  }
+
+ private:
+  HttpRequest request(const MetricQuery& q, const Clock& clock, std::optional<TimePoint> at) const {
     std::string form = "query=" + text::url_encode(q.promql);
     if (at) {
       // Prometheus evaluates at a calendar time; ours are monotonic.
@@ -39,7 +53,10 @@ class PrometheusSource final : public MetricSource {
       req.url += "?" + form;
     }
     req.headers.emplace_back("Accept", "application/json");
-    auto resp = http_perform(req);
+    return req;
+  }
+
+  static MetricReading reading(const Result<HttpResponse>& resp, const MetricQuery& q, TimePoint started) {
     MetricReading r;
     if (!resp) {
       r.status = ReadingStatus::Error;
@@ -53,7 +70,6 @@ class PrometheusSource final : public MetricSource {
     return r;
   }
 
- private:
   PrometheusSourceSpec spec_;
 };
 

@@ -12,6 +12,10 @@
 #include <map>
 #include <mutex>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "agent/core/async_http.h"
 #include "agent/core/http_client.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
@@ -21,6 +25,8 @@
 
 namespace dg {
 namespace {
+
+namespace asio = boost::asio;
 
 struct Selected {
   Labels labels;
@@ -86,11 +92,54 @@ class ScrapeSource final : public MetricSource {
   explicit ScrapeSource(ScrapeSourceSpec spec) : spec_(std::move(spec)), parser_(spec_.limits) {}
 
   MetricReading read(const MetricQuery& q, const Clock& clock, std::optional<TimePoint>) override {
+    return reading_from(q, look(clock));
+  }
+
+  // The look's sharing on the loop: a read that starts while this source's
+  // fetch is in flight waits for it, one within kShareWindow after it reuses
+  // it, others fetch. (A blocking read() in flight is not waited for: the loop
+  // never blocks; the two kinds of read share only finished scrapes.)
+  void start_read(AsyncIo& io, const MetricQuery& q, const Clock& clock, std::optional<TimePoint>,
+                  std::function<void(MetricReading)> done) override {
+    std::unique_lock lock(look_mu_);
+    if (!waiting_.empty()) {
+      waiting_.push_back({&q, std::move(done)});
+      return;
+    }
+    if (current_ && clock.now() - current_->done <= kShareWindow) {
+      asio::post(io.loop, [this, &q, scrape = current_, done = std::move(done)] { done(reading_from(q, scrape)); });
+      return;
+    }
+    waiting_.push_back({&q, std::move(done)});
+    current_.reset();  // at most one body held, as in look()
+    lock.unlock();
+    TimePoint taken = clock.now();
+    io.http.perform(request(), [this, &clock, taken](Result<HttpResponse> resp) {
+      auto fresh = scrape_from(std::move(resp));
+      fresh->taken = taken;
+      fresh->done = clock.now();
+      std::vector<Waiting> served;
+      {
+        std::lock_guard relock(look_mu_);
+        current_ = fresh;
+        served.swap(waiting_);
+      }
+      for (auto& w : served) w.done(reading_from(*w.query, fresh));
+    });
+  }
+
+ private:
+  struct Waiting {
+    const MetricQuery* query;
+    std::function<void(MetricReading)> done;
+  };
+
+  // One reading from the scrape of its look: select, then sum, rate or quantile.
+  MetricReading reading_from(const MetricQuery& q, const std::shared_ptr<Scrape>& scrape) {
     const ScrapeQuery& sq = q.scrape;
     MetricReading r;
     r.query = q.text();
     std::string sample_name = sq.function == ScrapeQuery::Function::Quantile ? sq.metric + "_bucket" : sq.metric;
-    std::shared_ptr<Scrape> scrape = look(clock);
     r.at = scrape->taken;  // every reading of one look carries the time of its scrape
     if (!scrape->error.empty()) return fail_reading(r, scrape->error);
     std::vector<Selected> picked;
@@ -114,7 +163,6 @@ class ScrapeSource final : public MetricSource {
     return r;
   }
 
- private:
   // The scrape of this look: the one in flight, a fresh enough one, or a new one.
   std::shared_ptr<Scrape> look(const Clock& clock) {
     std::unique_lock lock(look_mu_);
@@ -127,7 +175,7 @@ class ScrapeSource final : public MetricSource {
     current_.reset();  // at most one body held: readers still using the old one keep it alive
     lock.unlock();
     TimePoint taken = clock.now();
-    auto fresh = fetch();
+    auto fresh = scrape_from(http_perform(request()));
     fresh->taken = taken;
     fresh->done = clock.now();
     lock.lock();
@@ -137,8 +185,7 @@ class ScrapeSource final : public MetricSource {
     return fresh;
   }
 
-  std::shared_ptr<Scrape> fetch() {
-    auto out = std::make_shared<Scrape>();
+  HttpRequest request() const {
     HttpRequest req;
     req.url = spec_.url;
     req.headers = spec_.headers;
@@ -146,7 +193,11 @@ class ScrapeSource final : public MetricSource {
     req.timeout = spec_.timeout;
     req.verify_tls = spec_.verify_tls;
     req.max_body = spec_.max_body;
-    auto resp = http_perform(req);
+    return req;
+  }
+
+  std::shared_ptr<Scrape> scrape_from(Result<HttpResponse> resp) const {
+    auto out = std::make_shared<Scrape>();
     // Messages never carry the URL: it may hold credentials.
     if (!resp) out->error = fmt::format("scrape: {}", resp.error().message);
     else if (resp->status < 200 || resp->status >= 300)
@@ -282,6 +333,7 @@ class ScrapeSource final : public MetricSource {
   std::condition_variable look_cv_;
   bool fetching_ = false;
   std::shared_ptr<Scrape> current_;
+  std::vector<Waiting> waiting_;  // start_read()s served by the fetch in flight on the loop
   std::mutex names_mu_;
   std::set<std::string> names_;
   std::mutex parser_mu_;
