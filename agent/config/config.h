@@ -37,7 +37,8 @@ struct WatchSpec {
   size_t max_body = 64 * 1024;
   int max_connections = 64;
   Duration read_timeout{10'000};
-  double requests_per_second = 20;  ///< per client address
+  double requests_per_second = 20;  ///< per client address (burst: twice that)
+  double mutations_per_second = 2;  ///< per client address, POSTs (burst: five times that)
   Duration reload_poll{2000};       ///< how often the config files are checked for a change
   Duration shutdown_grace{30'000};  ///< SIGTERM: how long in-flight actions may take to finish
   Duration checkpoint_every{600'000};

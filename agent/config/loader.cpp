@@ -726,6 +726,10 @@ void Loader::read_watch(Reader& r) {
     if (*v <= 0) r.error_at(r.raw().get("requests_per_second"), "watch.requests_per_second", "must be positive");
     w.requests_per_second = *v;
   }
+  if (auto v = number_at(r, "mutations_per_second")) {
+    if (*v <= 0) r.error_at(r.raw().get("mutations_per_second"), "watch.mutations_per_second", "must be positive");
+    w.mutations_per_second = *v;
+  }
   if (auto v = r.duration("reload_poll", Duration{100})) w.reload_poll = *v;
   if (auto v = r.duration("shutdown_grace", Duration{0})) w.shutdown_grace = *v;
   if (auto v = r.duration("checkpoint_every", Duration{1000})) w.checkpoint_every = *v;

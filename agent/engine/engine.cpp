@@ -812,14 +812,18 @@ struct Engine::Impl {
 
   static Incident incident_of(const json::object& o) {
     Incident i;
-    i.key = str_of(o, "key");
+    // As to_json(Incident) writes it (dedup_key, affected), or the short names.
+    i.key = str_of(o, "dedup_key");
+    if (i.key.empty()) i.key = str_of(o, "key");
     i.title = str_of(o, "title");
     i.service = str_of(o, "service");
     i.environment = str_of(o, "environment");
     i.release = str_of(o, "release");
     i.policy = str_of(o, "policy");
     i.status = str_of(o, "status");
-    i.scope = str_of(o, "scope");
+    i.scope = str_of(o, "affected");
+    if (i.scope.empty()) i.scope = str_of(o, "scope");
+    if (auto t = text::parse_rfc3339(str_of(o, "since"))) i.since = *t;
     i.experience = str_of(o, "experience");
     i.journal = str_of(o, "journal");
     if (const auto* a = o.if_contains("actions"); a && a->is_array())

@@ -671,6 +671,7 @@ class Watcher {
     spec.max_connections = static_cast<size_t>(cfg.watch.max_connections);
     spec.read_timeout = cfg.watch.read_timeout;
     spec.requests = RateLimit{cfg.watch.requests_per_second, cfg.watch.requests_per_second * 2};
+    spec.mutating = RateLimit{cfg.watch.mutations_per_second, cfg.watch.mutations_per_second * 5};
     return HttpListener::start(loop_, spec, [this](const ServerRequest& req, Respond respond) {
       respond(handle(req));
     });

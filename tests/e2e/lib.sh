@@ -89,3 +89,75 @@ start_prometheus() {
   PROM_DIR=$WORK/prom
   "$DG_SOURCE_DIR/scripts/prometheus.sh" start "$PROM_DIR" "$PROM_PORT" "$@"
 }
+
+# ---- deployguard watch ----
+WATCH_PID=""
+export DG_ALARM_TOKEN=${DG_ALARM_TOKEN:-e2e-alarm-token-$RANDOM$RANDOM}
+WATCH_PORT=$(free_port)
+
+# Appends a [watch] section (free port, alarm token from the environment).
+add_watch_section() {
+  cat >>"$WORK/deployguard.toml" <<TOML
+
+[watch]
+port = $WATCH_PORT
+alarm_token = "env:DG_ALARM_TOKEN"
+reload_poll = "200ms"
+TOML
+}
+
+# Starts the watcher in the background (log in $WORK/watch.log) and waits for its API.
+start_watch() {
+  "$DEPLOYGUARD_BIN" watch --config "$WORK/deployguard.toml" --log-format json "$@" >>"$WORK/watch.log" 2>&1 &
+  WATCH_PID=$!
+  EXTRA_PIDS+=("$WATCH_PID")
+  for _ in $(seq 1 200); do
+    curl -fsS "http://127.0.0.1:$WATCH_PORT/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$WATCH_PID" 2>/dev/null || fail "watch exited: $(cat "$WORK/watch.log")"
+    sleep 0.05
+  done
+  fail "watch did not start: $(cat "$WORK/watch.log")"
+}
+
+# SIGTERM; the watcher must exit 0.
+stop_watch() {
+  kill -TERM "$WATCH_PID"
+  set +e
+  wait "$WATCH_PID"
+  local rc=$?
+  set -e
+  [[ $rc -eq 0 ]] || fail "watch exited $rc after SIGTERM: $(tail -20 "$WORK/watch.log")"
+  WATCH_PID=""
+}
+
+kill9_watch() {
+  kill -9 "$WATCH_PID"
+  wait "$WATCH_PID" 2>/dev/null || true
+  WATCH_PID=""
+}
+
+api() {  # api METHOD PATH [JSON] — with the token; prints the body, sets HTTP_STATUS
+  local out
+  out=$(curl -sS -o "$WORK/api.body" -w '%{http_code}' -X "$1" -H "Authorization: Bearer $DG_ALARM_TOKEN" \
+    -H 'Content-Type: application/json' ${3:+--data "$3"} "http://127.0.0.1:$WATCH_PORT$2")
+  HTTP_STATUS=$out
+  cat "$WORK/api.body"
+}
+
+policy_state() {
+  curl -fsS "http://127.0.0.1:$WATCH_PORT/api/v1/status" |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(next(p["state"] for p in d["policies"] if p["name"]==sys.argv[1]))' "$1"
+}
+
+# wait_for SECONDS COMMAND...: polls until the command succeeds.
+wait_for() {
+  local t=$1
+  shift
+  for _ in $(seq 1 $((t * 20))); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  return 1
+}
+
+journal_count() { grep -c "\"kind\":\"$1\"" "$STATE/journal.jsonl" || true; }
