@@ -514,6 +514,8 @@ struct Engine::Impl {
                                                             : "not_confirmed";
     rec.recovery_reasons = r.reasons;
     l.res.actions.push_back(rec);
+    // A ladder resumed after a restart may not have the step's line yet.
+    if (l.incident.actions.empty()) l.incident.actions.push_back(fmt::format("{} ({}): {}", rec.description, rec.outcome, rec.detail));
     append("verification", {{"policy", policy.name},
                             {"data", {{"step", i + 1}, {"result", rec.recovery}, {"reasons", to_json(r.reasons)},
                                       {"evidence", to_json(r.evidence)}}}});

@@ -209,7 +209,8 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
       Trip t;
       t.seq = seq_of(rec);
       t.policy = policy;
-      t.release = r.release;
+      // A watcher's trip names its release (the run's may have moved on).
+      t.release = str(d, "release").empty() ? r.release : str(d, "release");
       t.since = str(d, "since");
       if (const auto* dry = d.if_contains("dry_run"); dry && dry->is_bool()) t.dry = dry->as_bool();
       if (const auto* inc = d.if_contains("incident"); inc && inc->is_object()) {
@@ -388,7 +389,8 @@ class Reconciler {
       auto trip = d.trips.find(flip.policy);
       if (trip != d.trips.end() && trip->second.ended) continue;  // the ladder's own result
       json::object fj{{"provider", flip.provider}, {"flag", flip.flag}, {"policy", flip.policy}};
-      if (d.release == release_) {
+      const std::string& flip_release = trip != d.trips.end() && !trip->second.release.empty() ? trip->second.release : d.release;
+      if (flip_release == release_) {
         fj["decision"] = "kept";
         fj["reason"] = fmt::format("this run verifies the same release {}; the flip stays as the mitigation", release_);
         kept_states.push_back({flip.provider, flip.flag, json::serialize(flip.previous), json::serialize(flip.written)});

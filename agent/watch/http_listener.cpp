@@ -7,6 +7,7 @@
 // waits on the peer runs under a deadline of beast::tcp_stream, which closes
 // the socket when it passes: a deadline covers the whole step, however the
 // peer spreads its bytes, which is what stops a slow-loris client.
+#include <fcntl.h>
 #include "agent/watch/http_listener.h"
 
 #include <algorithm>
@@ -418,6 +419,7 @@ void Core::accept() {
 }
 
 void Core::on_accept(error_code ec, tcp::socket socket) {
+  if (!ec) ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
   if (stopped) return;
   if (ec) {
     if (ec == net::error::operation_aborted) return;
@@ -478,6 +480,9 @@ Result<std::unique_ptr<HttpListener>> HttpListener::start(boost::asio::io_contex
   auto& a = impl->acceptor;
   auto where = [&] { return "cannot listen on " + endpoint_text(ep) + ": "; };
   if (a.open(ep.protocol(), ec); ec) return fail(where() + ec.message());
+  // A child (a command probe, a rollback) must not inherit the listening
+  // socket: it would keep the port after a kill -9 and block the restart.
+  ::fcntl(a.native_handle(), F_SETFD, FD_CLOEXEC);
   // Lets a restarted watcher bind while its old connections sit in TIME_WAIT;
   // on Linux it does not let two listeners share a port.
   a.set_option(tcp::acceptor::reuse_address(true), ec);
