@@ -36,12 +36,36 @@ using records::to_json;
 
 using CanaryCounts = std::map<std::string, CanaryCounter>;
 
-// Appends to a signal's bounded history (probe observations or metric readings).
+// Appends to a signal's bounded history (probe observations or metric
+// readings), keeping the newest `limit`.
 template <class Histories, class Item>
-void record(Histories& h, Item item) {
+void record(Histories& h, Item item, size_t limit) {
   auto& v = h[item.signal];
   v.push_back(std::move(item));
-  if (v.size() > kHistoryLimit) v.erase(v.begin(), v.begin() + static_cast<long>(v.size() - kHistoryLimit));
+  if (v.size() > limit) v.erase(v.begin(), v.begin() + static_cast<long>(v.size() - limit));
+}
+
+// How much of a signal's history its policies can look at: the longest
+// streak or window any rule needs, twice over (errors interleave with judged
+// runs), never more than kHistoryLimit. A watcher with a thousand probes
+// keeps tens of observations each, not hundreds.
+std::map<std::string, size_t> history_limits(const Config& cfg) {
+  std::map<std::string, size_t> out;
+  auto need = [&](const std::string& signal, long long n) {
+    size_t v = static_cast<size_t>(std::clamp<long long>(2 * n + 4, 16, static_cast<long long>(kHistoryLimit)));
+    out[signal] = std::max(out[signal], v);
+  };
+  for (const auto& p : cfg.policies) {
+    long long n = std::max({p.consecutive_failures, p.window_runs, p.max_consecutive_errors, p.recovery_passes,
+                            p.min_observations});
+    for (const auto& probe : p.probes) need(probe, n);
+    for (const auto& c : p.metrics) {
+      long long hold = c.interval.count() > 0 ? c.hold_for.count() / c.interval.count() + 2 : 2;
+      need(c.id, std::max<long long>({hold, c.max_source_errors + 2, p.recovery_passes}));
+      need(c.id + "#baseline", 1);
+    }
+  }
+  return out;
 }
 
 long long ms(TimePoint a, TimePoint b) { return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count(); }
@@ -98,7 +122,13 @@ struct Engine::Impl {
   MetricHistory metric_history;
   CanaryCounts canary;
   std::map<std::string, const MetricCondition*> conditions;
+  std::map<std::string, size_t> limits = history_limits(*cfg);
   std::vector<Ladder> ladders;  // config order
+
+  size_t limit(const std::string& signal) const {
+    auto it = limits.find(signal);
+    return it == limits.end() ? kHistoryLimit : it->second;
+  }
   std::set<std::string> urgent;
   std::set<std::string> warned;
   std::map<std::string, std::string> last_said;
@@ -157,8 +187,9 @@ struct Engine::Impl {
         o.outcome == Outcome::Passed);
     mark(o.signal);
     for (auto& l : ladders)
-      if (l.state == LadderState::Verifying && o.at >= l.since && judges(*l.spec, o.signal)) record(l.fresh, o);
-    record(history, std::move(o));
+      if (l.state == LadderState::Verifying && o.at >= l.since && judges(*l.spec, o.signal)) record(l.fresh, o, limit(o.signal));
+    size_t n = limit(o.signal);
+    record(history, std::move(o), n);
   }
 
   void read(MetricReading r) {
@@ -179,10 +210,11 @@ struct Engine::Impl {
       // Recovery counts the canary again from the first look after the action.
       if (canary)
         fresh.series = fold_canary(l.fresh_canary.try_emplace(r.signal, c->second->max_ratio).first->second, r.series);
-      record(l.fresh_metrics, std::move(fresh));
+      record(l.fresh_metrics, std::move(fresh), limit(r.signal));
     }
     if (canary) r.series = fold_canary(canary_of(*c->second), r.series);
-    record(metric_history, std::move(r));
+    size_t n = limit(r.signal);
+    record(metric_history, std::move(r), n);
   }
 
   CanaryCounter& canary_of(const MetricCondition& c) { return canary.try_emplace(c.id, c.max_ratio).first->second; }
