@@ -822,6 +822,7 @@ void Loader::read_http(Reader& r, ProbeSpec& spec) {
   if (auto v = r.secret_str("body")) h.body = *v;
   if (auto v = r.boolean("tls_verify")) h.verify_tls = *v;
   if (auto v = r.boolean("follow_redirects")) h.follow_redirects = *v;
+  if (auto v = r.boolean("keepalive")) h.keepalive = *v;  // watch: reuse one connection (default: a new one per run)
   if (const toml::table* ex = r.table("expect")) {
     Reader er(*this, *ex, r.key_path("expect"), r.dir());
     read_expect(er, h.expect);
