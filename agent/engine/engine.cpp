@@ -100,6 +100,7 @@ struct Ladder {
   bool dirty = true;  ///< a signal it judges changed since it was last judged
   bool dry = false;
   bool ended = false;  ///< the ladder of this trip has finished (any way)
+  bool open_pending = false;  ///< the incident's first event waits for the first step's side effect
   PolicyResult res;
   Incident incident;
   std::optional<ContinuedIncident> continued;
@@ -182,7 +183,12 @@ struct Engine::Impl {
     last = std::move(said);
   }
 
+  // When the last signal arrived: a flip journals how long the agent itself
+  // took from the deciding observation to the flag written (its overhead).
+  std::chrono::steady_clock::time_point last_input = std::chrono::steady_clock::now();
+
   void observe(Observation o) {
+    last_input = std::chrono::steady_clock::now();
     say("probe", o.signal, o.outcome == Outcome::Passed ? "passed" : std::string(to_string(o.outcome)) + ": " + o.detail,
         o.outcome == Outcome::Passed);
     mark(o.signal);
@@ -193,6 +199,7 @@ struct Engine::Impl {
   }
 
   void read(MetricReading r) {
+    last_input = std::chrono::steady_clock::now();
     say("metric", r.signal, r.status == ReadingStatus::Ok ? "ok" : std::string(to_string(r.status)) + ": " + r.detail,
         r.status == ReadingStatus::Ok);
     for (const auto& w : r.warnings)
@@ -285,6 +292,7 @@ struct Engine::Impl {
   }
 
   void send(Ladder& l, const std::string& event) {
+    if (l.open_pending) flush_open(l);
     l.incident.event = event;
     l.incident.at = env.clock.now();
     env.notifier.notify(l.incident, l.spec->incident_sinks, l.dry);
@@ -348,11 +356,25 @@ struct Engine::Impl {
     incident.since = v.since;
     incident.journal = fmt::format("{}#{}", env.journal.path(), seq.value_or(0));
     incident.status = l.dry ? "dry_run" : "mitigating";
-    send(l, l.continued ? "updated" : "opened");
     if (!l.continued) emit({.kind = EngineEvent::Kind::IncidentOpened, .policy = policy.name});
     note(l);
-    if (l.dry) return dry_run(l);
+    if (l.dry) {
+      send(l, l.continued ? "updated" : "opened");
+      return dry_run(l);
+    }
+    // The first step starts before the incident is sent: the notifier
+    // journals its deliveries, and those writes must not stand between the
+    // trip and the flip. The opening event goes out right after the step's
+    // side effect (or as soon as a rollback is in flight).
+    l.open_pending = true;
     start_step(l, 0);
+    flush_open(l);
+  }
+
+  void flush_open(Ladder& l) {
+    if (!l.open_pending) return;
+    l.open_pending = false;
+    send(l, l.continued ? "updated" : "opened");
   }
 
   void dry_run(Ladder& l) {
@@ -472,6 +494,9 @@ struct Engine::Impl {
         out["previous_state"] = embed_json(r->previous.state_json);
         out["new_state"] = embed_json(r->current.state_json);
         out["detail"] = r->detail;
+        out["since_signal_us"] = std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now() - last_input)
+                                     .count();
       } else {
         out["error"] = r.error().message;
       }

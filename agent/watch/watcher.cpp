@@ -8,6 +8,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
+#include <cstdlib>
 #include <map>
 #include <random>
 #include <set>
@@ -108,7 +109,17 @@ class Watcher {
       return 2;
     }
     const Config& cfg = *(*gen)->cfg;
-    auto journal = Journal::open(cfg.agent.journal, clock_);
+    // For the reaction benchmark only (docs/benchmarks.md): the journal
+    // without its fsyncs, to show what they cost. Never in production.
+    std::shared_ptr<JournalIo> io;
+    if (const char* v = std::getenv("DEPLOYGUARD_BENCH_JOURNAL_NO_FSYNC"); v && std::string(v) == "1") {
+      struct NoFsync final : JournalIo {
+        int fsync(int) override { return 0; }
+      };
+      io = std::make_shared<NoFsync>();
+      log_.event("WARNING: DEPLOYGUARD_BENCH_JOURNAL_NO_FSYNC=1: the journal is not fsync'd (benchmarks only)");
+    }
+    auto journal = Journal::open(cfg.agent.journal, clock_, io);
     if (!journal) {
       log_.event("deployguard: " + journal.error().message);
       return 2;
