@@ -66,6 +66,16 @@ constexpr size_t kReadChunk = 16 * 1024;
 /// keeps writing.
 constexpr int kFinalDrainReads = 64;
 
+std::string describe(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
 /// An owned file descriptor.
 struct Fd {
   int fd = -1;
@@ -252,6 +262,7 @@ Result<void> Run::start(const CommandSpec& spec) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return fail(fmt::format("cannot create pipes: {}", std::strerror(errno)));
     w->fd = fds[1];
+    ::fcntl(fds[0], F_SETFL, O_NONBLOCK);  // ours only: the child's end stays blocking
     boost::system::error_code ec;
     s->pipe.assign(fds[0], ec);
     if (ec) {
@@ -271,7 +282,11 @@ Result<void> Run::start(const CommandSpec& spec) {
   Launch launched = launch(spec, program.path, argv, env, in.fd, out_w.fd, err_w.fd);
   if (launched.error == ENOEXEC) {
     // What execvpe does with an executable that is neither a binary nor has
-    // a #! line: hand it to the shell.
+    // a #! line: hand it to the shell. What the failed child's exit()
+    // flushed into the pipes (the agent's stdio buffers) is not its output.
+    for (Stream* s : {&out_, &err_})
+      while (::read(s->pipe.native_handle(), s->buf.data(), s->buf.size()) > 0) {
+      }
     std::vector<const char*> sh_argv{"/bin/sh", program.path.c_str()};
     sh_argv.insert(sh_argv.end(), argv.begin() + 1, argv.end());
     launched = launch(spec, "/bin/sh", sh_argv, env, in.fd, out_w.fd, err_w.fd);
@@ -311,11 +326,11 @@ Run::Launch Run::launch(const CommandSpec& spec, const std::string& program, std
       return result;
     }
     result.error = ec.value() ? ec.value() : EIO;
-  } catch (const std::exception& e) {
+  } catch (...) {
     // In the child (the loop's fork hooks threw) there is nothing to return to.
     if (::getpid() != agent) ::_exit(127);
-    // The process handle (its pidfd) could not be made, after the fork.
-    result.lost = e.what();
+    // After the fork: the process handle (its pidfd) could not be made.
+    result.lost = describe(std::current_exception());
   }
   if (launcher.pid > 0) {
     // A child that failed before exec, or one we cannot watch: gone now.

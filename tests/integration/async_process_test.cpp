@@ -228,6 +228,20 @@ TEST(StartCommand, LeaderExitLeavingABackgroundChildOnStdoutCompletesAndKillsIt)
   if (!process_dead(bg)) ::kill(bg, SIGKILL);
 }
 
+TEST(StartCommand, PipeHeldOutsideTheGroupDoesNotHoldTheCompletion) {
+  // A background child that left the group (setsid) is out of reach of the
+  // group kill and keeps stdout open: the result comes without its EOF.
+  auto started = std::chrono::steady_clock::now();
+  auto run = run_on_loop(CommandSpec{.argv = {"sh", "-c", "setsid sleep 30 & echo $!"}, .timeout = Duration{60'000}});
+  double took = seconds_since(started);
+  ASSERT_TRUE(run.result && run.result->has_value()) << (run.result ? run.result->error().message : "no result");
+  EXPECT_EQ((*run.result)->exit_code, 0);
+  EXPECT_LT(took, 5.0) << "waited for an EOF that the escaped child holds off";
+  pid_t escaped = read_pid((*run.result)->out);
+  ASSERT_GT(escaped, 1) << (*run.result)->out;
+  ::kill(escaped, SIGKILL);
+}
+
 TEST(StartCommand, ArgvZeroIsWhatTheSpecSays) {
   // The program is found in PATH, but the child's argv[0] stays "sh", as
   // with execvpe (multi-call binaries and usage messages depend on it).
