@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "agent/core/async_process.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 
@@ -10,17 +11,26 @@ namespace {
 
 class CommandProbe final : public Probe {
  public:
-  explicit CommandProbe(ProbeSpec spec) : spec_(std::move(spec)) {}
+  explicit CommandProbe(ProbeSpec spec) : spec_(std::make_shared<const ProbeSpec>(std::move(spec))) {}
   Observation run(const Clock& clock) override {
-    const auto& cmd = std::get<CommandProbeSpec>(spec_.kind);
-    CommandSpec run_spec{.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
-                         .timeout = spec_.timeout, .kill_grace = cmd.kill_grace};
     TimePoint at = clock.now();
-    return evaluate_command(spec_, run_command(run_spec), at);
+    return evaluate_command(*spec_, run_command(command()), at);
+  }
+  void start(AsyncIo& io, const Clock& clock, std::function<void(Observation)> done) override {
+    TimePoint at = clock.now();
+    // The spec is shared with the completion: the probe may go before it.
+    start_command(io.loop, command(), [spec = spec_, at, done = std::move(done)](Result<CommandResult> r) {
+      done(evaluate_command(*spec, r, at));
+    });
   }
 
  private:
-  ProbeSpec spec_;
+  CommandSpec command() const {
+    const auto& cmd = std::get<CommandProbeSpec>(spec_->kind);
+    return {.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
+            .timeout = spec_->timeout, .kill_grace = cmd.kill_grace};
+  }
+  std::shared_ptr<const ProbeSpec> spec_;
 };
 
 // The end of the output is where a failing script says why. Redacted before

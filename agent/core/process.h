@@ -3,7 +3,8 @@
 /// group, with a deadline after which the whole group, grandchildren
 /// included, gets SIGTERM and, after a grace period, SIGKILL. The child gets
 /// an explicit environment, never the agent's whole one (it holds secrets).
-/// Blocking; safe to call from several threads at once.
+/// run_command is blocking and safe to call from several threads at once:
+/// it is start_command (async_process.h) on an io_context of its own.
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,7 +31,7 @@ struct CommandResult {
   int exit_code = -1;  ///< -1 when killed by a signal
   int signal = 0;
   bool timed_out = false;
-  bool killed_after_grace = false;  ///< on timeout: SIGTERM was not enough
+  bool killed_after_grace = false;  ///< on timeout or terminate(): SIGTERM was not enough
   std::string out;
   std::string err;
   bool out_truncated = false;
@@ -38,8 +39,10 @@ struct CommandResult {
   Duration elapsed{0};
 };
 
-/// Error only when the command could not be started (empty argv, exec failed,
-/// bad cwd); a non-zero exit or a timeout is a CommandResult.
+/// Error only when the command could not be started (empty argv, program not
+/// found or not executable, exec failed, bad cwd); a non-zero exit or a
+/// timeout is a CommandResult. argv[0] is looked up as execvpe does: as given
+/// if it has a slash, else in the agent's PATH (not `env`'s).
 Result<CommandResult> run_command(const CommandSpec& spec);
 
 /// "timeout after 500 ms; process group sent SIGTERM, then SIGKILL after 3s grace"

@@ -16,6 +16,7 @@
 #include "probes/command_probe.h"
 #include "probes/probe.h"
 #include "tests/integration/integration_helpers.h"
+#include "tests/integration/process_helpers.h"
 
 namespace dg::test {
 namespace {
@@ -37,36 +38,6 @@ Observation run_probe(const ProbeSpec& spec) {
 
 bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
-}
-
-/// Dead means gone, or a zombie waiting for its (new) parent to reap it.
-bool process_dead(pid_t pid) {
-  if (::kill(pid, 0) != 0 && errno == ESRCH) return true;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return true;
-  std::string line;
-  std::getline(stat, line);
-  auto close_paren = line.rfind(')');
-  if (close_paren == std::string::npos || close_paren + 2 >= line.size()) return false;
-  char state = line[close_paren + 2];
-  return state == 'Z' || state == 'X';
-}
-
-bool wait_dead(pid_t pid, std::chrono::milliseconds within) {
-  auto until = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < until) {
-    if (process_dead(pid)) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return process_dead(pid);
-}
-
-pid_t read_pid(const std::string& text) {
-  try {
-    return static_cast<pid_t>(std::stol(text));
-  } catch (...) {
-    return 0;
-  }
 }
 
 TEST(CommandProbe, ExitZeroWithExpectedStdoutPasses) {
