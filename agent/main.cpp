@@ -115,7 +115,9 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
     return dg::kUsage;
   }
   dg::SystemClock clock;
-  auto journal = dg::Journal::open(cfg.agent.journal, clock);
+  dg::JournalOptions journal_options;
+  if (cfg.agent.journal_segment_size) journal_options.max_segment_bytes = *cfg.agent.journal_segment_size;
+  auto journal = dg::Journal::open(cfg.agent.journal, clock, nullptr, journal_options);
   if (!journal) {
     std::cerr << "deployguard: " << journal.error().message << "\n";
     return dg::kUsage;
@@ -278,11 +280,11 @@ int cmd_journal_verify(std::string path, const std::string& config_path, const s
     }
     expected = *h;
   }
-  if (::access(path.c_str(), R_OK) != 0) {
-    std::cerr << "journal verify: cannot read " << path << "\n";
+  auto check = dg::verify_journal(path, expected);
+  if (check.read_error) {
+    std::cerr << "journal verify: " << check.message << "\n";
     return dg::kUsage;
   }
-  auto check = dg::verify_journal(path, expected);
   if (!check.ok) {
     std::cout << "BROKEN: " << check.message << " (" << check.records << " record(s) before it verify)\n";
     if (check.head_ok == false) std::cout << "HEAD: " << check.head_message << "\n";

@@ -20,6 +20,8 @@ struct AgentSpec {
   std::string service;
   std::string environment = "production";
   std::string journal;  ///< absolute path
+  /// Bytes after which the journal's live file is sealed (unset: the journal's default, 64 MiB).
+  std::optional<long long> journal_segment_size;
   bool dry_run = false;
   Duration bake{120'000};
   /// Agent variables command probes and rollbacks may see, beyond the

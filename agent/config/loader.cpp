@@ -743,6 +743,7 @@ void Loader::read_agent(Reader& r) {
   }
   if (auto v = r.str("environment")) a.environment = *v;
   if (auto v = r.path("journal")) a.journal = *v;
+  if (auto v = r.integer("journal_segment_size", 4096, 1LL << 40)) a.journal_segment_size = *v;
   if (auto v = r.boolean("dry_run")) a.dry_run = *v;
   if (auto v = r.duration("bake", Duration{100})) a.bake = *v;
   if (auto v = r.strings("child_env", false, false)) {

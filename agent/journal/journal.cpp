@@ -17,149 +17,28 @@
 #include "agent/core/secrets.h"
 #include "agent/core/sha256.h"
 #include "agent/core/text.h"
+#include "agent/journal/chain.h"
+#include "agent/journal/segments.h"
 
 namespace dg {
-namespace {
-
-constexpr std::string_view kHashKey = ",\"hash\":\"";
-
-// A line is `<body without its closing brace>,"hash":"<64 hex>"}`; the hash
-// covers the body exactly as written.
-struct Split {
-  std::string body;
-  std::string hash;
-};
-
-std::optional<Split> split_line(std::string_view line) {
-  auto pos = line.rfind(kHashKey);
-  if (pos == std::string_view::npos) return std::nullopt;
-  std::string_view tail = line.substr(pos + kHashKey.size());
-  if (tail.size() != 64 + 2 || !tail.ends_with("\"}")) return std::nullopt;
-  return Split{std::string(line.substr(0, pos)) + "}", std::string(tail.substr(0, 64))};
-}
-
-// Calls fn(line) for each whole line of the file at `path`, then torn(rest)
-// for a final line without its newline (if any). Reads through a buffer that
-// grows only to the longest line: a journal of months costs a record's worth
-// of memory to walk, not the file's. fn returns false to stop early.
-template <class Line, class Torn>
-Result<void> for_each_line(const std::string& path, Line fn, Torn torn) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return fail(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
-  std::string buf;
-  size_t begin = 0;  // start of the unconsumed part of buf
-  constexpr size_t kChunk = 1 << 20;
-  for (;;) {
-    if (begin > 0 && begin * 2 >= buf.size()) {
-      buf.erase(0, begin);
-      begin = 0;
-    }
-    size_t old = buf.size();
-    buf.resize(old + kChunk);
-    ssize_t n = ::read(fd, buf.data() + old, kChunk);
-    if (n < 0 && errno == EINTR) {
-      buf.resize(old);
-      continue;
-    }
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return fail(fmt::format("cannot read {}: {}", path, std::strerror(e)));
-    }
-    buf.resize(old + static_cast<size_t>(n));
-    size_t search = old;  // a newline can only be in what was just read
-    for (size_t nl; (nl = buf.find('\n', std::max(search, begin))) != std::string::npos;) {
-      if (!fn(std::string_view(buf).substr(begin, nl - begin))) {
-        ::close(fd);
-        return {};
-      }
-      begin = nl + 1;
-      search = begin;
-    }
-    if (n == 0) break;
-  }
-  ::close(fd);
-  if (begin < buf.size()) torn(std::string_view(buf).substr(begin));
-  return {};
-}
-
-// The one walk over a journal, shared by `journal verify`, open() and the head
-// check, so all of them judge a file the same way. `bytes` is the length of
-// the whole lines it read (where a torn tail starts).
-JournalCheck scan(const std::string& path, const std::optional<JournalHead>& expected, off_t* bytes = nullptr) {
-  JournalCheck check;
-  std::string prev = kJournalGenesis;
-  long long line_no = 0;
-  off_t whole = 0;
-  std::optional<std::string> hash_at_expected;
-  if (expected && expected->seq == 0) hash_at_expected = kJournalGenesis;
-  auto broken = [&](std::string msg) {
-    check.ok = false;
-    check.bad_line = line_no;
-    check.message = fmt::format("{}:{}: {}", path, line_no, msg);
-    return false;
-  };
-  auto on_line = [&](std::string_view line) {
-    ++line_no;
-    whole += static_cast<off_t>(line.size() + 1);
-    auto split = split_line(line);
-    if (!split) return broken("record has no hash field at its end");
-    auto parsed = parse_json(split->body);
-    if (!parsed || !parsed->is_object()) return broken("record is not a JSON object");
-    const auto& o = parsed->as_object();
-    const auto* seq = o.if_contains("seq");
-    if (!seq || !seq->is_int64() || seq->as_int64() != check.records + 1)
-      return broken(fmt::format("seq is not {} (records were removed, reordered or inserted)", check.records + 1));
-    const auto* p = o.if_contains("prev");
-    if (!p || !p->is_string() || p->as_string() != prev)
-      return broken(fmt::format("record {} does not link to the previous record's hash", check.records + 1));
-    if (sha256_hex(split->body) != split->hash)
-      return broken(fmt::format("record {} was modified (hash mismatch)", check.records + 1));
-    prev = split->hash;
-    ++check.records;
-    if (expected && expected->seq == check.records) hash_at_expected = split->hash;
-    return true;
-  };
-  auto on_torn = [&](std::string_view rest) {
-    if (check.ok) check.torn = TornTail{check.records, rest.size(), sha256_hex(rest)};
-  };
-  if (auto r = for_each_line(path, on_line, on_torn); !r) {
-    check.ok = false;
-    check.message = r.error().message;
-  }
-  if (bytes) *bytes = whole;
-  check.head = {check.records, prev};
-  if (check.ok) {
-    check.message = fmt::format("{}: {} record(s), chain intact, head {}", path, check.records, check.head.str());
-    if (check.torn)
-      check.message += fmt::format("; a torn final line follows ({} byte(s), sha256 {})", check.torn->bytes,
-                                   check.torn->sha256);
-  }
-  if (expected) {
-    if (hash_at_expected) {
-      check.head_ok = *hash_at_expected == expected->hash;
-      check.head_message =
-          *check.head_ok ? fmt::format("record {} matches the expected head ({} record(s) after it)", expected->seq,
-                                       check.records - expected->seq)
-                         : fmt::format("REWRITTEN: record {} has hash {}, not the expected {}", expected->seq,
-                                       *hash_at_expected, expected->hash);
-    } else {
-      check.head_ok = false;
-      check.head_message = check.ok ? fmt::format("TRUNCATED: the journal ends at seq {}, before the expected head {}",
-                                                  check.records, expected->seq)
-                                    : fmt::format("cannot find record {}: the chain breaks at line {} before it",
-                                                  expected->seq, check.bad_line);
-    }
-  }
-  return check;
-}
-
-
-}  // namespace
 
 ssize_t JournalIo::write(int fd, const void* data, size_t size) { return ::write(fd, data, size); }
 int JournalIo::fsync(int fd) { return ::fsync(fd); }
 int JournalIo::ftruncate(int fd, off_t size) { return ::ftruncate(fd, size); }
+int JournalIo::rename(const std::string& from, const std::string& to) {
+  if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return -1;
+  // A file system without RENAME_NOREPLACE: the writer holds the lock, so
+  // checking first is enough against another deployguard.
+  if (::access(to.c_str(), F_OK) == 0) {
+    errno = EEXIST;
+    return -1;
+  }
+  return ::rename(from.c_str(), to.c_str());
+}
+int JournalIo::create(const std::string& path) {
+  return ::open(path.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
 
 std::string JournalHead::str() const { return fmt::format("{}:{}", seq, hash); }
 
@@ -182,52 +61,119 @@ Result<JournalHead> parse_journal_head(std::string_view text) {
 }
 
 
+namespace {
+
+std::string parent_dir(const std::string& path) {
+  auto parent = std::filesystem::path(path).parent_path();
+  return parent.empty() ? "." : parent.string();
+}
+
+// Takes the journal's lock: flock on the sibling `P.lock`, whose inode never
+// changes (it is never renamed or removed), so it excludes across rotations.
+Result<fs::FileLock> lock_journal(const std::string& real, const std::string& path) {
+  auto fd = fs::open_for_append(segments::lock_path(real));  // creates the directory too
+  if (!fd) return fail("journal: " + fd.error().message);
+  fs::FileLock lock(*fd);
+  while (::flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EINTR) continue;
+    if (errno == EWOULDBLOCK) return fail(fmt::format("journal {} is in use by another deployguard process", path));
+    return fail(fmt::format("cannot lock {}: {}", segments::lock_path(real), std::strerror(errno)));
+  }
+  return lock;
+}
+
+}  // namespace
+
 struct Journal::Lock {
   mutable std::mutex mu;
+  fs::FileLock file;
 };
 
-Journal::Journal(std::string path, int fd, const Clock& clock, long long seq, std::string prev, off_t size,
-                 std::shared_ptr<JournalIo> io)
+struct Journal::State {
+  std::string real;
+  int fd = -1;
+  long long seq = 0;
+  std::string prev = kJournalGenesis;
+  off_t size = 0;
+  long long sealed = 0;
+  std::optional<JournalCheckpoint> checkpoint;
+  fs::FileLock lock;
+};
+
+Journal::Journal(std::string path, const Clock& clock, std::shared_ptr<JournalIo> io, JournalOptions options,
+                 State state)
     : path_(std::move(path)),
-      fd_(fd),
+      real_(std::move(state.real)),
+      fd_(state.fd),
       clock_(clock),
-      seq_(seq),
-      prev_(std::move(prev)),
-      size_(size),
+      seq_(state.seq),
+      prev_(std::move(state.prev)),
+      size_(state.size),
+      sealed_(state.sealed),
       io_(std::move(io)),
-      lock_(std::make_shared<Lock>()) {}
+      options_(options),
+      checkpoint_(std::move(state.checkpoint)),
+      lock_(std::make_shared<Lock>()) {
+  lock_->file = std::move(state.lock);
+}
 
 Result<std::unique_ptr<Journal>> Journal::open(const std::string& path, const Clock& clock,
-                                               std::shared_ptr<JournalIo> io) {
+                                               std::shared_ptr<JournalIo> io, JournalOptions options) {
   if (!io) io = std::make_shared<JournalIo>();
-  auto opened = fs::open_for_append(path);
+  State st;
+  st.real = segments::real_path(path);  // a symlinked journal rotates where its files are
+  auto lock = lock_journal(st.real, path);
+  if (!lock) return std::unexpected(lock.error());
+  st.lock = std::move(*lock);
+  // A crash between sealing P and creating the next one leaves no P: it is
+  // created here, and its first record links to the last sealed one.
+  auto opened = fs::open_for_append(st.real);
   if (!opened) return fail("journal: " + opened.error().message);
-  int fd = *opened;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+  segments::Files files;
+  files.live = st.real;
+  files.live_fd = segments::Fd(*opened);
+  // A deployguard from before segments locks the journal file itself.
+  if (::flock(files.live_fd.get(), LOCK_EX | LOCK_NB) != 0)
     return fail(fmt::format("journal {} is in use by another deployguard process", path));
+  auto sealed = segments::list_sealed(st.real);
+  if (!sealed) return fail("journal: " + sealed.error().message);
+  files.sealed = std::move(*sealed);
+  st.sealed = files.sealed.empty() ? 0 : files.sealed.back().number;
+
+  // The run reads from the last checkpoint on (replay), so all of that must
+  // verify: a journal modified there is evidence to keep, never one to build
+  // on. What precedes the checkpoint is vouched for by its prev, and checked
+  // by `journal verify`.
+  chain::Start start;
+  if (!options.full_verify_on_open) {
+    auto found = chain::find_last_checkpoint(files);
+    if (!found) return fail("journal: " + found.error().message);
+    if (*found) {
+      start = (*found)->start;
+      st.checkpoint = std::move((*found)->checkpoint);
+    }
   }
-  // The run reads the whole journal (reconciliation), so all of it must verify:
-  // a modified journal is evidence to keep, never one to build on.
-  off_t size = 0;
-  JournalCheck check = scan(path, std::nullopt, &size);
-  if (!check.ok && check.bad_line == 0) {  // not damaged: it could not be read
-    ::close(fd);
-    return fail("journal: " + check.message);
-  }
+  chain::Walk walked = chain::walk(files, start, std::nullopt, options.full_verify_on_open);
+  const JournalCheck& check = walked.check;
+  if (!check.ok && check.read_error) return fail("journal: " + check.message);
   if (!check.ok) {
-    ::close(fd);
+    std::string aside = files.sealed.empty()
+                            ? fmt::format("move it aside (mv {} {}.damaged)", path, path)
+                            : fmt::format("move it aside with its sealed segments ({}.NNNNNN)", path);
     return fail(fmt::format("journal {} is damaged ({}); it will not be extended. Keep it as evidence and start a new "
-                            "journal: move it aside (mv {} {}.damaged) or set agent.journal to a new path. "
+                            "journal: {} or set agent.journal to a new path. "
                             "`deployguard journal verify {}` shows the first broken record",
-                            path, check.message, path, path, path));
+                            path, check.message, aside, path));
   }
-  if (check.torn && (io->ftruncate(fd, size) != 0 || io->fsync(fd) != 0)) {
-    int e = errno;
-    ::close(fd);
-    return fail(fmt::format("cannot drop the torn last line of {}: {}", path, std::strerror(e)));
-  }
-  std::unique_ptr<Journal> j(new Journal(path, fd, clock, check.head.seq, check.head.hash, size, std::move(io)));
+  if (options.full_verify_on_open) st.checkpoint = std::move(walked.last_checkpoint);
+  int fd = files.live_fd.get();
+  if (check.torn && (io->ftruncate(fd, walked.live_end) != 0 || io->fsync(fd) != 0))
+    return fail(fmt::format("cannot drop the torn last line of {}: {}", path, std::strerror(errno)));
+  st.fd = files.live_fd.release();
+  st.seq = check.head.seq;
+  st.prev = check.head.hash;
+  st.size = walked.live_end;
+  std::unique_ptr<Journal> j(new Journal(path, clock, std::move(io), options, std::move(st)));
   if (check.torn) {
     // A final line without newline was never acknowledged (the process died
     // inside write); it is dropped, and the chain says what was dropped.
@@ -254,6 +200,11 @@ JournalHead Journal::head() const {
   return {seq_, prev_};
 }
 
+std::optional<JournalCheckpoint> Journal::last_checkpoint() const {
+  std::lock_guard lock(lock_->mu);
+  return checkpoint_;
+}
+
 // Cuts the file back to its last whole record after a failed append.
 bool Journal::cut_back(off_t size) {
   if (io_->ftruncate(fd_, size) == 0 && io_->fsync(fd_) == 0) return true;
@@ -261,8 +212,54 @@ bool Journal::cut_back(off_t size) {
   return false;
 }
 
+// Seals the live file and starts the next one. Every step leaves a journal
+// open() accepts: P sealed and no new P yet (open creates it), a new empty P,
+// a new P with a torn first record (dropped as any torn tail). A step that
+// fails is retried by the next append: after the rename, the old descriptor
+// is closed, so no record can land in a sealed segment.
+Result<void> Journal::rotate() {
+  if (fd_ >= 0) {
+    std::string sealed = segments::sealed_path(real_, sealed_ + 1);
+    if (io_->rename(real_, sealed) != 0)
+      return fail(fmt::format("cannot seal {} as {}: {}", path_, sealed, std::strerror(errno)));
+    ::close(fd_);
+    fd_ = -1;
+    ++sealed_;
+    size_ = 0;
+  }
+  segments::Fd fd(io_->create(real_));
+  if (fd.get() < 0) return fail(fmt::format("cannot start the new live file {}: {}", path_, std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return fail(fmt::format("cannot stat {}: {}", path_, std::strerror(errno)));
+  if (st.st_size != 0)  // we hold the lock: only a writer that ignores it put this here
+    return fail(fmt::format("{} appeared with content while the journal was being rotated; nothing written", path_));
+  // One directory fsync makes both the rename and the new file durable; no
+  // record goes in before it, so the chain never outlives its own rename.
+  segments::Fd dir(::open(parent_dir(real_).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0 || io_->fsync(dir.get()) != 0)
+    return fail(fmt::format("cannot make the rotation of {} durable: {}", path_, std::strerror(errno)));
+  (void)::flock(fd.get(), LOCK_EX | LOCK_NB);  // best effort, for binaries that lock the file itself
+  fd_ = fd.release();
+  return {};
+}
+
 Result<long long> Journal::append(const std::string& kind, boost::json::object fields) {
+  if (kind == "checkpoint") return fail("journal: checkpoint records are written by append_checkpoint()");
   std::lock_guard lock(lock_->mu);
+  return append_locked(kind, std::move(fields), nullptr);
+}
+
+Result<long long> Journal::append_checkpoint(boost::json::object sections) {
+  std::lock_guard lock(lock_->mu);
+  boost::json::object written;
+  auto seq = append_locked("checkpoint", {{"data", {{"records_before", seq_}, {"sections", std::move(sections)}}}},
+                           &written);
+  if (seq) checkpoint_ = JournalCheckpoint{*seq, written.at("data").at("sections").as_object()};
+  return seq;
+}
+
+Result<long long> Journal::append_locked(const std::string& kind, boost::json::object fields,
+                                         boost::json::object* written) {
   if (poisoned_)
     return fail(fmt::format("journal {} ends in a partial record that could not be removed; nothing more is "
                             "appended after it",
@@ -283,8 +280,15 @@ Result<long long> Journal::append(const std::string& kind, boost::json::object f
   boost::json::value redacted(std::move(rec));
   secrets::redact_json(redacted, {"seq", "time", "kind", "prev", "hash"});
   std::string body = boost::json::serialize(redacted);
-  std::string hash = sha256_hex(body);
-  std::string line = body.substr(0, body.size() - 1) + std::string(kHashKey) + hash + "\"}\n";
+  std::string hash;
+  std::string line = chain::seal_line(body, hash);
+  // A segment is sealed before the record that would overflow it; a record
+  // larger than a segment goes in whole, alone.
+  bool full = options_.max_segment_bytes > 0 && size_ > 0 &&
+              size_ + static_cast<off_t>(line.size()) > options_.max_segment_bytes;
+  if (fd_ < 0 || full) {
+    if (auto r = rotate(); !r) return fail(fmt::format("cannot append to journal {}: {}", path_, r.error().message));
+  }
   // One write() of the whole line: a kill leaves at most a torn final line.
   // A short write is cut off, never completed by a second write.
   ssize_t n;
@@ -306,26 +310,46 @@ Result<long long> Journal::append(const std::string& kind, boost::json::object f
   size_ += static_cast<off_t>(line.size());
   seq_ = seq;
   prev_ = hash;
+  if (written) *written = std::move(redacted.as_object());
   return seq;
 }
 
 JournalCheck verify_journal(const std::string& path, const std::optional<JournalHead>& expected) {
-  return scan(path, expected);
+  auto files = segments::open_for_reading(path);
+  if (!files) {
+    JournalCheck check;
+    check.ok = false;
+    check.read_error = true;
+    check.bad_segment = path;
+    check.message = files.error().message;
+    return check;
+  }
+  return chain::walk(*files, {}, expected, false).check;
 }
 
 void for_each_record(const std::string& path, const std::function<bool(boost::json::object&)>& fn) {
-  (void)for_each_line(
-      path,
-      [&](std::string_view line) {
-        auto split = split_line(line);
-        if (!split) return true;
-        auto v = parse_json(split->body);
-        if (!v || !v->is_object()) return true;
-        auto& o = v->as_object();
-        o["hash"] = split->hash;
-        return fn(o);
-      },
-      [](std::string_view) {});
+  auto files = segments::open_for_reading(path);
+  if (files) chain::stream(*files, 0, 0, fn);
+}
+
+void for_each_record_since_checkpoint(const std::string& path,
+                                      const std::function<bool(boost::json::object&)>& fn) {
+  auto files = segments::open_for_reading(path);
+  if (!files) return;
+  auto found = chain::find_last_checkpoint(*files);
+  if (found && *found)
+    chain::stream(*files, (*found)->start.file, (*found)->start.offset, fn);
+  else
+    chain::stream(*files, 0, 0, fn);
+}
+
+std::vector<std::string> journal_files(const std::string& path) {
+  std::vector<std::string> out;
+  std::string real = segments::real_path(path);
+  if (auto sealed = segments::list_sealed(real))
+    for (const auto& s : *sealed) out.push_back(s.path);
+  if (::access(real.c_str(), F_OK) == 0) out.push_back(real);
+  return out;
 }
 
 }  // namespace dg
