@@ -357,8 +357,12 @@ struct Engine::Impl {
     incident.journal = fmt::format("{}#{}", env.journal.path(), seq.value_or(0));
     incident.status = l.dry ? "dry_run" : "mitigating";
     if (!l.continued) emit({.kind = EngineEvent::Kind::IncidentOpened, .policy = policy.name});
-    note(l);
+    // No state record yet: policy_tripped says it, and each record is an
+    // fsync between the trip and the flip. A restart that finds the trip
+    // without a later state continues its incident (reconcile.h).
+    emit({.kind = EngineEvent::Kind::State, .policy = policy.name, .state = l.state});
     if (l.dry) {
+      note(l);
       send(l, l.continued ? "updated" : "opened");
       return dry_run(l);
     }
@@ -424,7 +428,10 @@ struct Engine::Impl {
     }
     l.step = i;
     l.state = LadderState::Mitigating;
-    note(l);
+    // A flip is done within this call, and its intent and outcome are
+    // journaled: only a rollback, which takes long, gets its state record.
+    if (std::holds_alternative<RollbackActionSpec>(action.kind)) note(l);
+    else emit({.kind = EngineEvent::Kind::State, .policy = policy.name, .state = l.state});
     l.rec = ActionRecord{.description = action.describe(), .type = action.type, .at = env.clock.now()};
     l.undo.reset();
     env.progress.event(fmt::format("step {}: {}", i + 1, l.rec.description));

@@ -181,11 +181,15 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
   std::vector<std::string> order;
   std::set<std::string> closed;
   std::map<std::string, json::object> intents;  // run|key -> intent (to find the provider at the outcome)
-  for_each_record(path, [&](const json::object& rec) {
+  // A watcher writes its checkpoints only when nothing is in flight: what
+  // came before one is settled, and a run interrupted later began after it
+  // or is the run that wrote it.
+  for_each_record_since_checkpoint(path, [&](const json::object& rec) {
     std::string kind = str(rec, "kind"), run = str(rec, "run");
     const auto& d = data_of(rec);
     if (kind == "reconciled") closed.insert(str(d, "run"));
-    if (kind == "config_loaded" && !runs.contains(run)) {
+    // A walk that starts at a checkpoint meets the run that wrote it there.
+    if ((kind == "config_loaded" || kind == "checkpoint") && !runs.contains(run)) {
       order.push_back(run);
       runs[run].id = run;
       runs[run].release = str(rec, "release");

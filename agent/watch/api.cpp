@@ -148,6 +148,9 @@ ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
 
   if (req.method == "GET" || req.method == "HEAD") {
     if (path == "/healthz") return {.response = text_response(200, "ok")};
+    // Readiness is for orchestrators, which hold no token; it says nothing secret.
+    if (path == "/readyz")
+      return {.response = ctx.ready ? text_response(200, "ready") : text_response(503, "not ready: stopping or the journal cannot be written")};
     if (!w.read_token.empty() && !bearer_token_ok(auth_value, w.read_token) && !bearer_token_ok(auth_value, w.alarm_token))
       return deny("this endpoint needs the read token (Authorization: Bearer ...)");
     if (path == "/metrics")

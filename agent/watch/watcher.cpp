@@ -230,10 +230,31 @@ class Watcher {
     std::map<std::string, json::object> alarms;
     std::string last_run;
     bool last_closed = true;
-    for_each_record(journal_->path(), [&](json::object& rec) {
+    // From the last checkpoint on: it holds the state of everything before it.
+    for_each_record_since_checkpoint(journal_->path(), [&](json::object& rec) {
       std::string kind = str_of(rec, "kind");
       const json::object* d = nullptr;
       if (const auto* v = rec.if_contains("data"); v && v->is_object()) d = &v->as_object();
+      if (kind == "checkpoint" && d) {
+        const json::object* sec = nullptr;
+        if (const auto* v = d->if_contains("sections"); v && v->is_object()) sec = &v->as_object();
+        auto obj = [&](const char* k) -> const json::object* {
+          const auto* v = sec ? sec->if_contains(k) : nullptr;
+          return v && v->is_object() ? &v->as_object() : nullptr;
+        };
+        if (const auto* e = obj("engine")) {
+          if (const auto* p = e->if_contains("policies"); p && p->is_object()) policies = p->as_object();
+          if (const auto* a = e->if_contains("alarms"); a && a->is_array())
+            for (const auto& x : a->as_array())
+              if (x.is_object()) alarms[str_of(x.as_object(), "service") + "\x1f" + str_of(x.as_object(), "affected")] = x.as_object();
+        }
+        if (const auto* rel = obj("releases"))
+          for (const auto& [k, v] : *rel)
+            if (v.is_string()) r.releases[std::string(k)] = std::string(v.as_string());
+        if (const auto* rel = obj("config_releases"))
+          for (const auto& [k, v] : *rel)
+            if (v.is_string()) r.config_releases[std::string(k)] = std::string(v.as_string());
+      }
       std::string run = str_of(rec, "run");
       if (!run.empty() && run != last_run) {
         last_run = run;
@@ -594,18 +615,25 @@ class Watcher {
   // ---- checkpoint, watchdog, signals ----
 
   void arm_checkpoint() {
-    checkpoint_timer_.expires_after(gen_->cfg->watch.checkpoint_every);
+    checkpoint_timer_.expires_after(checkpoint_retry_ ? Duration{5000} : gen_->cfg->watch.checkpoint_every);
     checkpoint_timer_.async_wait([this](boost::system::error_code ec) {
       if (ec || stopping_) return;
-      checkpoint();
+      checkpoint_retry_ = !checkpoint();  // unsettled: try again soon
       arm_checkpoint();
     });
   }
 
-  void checkpoint() {
-    json::object releases;
+  // Only when everything before it is settled (no step in flight, no
+  // delivery pending): replay and reconciliation then start from it.
+  bool checkpoint() {
+    if (actions_in_flight_ > 0 || !gen_->notifier->flush(Duration{0})) return false;
+    json::object releases, config_releases;
     for (const auto& [s, r] : releases_) releases[s] = r;
-    append("checkpoint", {{"data", {{"sections", {{"engine", engine_->snapshot()}, {"releases", releases}}}}}});
+    for (const auto& s : gen_->cfg->services) config_releases[s.name] = s.release;
+    auto r = journal_->append_checkpoint(
+        {{"engine", engine_->snapshot()}, {"releases", releases}, {"config_releases", config_releases}});
+    if (!r) log_.event("JOURNAL WRITE FAILED: checkpoint: " + r.error().message);
+    return r.has_value();
   }
 
   void arm_watchdog() {
@@ -746,6 +774,7 @@ class Watcher {
   long long journal_seen_ = 0;
   int actions_in_flight_ = 0;
   bool pending_reload_ = false;
+  bool checkpoint_retry_ = false;
   bool stopping_ = false;
   bool finished_ = false;
   int exit_code_ = 0;
