@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <boost/json/monotonic_resource.hpp>
 #include <cerrno>
 #include <cstring>
 
@@ -46,6 +47,56 @@ bool is_checkpoint(const json::object& rec) {
   const auto* k = rec.if_contains("kind");
   return k && k->is_string() && k->as_string() == "checkpoint";
 }
+
+// Splits and parses record lines reusing its memory from one line to the next
+// (a monotonic arena released per line, one parser), so a walk over a GiB
+// costs no allocation per record. What read() returns lives until the next
+// call: anything kept must be copied out with its own storage.
+class RecordReader {
+ public:
+  RecordReader() : parser_(json::storage_ptr(), options()) {}
+  RecordReader(const RecordReader&) = delete;
+  RecordReader& operator=(const RecordReader&) = delete;
+
+  struct Line {
+    std::string_view body;  ///< what the hash covers
+    std::string_view hash;
+    const json::object* record = nullptr;  ///< null: the body is not a JSON object
+  };
+  /// nullopt: the line has no hash field at its end.
+  std::optional<Line> read(std::string_view line) {
+    value_.reset();
+    arena_.release();
+    auto pos = line.rfind(kHashKey);
+    if (pos == std::string_view::npos) return std::nullopt;
+    std::string_view tail = line.substr(pos + kHashKey.size());
+    if (tail.size() != 64 + 2 || !tail.ends_with("\"}")) return std::nullopt;
+    body_.assign(line.data(), pos);
+    body_ += '}';
+    Line out{body_, tail.substr(0, 64), nullptr};
+    boost::system::error_code ec;
+    parser_.reset(&arena_);
+    parser_.write(body_.data(), body_.size(), ec);
+    if (!ec) value_.emplace(parser_.release());
+    if (value_ && value_->is_object()) out.record = &value_->as_object();
+    return out;
+  }
+
+ private:
+  static json::parse_options options() {
+    json::parse_options o;
+    o.max_depth = 512;  // as parse_json: JsonLogic rules nest deeply
+    return o;
+  }
+  std::string body_;
+  unsigned char initial_[16 << 10];
+  json::monotonic_resource arena_{initial_, sizeof initial_};
+  json::parser parser_;
+  std::optional<json::value> value_;
+};
+
+// A copy that owns its memory (a plain copy would share the reader's arena).
+json::object own(const json::object& o) { return json::object(o, json::storage_ptr()); }
 }  // namespace
 
 std::optional<Split> split_line(std::string_view line) {
@@ -70,21 +121,20 @@ Result<std::optional<Found>> find_last_checkpoint(const segments::Files& files) 
     off_t size = ::lseek(fd, 0, SEEK_END);
     if (size < 0) return fail(fmt::format("cannot read {}: {}", files.path(i), std::strerror(errno)));
     std::optional<Found> found;
+    RecordReader reader;
     auto r = lines::backward(fd, size, files.path(i), [&](std::string_view line, off_t offset) {
-      if (line.find(kCheckpointKind) == std::string_view::npos) return true;
+      if (!::memmem(line.data(), line.size(), kCheckpointKind.data(), kCheckpointKind.size())) return true;
       // Only a record that parses as a checkpoint: a damaged one is passed
       // over, and the walk from an earlier checkpoint meets it.
-      auto split = split_line(line);
-      if (!split) return true;
-      auto v = parse_json(split->body);
-      if (!v || !v->is_object() || !is_checkpoint(v->as_object())) return true;
-      const auto& rec = v->as_object();
+      auto read = reader.read(line);
+      if (!read || !read->record || !is_checkpoint(*read->record)) return true;
+      const auto& rec = *read->record;
       const auto* seq = rec.if_contains("seq");
       const auto* prev = rec.if_contains("prev");
       const auto* data = checkpoint_data(rec);
       if (!seq || !seq->is_int64() || seq->as_int64() < 1 || !prev || !prev->is_string() || !data) return true;
       found = Found{Start{i, offset, seq->as_int64() - 1, std::string(prev->as_string())},
-                    JournalCheckpoint{seq->as_int64(), data->at("sections").as_object()}};
+                    JournalCheckpoint{seq->as_int64(), own(data->at("sections").as_object())}};
       return false;
     });
     if (!r) return std::unexpected(r.error());
@@ -114,36 +164,36 @@ Walk walk(const segments::Files& files, const Start& start, const std::optional<
     return false;
   };
   bool first_of_file = false;
+  RecordReader reader;
   auto on_line = [&](std::string_view line, off_t offset) {
     if (line_no > 0 || offset == 0) ++line_no;
     line_at = offset;
     bool first = first_of_file;
     first_of_file = false;
-    auto split = split_line(line);
-    if (!split) return broken("record has no hash field at its end");
-    auto parsed = parse_json(split->body);
-    if (!parsed || !parsed->is_object()) return broken("record is not a JSON object");
-    const auto& o = parsed->as_object();
+    auto read = reader.read(line);
+    if (!read) return broken("record has no hash field at its end");
+    if (!read->record) return broken("record is not a JSON object");
+    const auto& o = *read->record;
     const auto* seq = o.if_contains("seq");
     long long want = check.records + 1;
     // The first record of a file after the first links across the boundary:
     // a break there most often means a segment went missing.
-    std::string hint = first && (offset == 0) && want > 1 ? "; the segment before it may be missing or cut short" : "";
+    const char* hint = first && offset == 0 && want > 1 ? "; the segment before it may be missing or cut short" : "";
     if (!seq || !seq->is_int64() || seq->as_int64() != want)
       return broken(fmt::format("seq is not {} (records were removed, reordered or inserted{})", want, hint));
     const auto* p = o.if_contains("prev");
     if (!p || !p->is_string() || p->as_string() != prev)
       return broken(fmt::format("record {} does not link to the previous record's hash{}", want, hint));
-    if (sha256_hex(split->body) != split->hash) return broken(fmt::format("record {} was modified (hash mismatch)", want));
+    if (sha256_hex(read->body) != read->hash) return broken(fmt::format("record {} was modified (hash mismatch)", want));
     if (is_checkpoint(o)) {
       const auto* data = checkpoint_data(o);
       if (!data || data->at("records_before").as_int64() != want - 1)
         return broken(fmt::format("checkpoint record {} does not say how many records precede it", want));
-      if (keep_checkpoint) w.last_checkpoint = JournalCheckpoint{want, data->at("sections").as_object()};
+      if (keep_checkpoint) w.last_checkpoint = JournalCheckpoint{want, own(data->at("sections").as_object())};
     }
-    prev = split->hash;
+    prev = read->hash;
     ++check.records;
-    if (expected && expected->seq == check.records) hash_at_expected = split->hash;
+    if (expected && expected->seq == check.records) hash_at_expected = std::string(read->hash);
     return true;
   };
 

@@ -55,6 +55,12 @@ Result<void> forward(int fd, off_t offset, const std::string& name, Line fn, Tor
   return {};
 }
 
+/// The last '\n' in buf[0, end), or npos (memrchr: std::string::rfind goes byte by byte).
+inline size_t last_newline(const std::string& buf, size_t end) {
+  const void* p = ::memrchr(buf.data(), '\n', end);
+  return p ? static_cast<size_t>(static_cast<const char*>(p) - buf.data()) : std::string::npos;
+}
+
 /// Calls fn(line, offset) for each whole line of the first `size` bytes of
 /// `fd`, the last line first; bytes after the last newline (a torn line) are
 /// not a line. fn returns false to stop early.
@@ -65,7 +71,7 @@ Result<void> backward(int fd, off_t size, const std::string& name, Line fn) {
   bool aligned = false;  // buf ends just after a newline
   for (;;) {
     while (aligned && !buf.empty()) {
-      size_t nl = buf.size() >= 2 ? buf.rfind('\n', buf.size() - 2) : std::string::npos;
+      size_t nl = last_newline(buf, buf.size() - 1);  // before the line's own newline
       if (nl == std::string::npos && pos > 0) break;  // the line starts in what is not read yet
       size_t start = nl == std::string::npos ? 0 : nl + 1;
       if (!fn(std::string_view(buf).substr(start, buf.size() - 1 - start), pos + static_cast<off_t>(start)))
@@ -86,7 +92,7 @@ Result<void> backward(int fd, off_t size, const std::string& name, Line fn) {
     pos -= static_cast<off_t>(want);
     buf.insert(0, chunk);  // buf held at most one partial line
     if (!aligned) {
-      size_t nl = buf.rfind('\n');
+      size_t nl = last_newline(buf, buf.size());
       if (nl != std::string::npos) {
         buf.resize(nl + 1);
         aligned = true;
