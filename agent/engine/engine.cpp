@@ -961,21 +961,7 @@ struct Engine::Impl {
             bool flip_in_place = (clean && st == LadderState::Verifying && (l->undo || !f)) || (!clean && k != kept.end() && l->undo);
             if (flip_in_place && st != LadderState::Tripped) {
               l->continued = ContinuedIncident{.key = l->incident.key, .actions = l->incident.actions};
-              l->rec = ActionRecord{.description = l->spec->actions[l->step].describe(),
-                                    .type = l->spec->actions[l->step].type, .outcome = "applied",
-                                    .detail = "in place before the restart", .at = now};
-              l->state = LadderState::Verifying;
-              l->since = now;
-              l->deadline = now + l->spec->verify_for;
-              l->fresh.clear();
-              l->fresh_metrics.clear();
-              l->fresh_canary.clear();
-              l->last_recovery = Recovery{};
-              for (const auto& p : l->spec->probes) urgent.insert(p);
-              for (const auto& c : l->spec->metrics) urgent.insert(c.id);
-              append("ladder_resumed", {{"policy", l->spec->name},
-                                        {"data", {{"step", l->step + 1}, {"incident", l->incident.key},
-                                                  {"verifying", true}}}});
+              resume_verifying(*l, now);
             } else {
               l->state = LadderState::Watching;
               if (!l->incident.key.empty() && !opt.continue_incidents.contains(l->spec->name))
@@ -992,12 +978,76 @@ struct Engine::Impl {
         note(*l);
       }
     }
+    if (!clean) resume_kept_flips(kept);
     if (const auto* al = states.if_contains("alarms"); al && al->is_array())
       for (const auto& a : al->as_array()) {
         if (!a.is_object()) continue;
         Incident i = incident_of(a.as_object());
         if (!i.key.empty()) alarms[i.service + "\x1f" + i.scope] = i;
       }
+  }
+
+
+  // A flip is in place after a restart: verify it from now, as if the step
+  // had just been taken.
+  void resume_verifying(Ladder& l, TimePoint now) {
+    l.rec = ActionRecord{.description = l.spec->actions[l.step].describe(), .type = l.spec->actions[l.step].type,
+                         .outcome = "applied", .detail = "in place before the restart", .at = now};
+    l.state = LadderState::Verifying;
+    l.ended = false;
+    l.since = now;
+    l.deadline = now + l.spec->verify_for;
+    l.fresh.clear();
+    l.fresh_metrics.clear();
+    l.fresh_canary.clear();
+    l.last_recovery = Recovery{};
+    for (const auto& p : l.spec->probes) urgent.insert(p);
+    for (const auto& c : l.spec->metrics) urgent.insert(c.id);
+    append("ladder_resumed", {{"policy", l.spec->name},
+                              {"data", {{"step", l.step + 1}, {"incident", l.incident.key}, {"verifying", true}}}});
+  }
+
+  // After a crash: a policy whose last state record is older than its trip
+  // (flag steps journal no state before the flip) but whose flip the
+  // reconciliation kept resumes by verifying that flip, under its incident.
+  void resume_kept_flips(const std::map<std::string, std::vector<InheritedFlip>>& kept) {
+    TimePoint now = env.clock.now();
+    for (auto& l : ladders) {
+      if (l.state != LadderState::Watching) continue;
+      auto k = kept.find(l.spec->name);
+      auto c = opt.continue_incidents.find(l.spec->name);
+      if (k == kept.end() || k->second.empty() || c == opt.continue_incidents.end()) continue;
+      bool found = false;
+      for (size_t i = 0; i < l.spec->actions.size() && !found; ++i)
+        if (const auto* f = std::get_if<FlagActionSpec>(&l.spec->actions[i].kind))
+          for (const auto& flip : k->second)
+            if (!found && flip.provider == f->provider && flip.flag == f->flag) {
+              l.step = i;
+              l.undo = FlagOutcome{true, {f->flag, flip.previous_state}, {f->flag, flip.written_state},
+                                   "flipped before the restart, kept"};
+              found = true;
+            }
+      if (!found) continue;
+      Incident& i = l.incident;
+      i = Incident{};
+      i.key = c->second.key;
+      i.actions = c->second.actions;
+      i.title = fmt::format("{}: {} tripped after release {}", l.spec->service, l.spec->name, l.release);
+      i.service = l.spec->service;
+      i.environment = cfg->agent.environment;
+      i.release = l.release;
+      i.policy = l.spec->name;
+      i.scope = scope_of(*l.spec);
+      i.status = "mitigating";
+      i.since = now;
+      l.dry = opt.dry_run || l.spec->dry_run;
+      l.res = PolicyResult{.name = l.spec->name, .incident_key = i.key, .release = l.release};
+      l.res.tripped_at = now;
+      l.continued = c->second;
+      opt.continue_incidents.erase(c);
+      resume_verifying(l, now);
+      note(l);
+    }
   }
 
   json::object snapshot() const {
