@@ -267,9 +267,13 @@ void AsyncHttp::Impl::deliver_ready() {
 
 AsyncHttp::Impl::Socket* AsyncHttp::Impl::track(curl_socket_t fd, bool owned) {
   if (static_cast<size_t>(fd) >= sockets.size()) sockets.resize(static_cast<size_t>(fd) + 1);
-  // A borrowed descriptor still here means curl closed it without saying so
-  // and the number came back: drop the old registration first.
-  if (sockets[fd]) forget(sockets[fd].get());
+  // A socket still here means its descriptor was closed without a word (curl
+  // closing a borrowed one) and the number came back: drop the old
+  // registration, closing nothing, since the number is the new socket's now.
+  if (auto& stale = sockets[fd]) {
+    stale->owned = false;
+    forget(stale.get());
+  }
   auto s = std::make_shared<Socket>(loop);
   s->owner = this;
   s->fd = fd;
@@ -328,9 +332,12 @@ void AsyncHttp::Impl::on_ready(const std::shared_ptr<Socket>& s, error_code ec, 
   if (!s->watched || ec == asio::error::operation_aborted) return;
   // A wait that outlived curl's interest in its direction ends here.
   if (!(s->wanted & (in ? CURL_POLL_IN : CURL_POLL_OUT))) return;
-  Impl* self = s->owner;  // alive: a watched socket's owner is
+  Impl* self = s->owner;  // alive, since the socket is still watched
   self->action(s->fd, direction | (ec ? CURL_CSELECT_ERR : 0));
-  if (s->watched) self->arm(s);  // curl may have dropped it, or changed what it wants
+  // Wait again if curl still wants this direction (it may have dropped the
+  // socket meanwhile). Not after a failed wait, which would fail again at
+  // once: curl's own timeout then ends the transfer instead of a busy loop.
+  if (s->watched && !ec) self->arm(s);
 }
 
 int AsyncHttp::Impl::socket_cb(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
