@@ -3,25 +3,32 @@
 // curl says which sockets it wants watched and for what (CURLMOPT_SOCKETFUNCTION)
 // and when it next needs the time (CURLMOPT_TIMERFUNCTION); the loop watches
 // them with one posix::stream_descriptor per socket and one steady_timer, and
-// tells curl what happened with curl_multi_socket_action. curl keeps owning
-// its descriptors: a stream_descriptor is released, never closed, when curl
-// stops using the socket. (The alternative, CURLOPT_OPENSOCKETFUNCTION and
-// CLOSESOCKETFUNCTION with asio owning the sockets, would not cover the
-// descriptors curl opens by other means — the threaded resolver's socket pair
-// — so it would need this path as well; one path for every descriptor is simpler.)
+// tells curl what happened with curl_multi_socket_action.
+//
+// Who closes a descriptor: the connections' sockets are opened and closed by
+// us for curl (CURLOPT_OPENSOCKETFUNCTION / CLOSESOCKETFUNCTION), so their
+// stream_descriptor lives exactly as long as the socket: a kept-alive
+// connection stays registered with the reactor between exchanges (curl's
+// "remove" then only means "not now"), and a close is asio's, with no stale
+// registration left behind. Any other descriptor curl reports (the threaded
+// resolver's socket pair) stays curl's: its stream_descriptor is released,
+// never closed, when curl says it is done with it.
 //
 // Lifetime: every handler reaches the Impl through `alive`, a token the
 // destructor clears first, and a socket's handlers hold the socket itself, so a
-// handler that runs after curl dropped its socket, or after AsyncHttp is gone,
+// handler that runs after the socket was dropped, or after AsyncHttp is gone,
 // finds nothing to act on instead of freed memory.
 #include "agent/core/async_http.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <optional>
 #include <vector>
 
@@ -61,7 +68,8 @@ struct AsyncHttp::Impl {
     asio::posix::stream_descriptor sd;
     Impl* owner = nullptr;
     curl_socket_t fd = CURL_SOCKET_BAD;
-    bool watched = true;  // false once curl dropped it (or AsyncHttp is gone): late handlers do nothing
+    bool owned = false;   // opened through open_cb: closed by close_cb, not released
+    bool watched = true;  // false once closed or released (or AsyncHttp is gone): late handlers do nothing
     int wanted = 0;       // CURL_POLL_IN / CURL_POLL_OUT bits, as curl last asked
     bool reading = false, writing = false;  // a wait is pending in that direction
   };
@@ -77,7 +85,7 @@ struct AsyncHttp::Impl {
   void complete(std::unique_ptr<Transfer> t);
   void deliver_ready();
   std::unique_ptr<Transfer> unlink(Transfer* t);
-  Socket* adopt(curl_socket_t fd);
+  Socket* track(curl_socket_t fd, bool owned);
   void forget(Socket* s);
   void arm(const std::shared_ptr<Socket>& s);
   static void on_ready(const std::shared_ptr<Socket>& s, error_code ec, int direction);
@@ -86,11 +94,14 @@ struct AsyncHttp::Impl {
   void on_timer();
 
   static int socket_cb(CURL*, curl_socket_t fd, int what, void* userp, void* socketp);
+  static curl_socket_t open_cb(void* userp, curlsocktype purpose, curl_sockaddr* address);
+  static int close_cb(void* userp, curl_socket_t fd);
   static int timer_cb(CURLM*, long timeout_ms, void* userp);
 
   asio::io_context& loop;
   CURLM* multi = nullptr;  // made on the first exchange: no libcurl for a watcher without HTTP
   std::string multi_error;
+  size_t max_connects = 0;  // CURLMOPT_MAXCONNECTS as last set
   asio::steady_timer timer;
   bool timer_armed = false;
   // curl's deadline; the armed timer may be earlier (it then re-arms) but never later.
@@ -116,9 +127,9 @@ AsyncHttp::Impl::~Impl() {
   active.clear();  // without calling their callbacks
   ready.clear();
   idle.clear();
-  if (multi != nullptr) curl_multi_cleanup(multi);  // closes cached connections
+  if (multi != nullptr) curl_multi_cleanup(multi);  // closes cached connections (close_cb)
   for (auto& s : sockets)
-    if (s) forget(s.get());
+    if (s) forget(s.get());  // none left unless curl lost one
   timer.cancel();
 }
 
@@ -170,9 +181,20 @@ void AsyncHttp::Impl::start(HttpRequest request, Done done) {
   long fresh = t->request.reuse_connection ? 0L : 1L;
   curl_easy_setopt(t->easy, CURLOPT_FRESH_CONNECT, fresh);
   curl_easy_setopt(t->easy, CURLOPT_FORBID_REUSE, fresh);
+  curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETFUNCTION, open_cb);
+  curl_easy_setopt(t->easy, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+  curl_easy_setopt(t->easy, CURLOPT_CLOSESOCKETDATA, this);
   // Added before the multi handle sees it: curl may call back (timer_cb) inside.
   t->slot = active.size();
   active.push_back(std::move(t));
+  // Room in curl's cache for a kept connection per exchange in flight: its
+  // default, 4 x the handles added right now, shrinks while a batch of done
+  // transfers is removed and would close kept connections in between.
+  if (active.size() > max_connects) {
+    max_connects = std::max<size_t>(2 * active.size(), 16);
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(max_connects));
+  }
   Transfer* raw = active.back().get();
   CURLMcode mc = curl_multi_add_handle(multi, raw->easy);
   if (mc != CURLM_OK) {
@@ -243,27 +265,51 @@ void AsyncHttp::Impl::deliver_ready() {
   }
 }
 
-AsyncHttp::Impl::Socket* AsyncHttp::Impl::adopt(curl_socket_t fd) {
+AsyncHttp::Impl::Socket* AsyncHttp::Impl::track(curl_socket_t fd, bool owned) {
   if (static_cast<size_t>(fd) >= sockets.size()) sockets.resize(static_cast<size_t>(fd) + 1);
-  // A stream_descriptor still here means curl closed the descriptor without
-  // saying so and the number came back: drop the old registration first.
-  if (sockets[fd]) forget(sockets[fd].get());
+  // A socket still here means its descriptor was closed without a word (curl
+  // closing a borrowed one) and the number came back: drop the old
+  // registration, closing nothing, since the number is the new socket's now.
+  if (auto& stale = sockets[fd]) {
+    stale->owned = false;
+    forget(stale.get());
+  }
   auto s = std::make_shared<Socket>(loop);
   s->owner = this;
   s->fd = fd;
-  error_code ec;
-  // A descriptor asio cannot watch is left to curl's own timeout.
-  s->sd.assign(fd, ec);
-  curl_multi_assign(multi, fd, s.get());
+  s->owned = owned;
   sockets[fd] = s;
   return s.get();
 }
 
+// Stops watching: waits pending end with operation_aborted. An owned socket
+// is closed with it; a borrowed one is only deregistered and stays curl's.
 void AsyncHttp::Impl::forget(Socket* s) {
   s->watched = false;
-  // Deregisters from the reactor and aborts pending waits; the descriptor stays curl's.
-  if (s->sd.is_open()) s->sd.release();
+  error_code ec;
+  if (s->owned) {
+    if (s->sd.is_open()) s->sd.close(ec);
+    else ::close(s->fd);
+  } else if (s->sd.is_open()) {
+    s->sd.release();
+  }
   sockets[s->fd].reset();  // last: `s` may die here
+}
+
+curl_socket_t AsyncHttp::Impl::open_cb(void* userp, curlsocktype, curl_sockaddr* address) {
+  int fd = ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (fd < 0) return CURL_SOCKET_BAD;
+  static_cast<Impl*>(userp)->track(fd, true);  // watched from curl's first request on
+  return fd;
+}
+
+int AsyncHttp::Impl::close_cb(void* userp, curl_socket_t fd) {
+  auto* self = static_cast<Impl*>(userp);
+  if (static_cast<size_t>(fd) < self->sockets.size() && self->sockets[fd] && self->sockets[fd]->owned)
+    self->forget(self->sockets[fd].get());
+  else
+    ::close(fd);  // not one of ours (cannot happen): still curl's wish
+  return 0;
 }
 
 void AsyncHttp::Impl::arm(const std::shared_ptr<Socket>& s) {
@@ -286,19 +332,32 @@ void AsyncHttp::Impl::on_ready(const std::shared_ptr<Socket>& s, error_code ec, 
   if (!s->watched || ec == asio::error::operation_aborted) return;
   // A wait that outlived curl's interest in its direction ends here.
   if (!(s->wanted & (in ? CURL_POLL_IN : CURL_POLL_OUT))) return;
-  Impl* self = s->owner;  // alive: a watched socket's owner is
+  Impl* self = s->owner;  // alive, since the socket is still watched
   self->action(s->fd, direction | (ec ? CURL_CSELECT_ERR : 0));
-  if (s->watched) self->arm(s);  // curl may have dropped it, or changed what it wants
+  // Wait again if curl still wants this direction (it may have dropped the
+  // socket meanwhile). Not after a failed wait, which would fail again at
+  // once: curl's own timeout then ends the transfer instead of a busy loop.
+  if (s->watched && !ec) self->arm(s);
 }
 
 int AsyncHttp::Impl::socket_cb(CURL*, curl_socket_t fd, int what, void* userp, void* socketp) {
   auto* self = static_cast<Impl*>(userp);
   auto* s = static_cast<Socket*>(socketp);
   if (what == CURL_POLL_REMOVE) {
-    if (s != nullptr) self->forget(s);
+    if (s == nullptr) return 0;
+    if (s->owned) s->wanted = 0;  // kept registered until close_cb: a cached connection comes back
+    else self->forget(s);
     return 0;
   }
-  if (s == nullptr) s = self->adopt(fd);
+  if (s == nullptr) {
+    bool ours = static_cast<size_t>(fd) < self->sockets.size() && self->sockets[fd] && self->sockets[fd]->owned;
+    s = ours ? self->sockets[fd].get() : self->track(fd, false);
+    curl_multi_assign(self->multi, fd, s);
+  }
+  if (!s->sd.is_open()) {
+    error_code ec;
+    s->sd.assign(fd, ec);  // a descriptor asio cannot watch is left to curl's own timeout
+  }
   s->wanted = what;
   self->arm(self->sockets[fd]);
   return 0;

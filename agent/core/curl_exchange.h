@@ -33,6 +33,7 @@ struct CurlExchange {
   /// Moves the response out.
   Result<HttpResponse> finish(CURL* easy, CURLcode rc);
 
+  CURL* easy = nullptr;
   HttpResponse response;
   size_t max_body = 0;
   bool sized = false;  ///< the body's buffer is reserved

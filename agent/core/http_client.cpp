@@ -19,11 +19,11 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-std::string trim(std::string_view s) {
+std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n'))
     s.remove_suffix(1);
-  return std::string(s);
+  return s;
 }
 
 // Called with decompressed data, a chunk at a time: stopping here at the cap
@@ -34,11 +34,18 @@ size_t on_body(char* data, size_t size, size_t nmemb, void* user) {
   size_t n = size * nmemb;
   auto& body = x->response.body;
   if (!x->sized) {
-    // Reserve the cap once instead of growing by doubling: each doubling
-    // holds two buffers at once, and the freed ones stay in the heap. A
-    // reservation costs only the pages actually written.
+    // Reserve once instead of growing by doubling (each doubling holds two
+    // buffers at once, and the freed ones stay in the heap): the length an
+    // unencoded body declares (curl reads no further), else the cap. A
+    // reservation costs only the pages written, but a cap-sized block per
+    // exchange would make the heap trim and fault fresh pages in each time.
     x->sized = true;
-    body.reserve(std::min<size_t>(x->max_body, size_t{256} << 20));
+    size_t want = std::min<size_t>(x->max_body, size_t{256} << 20);
+    curl_off_t declared = -1;
+    if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &declared) == CURLE_OK && declared >= 0 &&
+        x->response.header("content-encoding") == nullptr)
+      want = std::min(want, static_cast<size_t>(declared));
+    body.reserve(want);
   }
   size_t room = body.size() < x->max_body ? x->max_body - body.size() : 0;
   body.append(data, std::min(room, n));
@@ -55,20 +62,26 @@ size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
   std::string_view line(data, n);
   if (line.starts_with("HTTP/")) {
     response->headers.clear();  // a new response (redirect or 100-continue) starts
+    response->headers.reserve(16);  // one allocation for a typical response's headers
     return n;
   }
   auto colon = line.find(':');
   if (colon != std::string_view::npos)
-    response->headers.emplace_back(lower(trim(line.substr(0, colon))), trim(line.substr(colon + 1)));
+    response->headers.emplace_back(lower(trim(line.substr(0, colon))), std::string(trim(line.substr(colon + 1))));
   return n;
 }
 
 }  // namespace
 
 const std::string* HttpResponse::header(std::string_view name) const {
-  std::string key = lower(name);
+  auto same = [&](const std::string& k) {  // k is lower-cased already
+    if (k.size() != name.size()) return false;
+    for (size_t i = 0; i < k.size(); ++i)
+      if (k[i] != std::tolower(static_cast<unsigned char>(name[i]))) return false;
+    return true;
+  };
   for (const auto& [k, v] : headers)
-    if (k == key) return &v;
+    if (same(k)) return &v;
   return nullptr;
 }
 
@@ -82,6 +95,7 @@ void curl_global_once() {
 CurlExchange::~CurlExchange() { curl_slist_free_all(headers); }
 
 void CurlExchange::prepare(CURL* curl, const HttpRequest& request) {
+  easy = curl;
   response = HttpResponse{};
   max_body = request.max_body;
   sized = false;
@@ -95,13 +109,17 @@ void CurlExchange::prepare(CURL* curl, const HttpRequest& request) {
     line.append(k).append(": ").append(v);
     headers = curl_slist_append(headers, line.c_str());
   }
-  // Never let curl add "Expect: 100-continue" to bodies: some servers stall on it.
-  headers = curl_slist_append(headers, "Expect:");
+  bool sends_body =
+      !request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH";
+  // Never let curl add "Expect: 100-continue" to bodies: some servers stall
+  // on it. (Without a body curl sends none, and an empty header list spares
+  // it a scan of the list for every header it writes.)
+  if (sends_body) headers = curl_slist_append(headers, "Expect:");
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
   curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, request.method.c_str());
   if (request.method == "HEAD") curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
-  if (!request.body.empty() || request.method == "POST" || request.method == "PUT" || request.method == "PATCH") {
+  if (sends_body) {
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, request.body.data());
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
   }

@@ -178,6 +178,50 @@ TEST(AsyncTcpProbe, ClosedPortFailsAsInRun) {
   expect_same(async, probe->run(clock));
 }
 
+// A listener whose accept queue is full: the kernel drops further SYNs, so a
+// connect neither succeeds nor is refused until the client gives up.
+class FullListener {
+ public:
+  FullListener() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    for (int& c : fill_) {  // never accepted
+      c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      ::connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the handshakes land
+  }
+  ~FullListener() {
+    for (int c : fill_) ::close(c);
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1, port_ = 0;
+  int fill_[2] = {-1, -1};
+};
+
+TEST(AsyncTcpProbe, ConnectTimeoutFailsAsInRun) {
+  FullListener full;
+  auto probe = make_probe(tcp_spec("127.0.0.1", full.port(), Duration{300}));
+  ASSERT_NE(probe, nullptr);
+  SystemClock clock;
+  auto started = std::chrono::steady_clock::now();
+  Observation async = start_probe(*probe, clock);
+  EXPECT_LT(seconds_since(started), 5.0);
+  EXPECT_EQ(async.outcome, Outcome::Failed) << async.detail;
+  EXPECT_NE(async.detail.find("timeout after 300 ms"), std::string::npos) << async.detail;
+  expect_same(async, probe->run(clock));
+}
+
 TEST(AsyncTcpProbe, UnresolvableHostIsErrorAsInRun) {
   auto probe = make_probe(tcp_spec("no-such-host.invalid", 80));
   ASSERT_NE(probe, nullptr);

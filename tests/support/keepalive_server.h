@@ -23,7 +23,11 @@ namespace dg::test {
 class KeepAliveServer {
  public:
   using Handler = std::function<Response(const Request&)>;
-  explicit KeepAliveServer(Handler h) : handler_(std::move(h)) {
+  /// drop_after_response: close each connection right after its response,
+  /// without saying so (no Connection: close), as a server that times out idle
+  /// connections does: the client finds out only when it reuses one.
+  explicit KeepAliveServer(Handler h, bool drop_after_response = false)
+      : handler_(std::move(h)), drop_(drop_after_response) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -103,12 +107,13 @@ class KeepAliveServer {
       for (const auto& [k, v] : r.headers) out += k + ": " + v + "\r\n";
       out += "\r\n" + r.body;
       ::send(c, out.data(), out.size(), MSG_NOSIGNAL);
-      if (close) return finish(c);
+      if (close || drop_) return finish(c);
     }
   }
   void finish(int c) { ::close(c); }
 
   Handler handler_;
+  bool drop_ = false;
   int fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};
