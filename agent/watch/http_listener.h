@@ -40,8 +40,8 @@ struct ListenerSpec {
   size_t max_body = 64 * 1024;         ///< request body bytes; more → 413
   size_t max_header_bytes = 8 * 1024;  ///< request line and headers; more → 431
   /// Open connections. Past it a plain connection is answered 503 and
-  /// closed; a TLS one is closed without a handshake (the handshake is the
-  /// expensive part a flood should not get).
+  /// closed (past twice it, only closed); a TLS one is closed without a
+  /// handshake (the handshake is the expensive part a flood should not get).
   size_t max_connections = 64;
   /// From the connection's start (TLS handshake included), or from a kept-
   /// alive request's first byte, until the whole request is read. A client
