@@ -119,7 +119,9 @@ class Watcher {
       io = std::make_shared<NoFsync>();
       log_.event("WARNING: DEPLOYGUARD_BENCH_JOURNAL_NO_FSYNC=1: the journal is not fsync'd (benchmarks only)");
     }
-    auto journal = Journal::open(cfg.agent.journal, clock_, io);
+    JournalOptions jo;
+    if (cfg.agent.journal_segment_size) jo.max_segment_bytes = *cfg.agent.journal_segment_size;
+    auto journal = Journal::open(cfg.agent.journal, clock_, io, jo);
     if (!journal) {
       log_.event("deployguard: " + journal.error().message);
       return 2;
