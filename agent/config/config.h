@@ -51,6 +51,16 @@ struct WatchSpec {
 struct ServiceSpec {
   std::string name;
   std::string release;
+  /// Learn the release from a label of a metric the service exposes (e.g.
+  /// `wiki_build_info{release="7"}`): the value most series carry, once two
+  /// reads in a row agree, starts as the new release.
+  struct ReleaseFrom {
+    std::string source;  ///< a metric source
+    MetricQuery query;   ///< PromQL, or a scrape selection
+    std::string label;
+    Duration interval{10'000};
+  };
+  std::optional<ReleaseFrom> release_from;
 };
 
 struct Config {

@@ -614,8 +614,12 @@ void Loader::load(const std::string& main_path) {
     if (!cfg.service(p.service)) cfg.services.push_back(ServiceSpec{.name = p.service});
   }
   for (auto& d : declared_services) {
-    if (ServiceSpec* s = const_cast<ServiceSpec*>(cfg.service(d.name))) s->release = d.release;
-    else cfg.services.push_back(d);
+    if (ServiceSpec* s = const_cast<ServiceSpec*>(cfg.service(d.name))) {
+      s->release = d.release;
+      s->release_from = d.release_from;
+    } else {
+      cfg.services.push_back(d);
+    }
   }
   // Commands see the agent's variables only through the allow-list.
   for (auto& p : cfg.probes)
@@ -658,6 +662,32 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
     claim("services", "service", name, at, sr.base_path());
     ServiceSpec s{.name = name};
     if (auto v = sr.str("release")) s.release = *v;
+    if (const toml::table* t = sr.table("release_from")) {
+      Reader fr(*this, *t, sr.key_path("release_from"), sr.dir());
+      ServiceSpec::ReleaseFrom f;
+      SourceUse use{.loc = loc_of(t->source()), .path = fr.base_path()};
+      if (auto v = fr.str("source", true, "the name of a metric source")) {
+        f.source = use.source = *v;
+        ref(t->get("source"), fr, "metric source", *v, fr.key_path("source"));
+      }
+      if (auto v = fr.str("query")) {
+        f.query.promql = *v;
+        use.promql = true;
+      }
+      if (auto q = read_scrape_query(fr)) {
+        f.query.scrape = *q;
+        use.scrape = true;
+      }
+      if (!use.promql && !use.scrape) fr.missing("query", "PromQL for a prometheus source, or 'metric' for a scrape source");
+      if (auto v = fr.str("label", true, "the label that carries the release")) f.label = *v;
+      // A scrape selection sums its series; kept apart by the label, each
+      // release's series count separately.
+      if (use.scrape && f.query.scrape.by.empty()) f.query.scrape.by = {f.label};
+      if (auto v = fr.duration("interval", Duration{100})) f.interval = *v;
+      fr.finish();
+      source_uses.push_back(std::move(use));
+      s.release_from = std::move(f);
+    }
     declared_services.push_back(std::move(s));
   });
   each_named(r, "probes", [&](Reader& pr, const std::string& name, const Loc& at) {

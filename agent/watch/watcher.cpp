@@ -167,6 +167,7 @@ class Watcher {
     }
     listener_ = std::move(*listener);
     schedule_all();
+    arm_release_polls();
     after_engine();
     wait_signals();
     arm_reload_poll();
@@ -519,6 +520,74 @@ class Watcher {
     return "";
   }
 
+  // ---- releases learnt from a metric label ----
+
+  void arm_release_polls() {
+    release_polls_.clear();
+    for (const auto& s : gen_->cfg->services)
+      if (s.release_from) {
+        auto& t = release_polls_[s.name];
+        t.timer = std::make_unique<asio::steady_timer>(loop_);
+        poll_release(s.name, Duration{0});
+      }
+  }
+
+  void poll_release(const std::string& service, Duration after) {
+    auto it = release_polls_.find(service);
+    if (it == release_polls_.end()) return;
+    it->second.timer->expires_after(after);
+    it->second.timer->async_wait([this, service](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      const ServiceSpec* s = gen_->cfg->service(service);
+      if (!s || !s->release_from) return;
+      auto g = gen_;
+      const auto& from = *s->release_from;
+      g->rt->metric_sources.at(from.source)->start_read(io_, from.query, clock_, std::nullopt,
+                                                       [this, g, service](MetricReading r) {
+                                                         if (g != gen_) return;
+                                                         release_read(service, r);
+                                                       });
+    });
+  }
+
+  // The label value most series carry (a rollout in progress shows both);
+  // it counts once two reads in a row agree.
+  void release_read(const std::string& service, const MetricReading& r) {
+    const ServiceSpec* s = gen_->cfg->service(service);
+    if (!s || !s->release_from) return;
+    auto& poll = release_polls_[service];
+    // Each value weighs what its series add up to (a build_info gauge of 1
+    // per pod: the number of pods running it).
+    std::map<std::string, double> votes;
+    if (r.status == ReadingStatus::Ok)
+      for (const auto& v : r.series)
+        for (const auto& [k, val] : v.labels)
+          if (k == s->release_from->label && !val.empty()) votes[val] += v.value > 0 ? v.value : 0;
+    std::string seen;
+    double best = 0;
+    for (const auto& [val, n] : votes)
+      if (n > best) best = n, seen = val;
+    if (r.status != ReadingStatus::Ok && poll.last_problem != r.detail) {
+      log_.event(fmt::format("release of {}: cannot read it from {}: {}", service, s->release_from->source, r.detail));
+      poll.last_problem = r.detail;
+    }
+    if (!seen.empty()) {
+      poll.last_problem.clear();
+      if (seen == poll.candidate && seen != releases_[service]) {
+        auto a = engine_->announce({.service = service, .release = seen,
+                                    .who = fmt::format("label {} of {}", s->release_from->label, r.query)});
+        if (a) {
+          releases_[service] = seen;
+          if (service == gen_->cfg->agent.service)
+            journal_->set_context({service, gen_->cfg->agent.environment, seen, opt_.run_id});
+          after_engine();
+        }
+      }
+      poll.candidate = seen;
+    }
+    poll_release(service, s->release_from->interval);
+  }
+
   // ---- reload ----
 
   std::map<std::string, std::optional<FileStamp>> stamps(const Config& cfg) {
@@ -610,6 +679,7 @@ class Watcher {
                                          {"kept_state", k}, {"reset", r}}}});
     metrics_.config_reload(true, clock_.wall());
     schedule_all();
+    arm_release_polls();
     after_engine();
     notify("READY=1");
   }
@@ -673,6 +743,7 @@ class Watcher {
     log_.event(fmt::format("{}: stopping (waiting at most {} for steps in flight)", why,
                            format_duration(gen_->cfg->watch.shutdown_grace)));
     for (auto& [n, s] : signals_) s.timer->cancel();
+    for (auto& [n, p] : release_polls_) p.timer->cancel();
     reload_timer_.cancel();
     checkpoint_timer_.cancel();
     if (actions_in_flight_ == 0) return finish();
@@ -770,6 +841,12 @@ class Watcher {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<HttpListener> listener_;
   std::map<std::string, Signal> signals_;
+  struct ReleasePoll {
+    std::unique_ptr<asio::steady_timer> timer;
+    std::string candidate;     // the value the last read saw
+    std::string last_problem;  // said once, not every read
+  };
+  std::map<std::string, ReleasePoll> release_polls_;
   std::map<std::string, std::string> releases_;
   std::map<std::string, std::optional<FileStamp>> stamps_;
   uint64_t generations_ = 0;
