@@ -736,6 +736,39 @@ struct Engine::Impl {
     return {};
   }
 
+  json::object judge_release(const std::string& service, const std::string& release,
+                             const std::vector<std::string>& names) {
+    json::array verdicts;
+    std::string overall = "healthy";
+    for (auto& l : ladders) {
+      if (l.spec->service != service) continue;
+      if (!names.empty() && std::find(names.begin(), names.end(), l.spec->name) == names.end()) continue;
+      json::object v{{"policy", l.spec->name}};
+      if (l.res.tripped_at && l.res.release == release) {
+        v["verdict"] = l.res.state.empty() ? to_string(l.state) : l.res.state;
+        overall = "tripped";
+      } else if (l.release != release) {
+        v["verdict"] = "not_judged";
+        v["reasons"] = json::array{fmt::format("the policy judges release {} now", l.release)};
+      } else if (l.state == LadderState::Paused) {
+        v["verdict"] = "not_judged";
+        v["reasons"] = json::array{"paused"};
+        if (overall == "healthy") overall = "inconclusive";
+      } else {
+        Verdict f = evaluate(*l.spec, history, Phase::Final, metric_history);
+        v["verdict"] = f.state == VerdictState::Tripped ? "tripped"
+                       : f.state == VerdictState::Inconclusive ? "inconclusive" : "healthy";
+        v["reasons"] = to_json(f.reasons);
+        if (f.state == VerdictState::Inconclusive && overall == "healthy") overall = "inconclusive";
+      }
+      verdicts.push_back(std::move(v));
+    }
+    json::object data{{"service", service}, {"release", release}, {"verdict", overall}, {"policies", verdicts}};
+    append("release_baked", {{"data", data}});
+    env.progress.event(fmt::format("release {} of {} baked: {}", release, service, overall));
+    return data;
+  }
+
   Result<void> lift(const std::string& name, const std::string& who) {
     Ladder* l = find(name);
     if (!l) return fail(fmt::format("no policy named '{}'", name));
@@ -1154,6 +1187,10 @@ std::vector<PolicyResult> Engine::ladders() const {
 
 Result<void> Engine::announce(const ReleaseAnnouncement& a) { return impl_->announce(a); }
 Result<void> Engine::lift(const std::string& policy, const std::string& who) { return impl_->lift(policy, who); }
+boost::json::object Engine::judge_release(const std::string& service, const std::string& release,
+                                          const std::vector<std::string>& policies) {
+  return impl_->judge_release(service, release, policies);
+}
 Result<std::string> Engine::alarm(const Alarm& a) { return impl_->alarm(a); }
 Result<void> Engine::pause(const std::string& policy, const std::string& who, const std::string& reason) {
   return impl_->pause(policy, who, reason);

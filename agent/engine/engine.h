@@ -170,6 +170,11 @@ class Engine {
   /// Restores the flag of a mitigated policy (the fix shipped) and watches it
   /// for its verify_for; a trip in that time flips again, under the same incident.
   Result<void> lift(const std::string& policy, const std::string& who);
+  /// A release's bake ended: each concerned policy still judging it gives its
+  /// final verdict (healthy / inconclusive, or its ladder's state), journaled
+  /// as `release_baked`. Returns the record's data.
+  boost::json::object judge_release(const std::string& service, const std::string& release,
+                                    const std::vector<std::string>& policies);
   /// Opens an incident (or updates the open one for the same scope); with a
   /// policy, starts its ladder. Returns the incident key.
   Result<std::string> alarm(const Alarm& a);

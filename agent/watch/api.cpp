@@ -6,6 +6,7 @@
 #include <charconv>
 #include <deque>
 
+#include "agent/core/duration.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/watch/auth.h"
@@ -209,14 +210,22 @@ ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
     if (!policies) return {.response = error_response(400, policies.error().message)};
     if (!fixes) return {.response = error_response(400, fixes.error().message)};
     if (release->empty()) return {.response = error_response(400, "'release' must not be empty")};
+    Duration bake_for{0};
+    if (!bake->empty()) {
+      auto d = parse_duration(*bake);
+      if (!d || d->count() <= 0) return {.response = error_response(400, "'bake' must be a duration such as \"2m\"")};
+      bake_for = *d;
+    }
     std::string svc = service->empty() ? ctx.config.agent.service : *service;
     if (!ctx.config.service(svc)) return {.response = error_response(404, fmt::format("no service named '{}'", svc))};
     for (const auto& p : *policies)
       if (!ctx.config.policy(p)) return {.response = error_response(404, fmt::format("no policy named '{}'", p))};
     auto r = ctx.engine.announce({.service = svc, .release = *release, .policies = *policies, .fixes = *fixes, .who = who});
     if (!r) return {.response = error_response(400, r.error().message)};
-    return {.response = json_response(200, json::object{{"service", svc}, {"release", *release}}),
-            .changed = true, .release_service = svc, .release = *release};
+    json::object out{{"service", svc}, {"release", *release}};
+    if (bake_for.count() > 0) out["bake_ms"] = bake_for.count();
+    return {.response = json_response(200, out), .changed = true, .release_service = svc, .release = *release,
+            .bake = bake_for, .bake_policies = *policies};
   }
   constexpr std::string_view kPolicies = "/api/v1/policies/";
   if (path.starts_with(kPolicies)) {

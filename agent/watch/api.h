@@ -36,6 +36,8 @@ struct ApiResult {
   ServerResponse response;
   bool changed = false;  ///< the engine's state may have changed
   std::string release_service, release;  ///< a release announced for this service
+  Duration bake{0};                       ///< its bake, if it asked for one
+  std::vector<std::string> bake_policies;
 };
 
 ApiResult handle_api(ApiContext& ctx, const ServerRequest& request);

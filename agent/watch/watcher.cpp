@@ -520,6 +520,18 @@ class Watcher {
     return "";
   }
 
+  // A release announced with a bake gets its verdict when the bake ends.
+  void bake(const std::string& service, const std::string& release, Duration d, std::vector<std::string> policies) {
+    auto t = std::make_shared<asio::steady_timer>(loop_, d);
+    bakes_.push_back(t);
+    t->async_wait([this, t, service, release, policies](boost::system::error_code ec) {
+      std::erase(bakes_, t);
+      if (ec || stopping_) return;
+      engine_->judge_release(service, release, policies);
+      after_engine();
+    });
+  }
+
   // ---- releases learnt from a metric label ----
 
   void arm_release_polls() {
@@ -744,6 +756,7 @@ class Watcher {
                            format_duration(gen_->cfg->watch.shutdown_grace)));
     for (auto& [n, s] : signals_) s.timer->cancel();
     for (auto& [n, p] : release_polls_) p.timer->cancel();
+    for (auto& t : std::vector(bakes_)) t->cancel();
     reload_timer_.cancel();
     checkpoint_timer_.cancel();
     if (actions_in_flight_ == 0) return finish();
@@ -801,6 +814,7 @@ class Watcher {
     ApiResult r = handle_api(ctx, req);
     if (r.changed) {
       if (!r.release_service.empty()) releases_[r.release_service] = r.release;
+      if (r.bake.count() > 0) bake(r.release_service, r.release, r.bake, r.bake_policies);
       if (r.release_service == gen_->cfg->agent.service)
         journal_->set_context({gen_->cfg->agent.service, gen_->cfg->agent.environment, r.release, opt_.run_id});
       after_engine();
@@ -847,6 +861,7 @@ class Watcher {
     std::string last_problem;  // said once, not every read
   };
   std::map<std::string, ReleasePoll> release_polls_;
+  std::vector<std::shared_ptr<asio::steady_timer>> bakes_;
   std::map<std::string, std::string> releases_;
   std::map<std::string, std::optional<FileStamp>> stamps_;
   uint64_t generations_ = 0;

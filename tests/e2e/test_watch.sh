@@ -69,6 +69,14 @@ cmp -s "$STATE/flags.json" "$WORK/flags.before.json" || fail "the flag file is b
 [[ $(policy_state editor_initializes) == watching ]] || fail "watching again"
 grep -q '"status":"fixed"' "$STATE/incidents.jsonl" || fail "incident closed as fixed"
 
+# A release announced with a bake gets its verdict when the bake ends.
+api POST /api/v1/releases '{"release":"3.1","bake":"3s"}' >/dev/null
+[[ $HTTP_STATUS == 200 ]] || fail "bake release: $HTTP_STATUS $(cat "$WORK/api.body")"
+wait_for 10 grep -q '"kind":"release_baked"' "$STATE/journal.jsonl" || fail "no release_baked"
+grep '"kind":"release_baked"' "$STATE/journal.jsonl" | grep -q '"release":"3.1","verdict":"healthy"' || fail "release 3.1 baked healthy: $(grep release_baked "$STATE/journal.jsonl")"
+api POST /api/v1/releases '{"release":"x","bake":"soon"}' >/dev/null
+[[ $HTTP_STATUS == 400 ]] || fail "a bad bake is refused: $HTTP_STATUS"
+
 # A later bad release is judged on its own: a new incident.
 api POST /api/v1/releases '{"release":"4"}' >/dev/null
 deploy 2
