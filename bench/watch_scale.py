@@ -28,9 +28,11 @@ def free_port():
 
 
 work = tempfile.mkdtemp(prefix="dg-scale-")
+os.chmod(work, 0o755)  # nginx's worker (another user when started as root) reads the page from here
 try:
     www = os.path.join(work, "www")
     os.makedirs(www)
+    os.chmod(www, 0o755)
     body = '<!doctype html><script defer src="/static/editor-bootstrap.js"></script>'
     open(os.path.join(www, "edit"), "w").write(body + " " * (1024 - len(body)))
     nport, wport = free_port(), free_port()

@@ -85,6 +85,72 @@ std::vector<SeriesValue> fold_canary(CanaryCounter& counter, const std::vector<S
   return canary_series(counter.test);
 }
 
+
+// A canary condition's counting across a restart: the bases per series and
+// the folded test, so counting goes on from where it was.
+json::object arm_json(const ArmCounts& a) {
+  return {{"ce", a.canary_errors}, {"ct", a.canary_total}, {"be", a.baseline_errors}, {"bt", a.baseline_total}};
+}
+
+double num_of(const json::object& o, std::string_view k) {
+  const auto* v = o.if_contains(k);
+  if (!v) return 0;
+  if (v->is_double()) return v->as_double();
+  if (v->is_int64()) return static_cast<double>(v->as_int64());
+  if (v->is_uint64()) return static_cast<double>(v->as_uint64());
+  return 0;
+}
+
+ArmCounts arm_of(const json::object& o) {
+  return {num_of(o, "ce"), num_of(o, "ct"), num_of(o, "be"), num_of(o, "bt")};
+}
+
+json::object canary_json(const CanaryCounter& c) {
+  json::array arms;
+  for (const auto& a : c.arms) {
+    json::object series;
+    for (const auto& [k, v] : a.series) series[k] = json::array{v.last, v.counted};
+    arms.push_back(std::move(series));
+  }
+  return {{"started", c.started}, {"arms", arms},
+          {"test", {{"max_ratio", c.test.max_ratio}, {"ratios", json::array(c.test.ratios.begin(), c.test.ratios.end())},
+                    {"loglik", json::array(c.test.loglik.begin(), c.test.loglik.end())},
+                    {"counted", arm_json(c.test.counted)}, {"pending", arm_json(c.test.pending)}}}};
+}
+
+std::optional<CanaryCounter> canary_of_json(const json::value& v, double max_ratio) {
+  if (!v.is_object()) return std::nullopt;
+  const auto& o = v.as_object();
+  CanaryCounter c(max_ratio);
+  auto doubles = [](const json::value* a, std::vector<double>& out) {
+    out.clear();
+    if (!a || !a->is_array()) return false;
+    for (const auto& x : a->as_array()) out.push_back(x.is_double() ? x.as_double() : x.is_int64() ? static_cast<double>(x.as_int64()) : 0);
+    return true;
+  };
+  const auto* t = o.if_contains("test");
+  const auto* arms = o.if_contains("arms");
+  if (!t || !t->is_object() || !arms || !arms->is_array() || arms->as_array().size() != 4) return std::nullopt;
+  const auto& to = t->as_object();
+  if (num_of(to, "max_ratio") != max_ratio) return std::nullopt;  // a changed condition counts anew
+  if (!doubles(to.if_contains("ratios"), c.test.ratios) || !doubles(to.if_contains("loglik"), c.test.loglik) ||
+      c.test.ratios.size() != c.test.loglik.size())
+    return std::nullopt;
+  if (const auto* x = to.if_contains("counted"); x && x->is_object()) c.test.counted = arm_of(x->as_object());
+  if (const auto* x = to.if_contains("pending"); x && x->is_object()) c.test.pending = arm_of(x->as_object());
+  for (size_t i = 0; i < 4; ++i) {
+    const auto& a = arms->as_array()[i];
+    if (!a.is_object()) return std::nullopt;
+    for (const auto& [k, pair] : a.as_object()) {
+      if (!pair.is_array() || pair.as_array().size() != 2) return std::nullopt;
+      auto d = [](const json::value& x) { return x.is_double() ? x.as_double() : x.is_int64() ? static_cast<double>(x.as_int64()) : 0.0; };
+      c.arms[i].series[std::string(k)] = {d(pair.as_array()[0]), d(pair.as_array()[1])};
+    }
+  }
+  if (const auto* st = o.if_contains("started"); st && st->is_bool()) c.started = st->as_bool();
+  return c;
+}
+
 }  // namespace
 
 // One policy's machine: its state, and the ladder of its current trip.
@@ -125,6 +191,15 @@ struct Engine::Impl {
   std::map<std::string, const MetricCondition*> conditions;
   std::map<std::string, size_t> limits = history_limits(*cfg);
   std::vector<Ladder> ladders;  // config order
+  // Which ladders judge a signal, and where a policy is: a watcher with a
+  // thousand policies looks up, it does not scan, on every observation.
+  std::map<std::string, std::vector<size_t>> by_signal;
+  std::map<std::string, size_t> by_name;
+  static inline const std::vector<size_t> kNone{};
+  const std::vector<size_t>& judging(const std::string& signal) const {
+    auto it = by_signal.find(signal);
+    return it == by_signal.end() ? kNone : it->second;
+  }
 
   size_t limit(const std::string& signal) const {
     auto it = limits.find(signal);
@@ -140,6 +215,13 @@ struct Engine::Impl {
   Impl(std::shared_ptr<const Config> c, EngineEnv e, EngineOptions o)
       : cfg(std::move(c)), env(std::move(e)), opt(std::move(o)) {
     for (const auto& p : cfg->policies) {
+      size_t idx = ladders.size();
+      by_name[p.name] = idx;
+      for (const auto& probe : p.probes) by_signal[probe].push_back(idx);
+      for (const auto& m : p.metrics) {
+        by_signal[m.id].push_back(idx);
+        by_signal[m.id + "#baseline"].push_back(idx);
+      }
       Ladder l;
       l.spec = &p;
       auto r = opt.releases.find(p.service);
@@ -172,8 +254,7 @@ struct Engine::Impl {
   }
 
   void mark(const std::string& signal) {
-    for (auto& l : ladders)
-      if (judges(*l.spec, signal)) l.dirty = true;
+    for (size_t i : judging(signal)) ladders[i].dirty = true;
   }
 
   // Quiet: say it when what a signal reports changes, not on every run.
@@ -192,8 +273,8 @@ struct Engine::Impl {
     say("probe", o.signal, o.outcome == Outcome::Passed ? "passed" : std::string(to_string(o.outcome)) + ": " + o.detail,
         o.outcome == Outcome::Passed);
     mark(o.signal);
-    for (auto& l : ladders)
-      if (l.state == LadderState::Verifying && o.at >= l.since && judges(*l.spec, o.signal)) record(l.fresh, o, limit(o.signal));
+    for (size_t i : judging(o.signal))
+      if (Ladder& l = ladders[i]; l.state == LadderState::Verifying && o.at >= l.since) record(l.fresh, o, limit(o.signal));
     size_t n = limit(o.signal);
     record(history, std::move(o), n);
   }
@@ -211,8 +292,9 @@ struct Engine::Impl {
     auto c = conditions.find(r.signal);
     bool canary = c != conditions.end() && c->second->kind == MetricCondition::Kind::Canary &&
                   r.status == ReadingStatus::Ok;
-    for (auto& l : ladders) {
-      if (l.state != LadderState::Verifying || r.at < l.since || !judges(*l.spec, r.signal)) continue;
+    for (size_t i : judging(r.signal)) {
+      Ladder& l = ladders[i];
+      if (l.state != LadderState::Verifying || r.at < l.since) continue;
       MetricReading fresh = r;
       // Recovery counts the canary again from the first look after the action.
       if (canary)
@@ -530,6 +612,7 @@ struct Engine::Impl {
         rec.detail = r.error().message;
       }
       env.progress.event(fmt::format("  flag {}: {} — {}", f.flag, rec.outcome, rec.detail));
+      emit({.kind = EngineEvent::Kind::Action, .policy = policy.name, .action = "flag", .outcome = rec.outcome});
       return r.has_value() && !conflict;
     }
   }
@@ -673,10 +756,13 @@ struct Engine::Impl {
   }
 
 
+  const Ladder* find(const std::string& name) const {
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : &ladders[it->second];
+  }
   Ladder* find(const std::string& name) {
-    for (auto& l : ladders)
-      if (l.spec->name == name) return &l;
-    return nullptr;
+    auto it = by_name.find(name);
+    return it == by_name.end() ? nullptr : &ladders[it->second];
   }
 
   static bool in_flight(const Ladder& l) {
@@ -1012,6 +1098,10 @@ struct Engine::Impl {
       }
     }
     if (!clean) resume_kept_flips(kept);
+    if (const auto* can = states.if_contains("canary"); can && can->is_object())
+      for (const auto& [id, v] : can->as_object())
+        if (auto c = conditions.find(std::string(id)); c != conditions.end() && c->second->kind == MetricCondition::Kind::Canary)
+          if (auto counter = canary_of_json(v, c->second->max_ratio)) canary.insert_or_assign(std::string(id), std::move(*counter));
     if (const auto* al = states.if_contains("alarms"); al && al->is_array())
       for (const auto& a : al->as_array()) {
         if (!a.is_object()) continue;
@@ -1088,7 +1178,9 @@ struct Engine::Impl {
     for (const auto& l : ladders) pol[l.spec->name] = state_json(l);
     json::array al;
     for (const auto& [id, i] : alarms) al.push_back(to_json(i));
-    return {{"policies", pol}, {"alarms", al}};
+    json::object can;
+    for (const auto& [id, c] : canary) can[id] = canary_json(c);
+    return {{"policies", pol}, {"alarms", al}, {"canary", can}};
   }
 
   // Intent (with what is needed to undo) is durable before the side effect;
@@ -1118,6 +1210,8 @@ struct Engine::Impl {
       out["error"] = r.error().message;
     }
     append("action_outcome", {{"policy", policy.name}, {"data", out}});
+    emit({.kind = EngineEvent::Kind::Action, .policy = policy.name, .action = "undo_flag",
+          .outcome = conflict ? "conflict" : r ? (r->changed ? "applied" : "unchanged") : "failed"});
     std::string line = conflict ? fmt::format("did not undo step {}: flag {} was changed by someone else since; "
                                               "their change is kept ({})",
                                               step, f.flag, r->detail)
@@ -1143,10 +1237,11 @@ void Engine::stop() {
 std::set<std::string> Engine::take_urgent() { return std::exchange(impl_->urgent, {}); }
 
 bool Engine::wants(const std::string& signal) const {
-  for (const auto& l : impl_->ladders) {
+  for (size_t i : impl_->judging(signal)) {
+    const Ladder& l = impl_->ladders[i];
     if (!impl_->judged(l) || l.state == LadderState::Paused) continue;
     if (impl_->frozen_by && l.ended) continue;
-    if (Impl::judges(*l.spec, signal)) return true;
+    return true;
   }
   return false;
 }
@@ -1170,9 +1265,8 @@ bool Engine::ladder_done() const { return impl_->frozen_by && impl_->frozen_by->
 bool Engine::journal_failed() const { return impl_->journal_failed; }
 
 LadderState Engine::state(const std::string& policy) const {
-  for (const auto& l : impl_->ladders)
-    if (l.spec->name == policy) return l.state;
-  return LadderState::Watching;
+  const Ladder* l = impl_->find(policy);
+  return l ? l->state : LadderState::Watching;
 }
 
 const History& Engine::history() const { return impl_->history; }
@@ -1203,14 +1297,12 @@ void Engine::restore(const boost::json::object& states, const std::map<std::stri
 }
 
 std::pair<std::string, TimePoint> Engine::release_of(const std::string& policy) const {
-  for (const auto& l : impl_->ladders)
-    if (l.spec->name == policy) return {l.release, l.release_started};
+  if (const Ladder* l = impl_->find(policy)) return {l->release, l->release_started};
   return {impl_->opt.release, impl_->opt.release_started};
 }
 
 PolicyResult Engine::ladder(const std::string& policy) const {
-  for (const auto& l : impl_->ladders)
-    if (l.spec->name == policy) return l.res;
+  if (const Ladder* l = impl_->find(policy)) return l->res;
   return {};
 }
 

@@ -4,7 +4,10 @@
 
 #include <boost/json.hpp>
 #include <charconv>
+#include <algorithm>
 #include <deque>
+#include <fstream>
+#include <iterator>
 
 #include "agent/core/duration.h"
 #include "agent/core/secrets.h"
@@ -123,16 +126,68 @@ json::object status_json(ApiContext& ctx) {
 
 }  // namespace
 
-json::array journal_records_since(const std::string& path, long long since, size_t limit) {
-  std::deque<json::value> out;
-  for_each_record(path, [&](json::object& rec) {
-    const auto* seq = rec.if_contains("seq");
-    if (!seq || !seq->is_int64() || seq->as_int64() <= since) return true;
-    out.emplace_back(std::move(rec));
-    if (since >= 0 && out.size() >= limit) return false;  // the next page starts after the last
-    if (out.size() > limit) out.pop_front();               // no since: the newest `limit`
-    return true;
+namespace {
+
+// The records of one journal file, parsed, in order; fn returns false to stop.
+void each_record_of(const std::string& file, const std::function<bool(json::object&)>& fn) {
+  std::ifstream in(file);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (in.eof()) break;  // a final line without its newline is not a record
+    boost::system::error_code ec;
+    json::value v = json::parse(line, ec);
+    if (ec || !v.is_object()) continue;
+    if (!fn(v.as_object())) return;
+  }
+}
+
+long long first_seq_of(const std::string& file) {
+  long long seq = -1;
+  each_record_of(file, [&](json::object& r) {
+    if (const auto* s = r.if_contains("seq"); s && s->is_int64()) seq = s->as_int64();
+    return false;
   });
+  return seq;
+}
+
+}  // namespace
+
+json::array journal_records_since(const std::string& path, long long since, size_t limit) {
+  // The journal may hold months in sealed segments: start at the segment
+  // that holds `since` (by each file's first seq, one line read), or, for
+  // the newest records, at the last files only — never at the beginning.
+  std::vector<std::string> files = journal_files(path);
+  size_t from = 0;
+  if (since >= 0) {
+    for (size_t i = files.size(); i-- > 0;)
+      if (long long first = first_seq_of(files[i]); first >= 0 && first <= since + 1) {
+        from = i;
+        break;
+      }
+  } else {
+    // Enough files from the end to hold `limit` records.
+    size_t lines = 0;
+    from = files.size();
+    while (from > 0 && lines < limit) {
+      --from;
+      std::ifstream in(files[from]);
+      lines += static_cast<size_t>(std::count(std::istreambuf_iterator<char>(in), {}, '\n'));
+    }
+  }
+  std::deque<json::value> out;
+  bool done = false;
+  for (size_t i = from; i < files.size() && !done; ++i)
+    each_record_of(files[i], [&](json::object& rec) {
+      const auto* seq = rec.if_contains("seq");
+      if (!seq || !seq->is_int64() || seq->as_int64() <= since) return true;
+      out.emplace_back(std::move(rec));
+      if (since >= 0 && out.size() >= limit) {
+        done = true;  // the next page starts after the last
+        return false;
+      }
+      if (out.size() > limit) out.pop_front();  // no since: the newest `limit`
+      return true;
+    });
   return json::array(out.begin(), out.end());
 }
 

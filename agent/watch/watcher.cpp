@@ -229,7 +229,7 @@ class Watcher {
   // the last release of each service, the open alarms.
   Replay replay_journal(const Config& cfg) {
     Replay r;
-    json::object policies;
+    json::object policies, canary;
     std::map<std::string, json::object> alarms;
     std::string last_run;
     bool last_closed = true;
@@ -247,6 +247,8 @@ class Watcher {
         };
         if (const auto* e = obj("engine")) {
           if (const auto* p = e->if_contains("policies"); p && p->is_object()) policies = p->as_object();
+          // Canary counting is in checkpoints only (as of the last one, exact after a clean stop).
+          if (const auto* c = e->if_contains("canary"); c && c->is_object()) canary = c->as_object();
           if (const auto* a = e->if_contains("alarms"); a && a->is_array())
             for (const auto& x : a->as_array())
               if (x.is_object()) alarms[str_of(x.as_object(), "service") + "\x1f" + str_of(x.as_object(), "affected")] = x.as_object();
@@ -287,7 +289,7 @@ class Watcher {
     });
     json::array al;
     for (auto& [id, a] : alarms) al.push_back(std::move(a));
-    r.states = {{"policies", policies}, {"alarms", al}};
+    r.states = {{"policies", policies}, {"alarms", al}, {"canary", canary}};
     r.clean = last_closed;
     (void)cfg;
     return r;
@@ -333,7 +335,12 @@ class Watcher {
 
   void on_engine_event(const EngineEvent& e) {
     switch (e.kind) {
-      case EngineEvent::Kind::State: metrics_.policy_state(e.policy, to_string(e.state)); break;
+      case EngineEvent::Kind::State:
+        metrics_.policy_state(e.policy, to_string(e.state));
+        states_changed_ = true;
+        break;
+      case EngineEvent::Kind::IncidentOpened:
+      case EngineEvent::Kind::IncidentClosed: states_changed_ = true; break;
       case EngineEvent::Kind::Action: metrics_.action(e.action, e.outcome); break;
       case EngineEvent::Kind::Recovered:
         metrics_.time_to_detect(Duration{static_cast<long long>(e.detect_seconds * 1000)});
@@ -358,13 +365,17 @@ class Watcher {
     } else {
       deadline_timer_.cancel();
     }
-    int open = static_cast<int>(engine_->alarm_incidents().size());
-    for (const auto& p : gen_->cfg->policies) {
-      LadderState s = engine_->state(p.name);
-      open += s == LadderState::Tripped || s == LadderState::Mitigating || s == LadderState::Verifying ||
-              s == LadderState::Escalated || s == LadderState::Failed;
+    if (states_changed_) {
+      // Recounted when a machine moved, not on every observation.
+      states_changed_ = false;
+      int open = static_cast<int>(engine_->alarm_incidents().size());
+      for (const auto& p : gen_->cfg->policies) {
+        LadderState s = engine_->state(p.name);
+        open += s == LadderState::Tripped || s == LadderState::Mitigating || s == LadderState::Verifying ||
+                s == LadderState::Escalated || s == LadderState::Failed;
+      }
+      metrics_.incidents_open(open);
     }
-    metrics_.incidents_open(open);
     long long head = journal_->head().seq;
     for (; journal_seen_ < head; ++journal_seen_) metrics_.journal_record_written(static_cast<uint64_t>(journal_seen_ + 1));
     if (pending_reload_ && actions_in_flight_ == 0) reload("deferred until the step in flight finished");
@@ -868,6 +879,7 @@ class Watcher {
   long long journal_seen_ = 0;
   int actions_in_flight_ = 0;
   bool pending_reload_ = false;
+  bool states_changed_ = true;
   bool checkpoint_retry_ = false;
   bool stopping_ = false;
   bool finished_ = false;

@@ -30,6 +30,7 @@ curl -fsS "http://127.0.0.1:$WATCH_PORT/metrics" >"$WORK/metrics.txt"
 if command -v promtool >/dev/null; then promtool check metrics <"$WORK/metrics.txt" || fail "promtool check metrics"; fi
 grep -q '^deployguard_policy_state{policy="editor_initializes",state="mitigated"} 1' "$WORK/metrics.txt" || fail "state metric"
 grep -q '^deployguard_time_to_mitigate_seconds_count 1' "$WORK/metrics.txt" || fail "TTM histogram"
+grep -q '^deployguard_actions_total{kind="flag",outcome="applied"} 1' "$WORK/metrics.txt" || fail "actions metric: $(grep actions_total "$WORK/metrics.txt")"
 
 # Unauthorized alarm: 401, nothing journaled.
 before=$(wc -l <"$STATE/journal.jsonl")

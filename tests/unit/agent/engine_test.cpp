@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 
 #include "agent/engine/engine.h"
+#include "agent/engine/signal_reader.h"
+#include "policies/canary_test.h"
 #include "agent/journal/journal.h"
 #include "tests/support/fake_world.h"
 #include "tests/support/temp_dir.h"
@@ -286,6 +288,52 @@ TEST(Engine, LiftingAMitigationRestoresTheFlagAndATripMeanwhileFlipsAgainUnderTh
   EXPECT_EQ(h.engine->state("editor"), LadderState::Watching);
   EXPECT_EQ(h.records("mitigation_lifted").size(), 1u);
   EXPECT_EQ(h.world.applies, 2);
+}
+
+}  // namespace
+}  // namespace dg
+
+namespace dg {
+namespace {
+
+// A raw canary look (signal_reader.h): each arm's one series, tagged.
+MetricReading look(const std::string& id, TimePoint at, double ce, double ct, double be, double bt) {
+  MetricReading r{.signal = id, .at = at, .status = ReadingStatus::Ok};
+  double v[4] = {ce, ct, be, bt};
+  for (int i = 0; i < 4; ++i) r.series.push_back({{{"pod", "a"}, {kArmLabel, std::to_string(i)}}, v[i]});
+  return r;
+}
+
+TEST(Engine, CanaryCountingGoesOnAcrossARestart) {
+  EngineHarness h;
+  PolicySpec p;
+  p.name = "canary";
+  p.service = "wiki";
+  MetricCondition c;
+  c.id = "canary/errors";
+  c.source = "prom";
+  c.kind = MetricCondition::Kind::Canary;
+  p.metrics = {c};
+  p.actions.push_back(ActionSpec{"flag", FlagActionSpec{"flags", "connect-framework", "off", "", ""}});
+  h.cfg->policies = {p};
+  h.open();
+  h.start();
+  auto counted = [&] {
+    const auto& m = h.engine->metric_history().at("canary/errors");
+    return canary_counts_of(m.back().series);
+  };
+  h.engine->read(look("canary/errors", h.clock.now(), 100, 1000, 100, 1000));  // the bases
+  h.clock.advance(Duration{1000});
+  h.engine->read(look("canary/errors", h.clock.now(), 101, 1100, 101, 1100));
+  EXPECT_DOUBLE_EQ(counted().canary_total, 100);
+  json::object snap = h.engine->snapshot();
+  h.open();
+  h.start();
+  h.engine->restore(snap, {}, true);
+  h.clock.advance(Duration{1000});
+  h.engine->read(look("canary/errors", h.clock.now(), 102, 1200, 102, 1200));
+  EXPECT_DOUBLE_EQ(counted().canary_total, 200) << "counting goes on from the saved bases, not from zero";
+  EXPECT_DOUBLE_EQ(counted().baseline_errors, 2);
 }
 
 }  // namespace
