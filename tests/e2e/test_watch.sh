@@ -57,7 +57,9 @@ echo 'consecutive_failures = "three"' >>"$WORK/deployguard.toml"
 kill -HUP "$WATCH_PID"
 wait_for 5 grep -q "reload rejected" "$WORK/watch.log" || fail "the bad reload is reported"
 [[ $(policy_state editor_initializes) == mitigated ]] || fail "state kept after a rejected reload"
-curl -fsS "http://127.0.0.1:$WATCH_PORT/metrics" | grep -qE "^deployguard_config_reloads_total\{result=\"failure\"\} [1-9]" || fail "reload failure metric"
+# (read whole first: grep -q would stop reading, and pipefail would fail the curl)
+curl -fsS "http://127.0.0.1:$WATCH_PORT/metrics" >"$WORK/metrics2.txt"
+grep -qE '^deployguard_config_reloads_total\{result="failure"\} [1-9]' "$WORK/metrics2.txt" || fail "reload failure metric: $(grep reloads "$WORK/metrics2.txt")"
 cp "$WORK/good.toml" "$WORK/deployguard.toml"
 
 # The fix ships (release 3 serves the editor again) and is announced as fixing the policy:

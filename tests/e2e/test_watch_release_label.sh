@@ -21,7 +21,7 @@ interval = "300ms"
 TOML
 start_wiki
 start_watch
-wait_for 10 bash -c "curl -fsS http://127.0.0.1:$WATCH_PORT/api/v1/status | grep -q '\"release\":\"1\"'" || fail "release 1 not learnt from the label: $(tail -3 "$WORK/watch.log")"
+wait_for 10 bash -c "curl -fsS http://127.0.0.1:$WATCH_PORT/api/v1/status | grep -c '\"release\":\"1\"' >/dev/null" || fail "release 1 not learnt from the label: $(tail -3 "$WORK/watch.log")"
 deploy 2
 wait_for 15 bash -c "[[ \$(curl -fsS http://127.0.0.1:$WATCH_PORT/api/v1/status | grep -c '\"state\":\"mitigated\"') -ge 1 ]]" ||
   fail "not mitigated: $(tail -5 "$WORK/watch.log")"
