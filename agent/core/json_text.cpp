@@ -74,4 +74,9 @@ boost::json::value embed_json(std::string_view text) {
   return v ? std::move(*v) : boost::json::value(boost::json::string(text));
 }
 
+std::string string_at(const boost::json::object& o, std::string_view key) {
+  const auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
 }  // namespace dg

@@ -15,5 +15,7 @@ std::string compact_json(const boost::json::value& v);
 Result<boost::json::value> parse_json(std::string_view text);
 /// For text this program serialized itself: parse, or the text as a JSON string.
 boost::json::value embed_json(std::string_view text);
+/// A string member of a record, or "" when it is absent or not a string.
+std::string string_at(const boost::json::object& o, std::string_view key);
 
 }  // namespace dg

@@ -982,13 +982,8 @@ struct Engine::Impl {
 
   std::map<std::string, Incident> alarms;  // by service + scope
 
-  static std::string str_of(const json::object& o, std::string_view k) {
-    const auto* v = o.if_contains(k);
-    return v && v->is_string() ? std::string(v->as_string()) : std::string();
-  }
-
   TimePoint mono_of(const json::object& o, std::string_view k) const {
-    auto t = text::parse_rfc3339(str_of(o, k));
+    auto t = text::parse_rfc3339(string_at(o, k));
     TimePoint now = env.clock.now();
     if (!t) return now;
     // Wall time from the journal back onto this process's monotonic scale.
@@ -998,19 +993,19 @@ struct Engine::Impl {
   static Incident incident_of(const json::object& o) {
     Incident i;
     // As to_json(Incident) writes it (dedup_key, affected), or the short names.
-    i.key = str_of(o, "dedup_key");
-    if (i.key.empty()) i.key = str_of(o, "key");
-    i.title = str_of(o, "title");
-    i.service = str_of(o, "service");
-    i.environment = str_of(o, "environment");
-    i.release = str_of(o, "release");
-    i.policy = str_of(o, "policy");
-    i.status = str_of(o, "status");
-    i.scope = str_of(o, "affected");
-    if (i.scope.empty()) i.scope = str_of(o, "scope");
-    if (auto t = text::parse_rfc3339(str_of(o, "since"))) i.since = *t;
-    i.experience = str_of(o, "experience");
-    i.journal = str_of(o, "journal");
+    i.key = string_at(o, "dedup_key");
+    if (i.key.empty()) i.key = string_at(o, "key");
+    i.title = string_at(o, "title");
+    i.service = string_at(o, "service");
+    i.environment = string_at(o, "environment");
+    i.release = string_at(o, "release");
+    i.policy = string_at(o, "policy");
+    i.status = string_at(o, "status");
+    i.scope = string_at(o, "affected");
+    if (i.scope.empty()) i.scope = string_at(o, "scope");
+    if (auto t = text::parse_rfc3339(string_at(o, "since"))) i.since = *t;
+    i.experience = string_at(o, "experience");
+    i.journal = string_at(o, "journal");
     if (const auto* a = o.if_contains("actions"); a && a->is_array())
       for (const auto& x : a->as_array())
         if (x.is_string()) i.actions.emplace_back(x.as_string());
@@ -1031,21 +1026,21 @@ struct Engine::Impl {
         Ladder* l = find(std::string(name));
         if (!l || !v.is_object()) continue;  // a policy the new config no longer has
         const json::object& o = v.as_object();
-        LadderState st = state_named(str_of(o, "state"));
-        l->release = str_of(o, "release");
+        LadderState st = state_named(string_at(o, "state"));
+        l->release = string_at(o, "release");
         l->release_started = mono_of(o, "release_started");
         if (const auto* step = o.if_contains("step"); step && step->is_int64())
           l->step = std::min<size_t>(static_cast<size_t>(step->as_int64()), l->spec->actions.size() - 1);
         if (const auto* inc = o.if_contains("incident"); inc && inc->is_object()) {
           l->incident = incident_of(inc->as_object());
-          l->res = PolicyResult{.name = l->spec->name, .state = str_of(o, "result"), .release = l->release};
+          l->res = PolicyResult{.name = l->spec->name, .state = string_at(o, "result"), .release = l->release};
           l->res.tripped_at = mono_of(o, "tripped_at");
           l->res.incident_key = l->incident.key;
           l->dry = l->incident.status == "dry_run";
         }
         if (const auto* f = o.if_contains("flip"); f && f->is_object()) {
           const auto& fo = f->as_object();
-          std::string flag = str_of(fo, "flag");
+          std::string flag = string_at(fo, "flag");
           l->undo = FlagOutcome{true, {flag, json::serialize(fo.at("previous_state"))},
                                 {flag, json::serialize(fo.at("written_state"))}, "restored from the journal"};
         }
@@ -1058,8 +1053,8 @@ struct Engine::Impl {
           case LadderState::Failed: l->state = st; l->ended = true; break;
           case LadderState::Paused:
             l->state = st;
-            l->resume_to = state_named(str_of(o, "resume_to"));
-            l->paused_by = str_of(o, "paused_by");
+            l->resume_to = state_named(string_at(o, "resume_to"));
+            l->paused_by = string_at(o, "paused_by");
             break;
           case LadderState::Watching: l->state = st; break;
           case LadderState::Tripped:

@@ -10,6 +10,7 @@
 #include <iterator>
 
 #include "agent/core/duration.h"
+#include "agent/core/json_text.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/watch/auth.h"
@@ -34,11 +35,6 @@ std::optional<long long> to_number(const std::string* s) {
   auto [p, ec] = std::from_chars(s->data(), s->data() + s->size(), v);
   if (ec != std::errc() || p != s->data() + s->size()) return std::nullopt;
   return v;
-}
-
-std::string str_of(const json::object& o, std::string_view k) {
-  const auto* v = o.if_contains(k);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
 // The body of a POST as a JSON object, or why not.
@@ -77,7 +73,7 @@ Result<std::vector<std::string>> string_list(const json::object& o, std::string_
 
 // Who pressed it: the token holder's own words, and where they came from.
 std::string who_of(const json::object& body, const ServerRequest& req) {
-  std::string said = str_of(body, "who");
+  std::string said = string_at(body, "who");
   if (said.size() > 200) said.resize(200);
   std::string from = fmt::format("token holder at {}", req.remote_address);
   return said.empty() ? from : fmt::format("{} ({})", said, from);

@@ -16,6 +16,7 @@
 #include "agent/config/config.h"
 #include "agent/core/async_http.h"
 #include "agent/core/duration.h"
+#include "agent/core/json_text.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/engine/signal_reader.h"
@@ -74,11 +75,6 @@ std::optional<FileStamp> stamp_of(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) return std::nullopt;
   return FileStamp{st.st_dev, st.st_ino, st.st_size, st.st_mtim};
-}
-
-std::string str_of(const json::object& o, std::string_view k) {
-  const auto* v = o.if_contains(k);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
 }
 
 // A policy's definition, with the probes it runs: a reload keeps the state of
@@ -235,7 +231,7 @@ class Watcher {
     bool last_closed = true;
     // From the last checkpoint on: it holds the state of everything before it.
     for_each_record_since_checkpoint(journal_->path(), [&](json::object& rec) {
-      std::string kind = str_of(rec, "kind");
+      std::string kind = string_at(rec, "kind");
       const json::object* d = nullptr;
       if (const auto* v = rec.if_contains("data"); v && v->is_object()) d = &v->as_object();
       if (kind == "checkpoint" && d) {
@@ -251,7 +247,7 @@ class Watcher {
           if (const auto* c = e->if_contains("canary"); c && c->is_object()) canary = c->as_object();
           if (const auto* a = e->if_contains("alarms"); a && a->is_array())
             for (const auto& x : a->as_array())
-              if (x.is_object()) alarms[str_of(x.as_object(), "service") + "\x1f" + str_of(x.as_object(), "affected")] = x.as_object();
+              if (x.is_object()) alarms[string_at(x.as_object(), "service") + "\x1f" + string_at(x.as_object(), "affected")] = x.as_object();
         }
         if (const auto* rel = obj("releases"))
           for (const auto& [k, v] : *rel)
@@ -260,7 +256,7 @@ class Watcher {
           for (const auto& [k, v] : *rel)
             if (v.is_string()) r.config_releases[std::string(k)] = std::string(v.as_string());
       }
-      std::string run = str_of(rec, "run");
+      std::string run = string_at(rec, "run");
       if (!run.empty() && run != last_run) {
         last_run = run;
         last_closed = false;
@@ -268,22 +264,22 @@ class Watcher {
       if (kind == "verify_finished") last_closed = true;
       if (kind == "watch_stopped") last_closed = d && d->contains("clean") && d->at("clean") == json::value(true);
       if (!d) return true;
-      if (kind == "policy_state") policies[str_of(rec, "policy")] = *d;
-      if (kind == "release_started") r.releases[str_of(*d, "service")] = str_of(*d, "release");
-      if (kind == "config_loaded" && str_of(*d, "mode") == "watch")
+      if (kind == "policy_state") policies[string_at(rec, "policy")] = *d;
+      if (kind == "release_started") r.releases[string_at(*d, "service")] = string_at(*d, "release");
+      if (kind == "config_loaded" && string_at(*d, "mode") == "watch")
         if (const auto* s = d->if_contains("services"); s && s->is_object())
           for (const auto& [name, v] : s->as_object())
-            if (v.is_object()) r.config_releases[std::string(name)] = str_of(v.as_object(), "config_release");
-      if (kind == "alarm_raised" && str_of(rec, "policy").empty()) {
-        std::string id = str_of(*d, "service") + "\x1f" + str_of(*d, "scope");
+            if (v.is_object()) r.config_releases[std::string(name)] = string_at(v.as_object(), "config_release");
+      if (kind == "alarm_raised" && string_at(rec, "policy").empty()) {
+        std::string id = string_at(*d, "service") + "\x1f" + string_at(*d, "scope");
         auto& a = alarms[id];
         if (a.empty()) {
-          a = {{"key", str_of(*d, "incident")}, {"service", str_of(*d, "service")}, {"scope", str_of(*d, "scope")},
-               {"status", "investigating"}, {"experience", str_of(*d, "reason")},
-               {"title", fmt::format("{}: alarm raised by {}", str_of(*d, "service"), str_of(*d, "who"))},
+          a = {{"key", string_at(*d, "incident")}, {"service", string_at(*d, "service")}, {"scope", string_at(*d, "scope")},
+               {"status", "investigating"}, {"experience", string_at(*d, "reason")},
+               {"title", fmt::format("{}: alarm raised by {}", string_at(*d, "service"), string_at(*d, "who"))},
                {"actions", json::array{}}};
         }
-        a["actions"].as_array().emplace_back(fmt::format("alarm raised by {}: {}", str_of(*d, "who"), str_of(*d, "reason")));
+        a["actions"].as_array().emplace_back(fmt::format("alarm raised by {}: {}", string_at(*d, "who"), string_at(*d, "reason")));
       }
       return true;
     });
