@@ -244,15 +244,6 @@ struct Engine::Impl {
     return *r;
   }
 
-  static bool judges(const PolicySpec& p, const std::string& signal) {
-    if (std::find(p.probes.begin(), p.probes.end(), signal) != p.probes.end()) return true;
-    std::string_view s = signal;
-    if (s.ends_with("#baseline")) s.remove_suffix(9);
-    for (const auto& m : p.metrics)
-      if (m.id == s) return true;
-    return false;
-  }
-
   void mark(const std::string& signal) {
     for (size_t i : judging(signal)) ladders[i].dirty = true;
   }
@@ -635,11 +626,17 @@ struct Engine::Impl {
       l.res.actions.push_back(l.rec);
       return start_step(l, l.step + 1);  // escalate to the next step without waiting
     }
-    // Judge only what is observed after the action: baselines stay, canary
-    // counts start again from the first read of the verification.
+    begin_verification(l, env.clock.now());
+    note(l);
+  }
+
+  // Judge only what is observed from `now` on: baselines stay, canary counts
+  // start again from the first read of the verification, and its signals run now.
+  void begin_verification(Ladder& l, TimePoint now) {
     l.state = LadderState::Verifying;
-    l.since = env.clock.now();
-    l.deadline = l.since + l.spec->verify_for;
+    l.ended = false;
+    l.since = now;
+    l.deadline = now + l.spec->verify_for;
     l.fresh.clear();
     l.fresh_metrics.clear();
     l.fresh_canary.clear();
@@ -647,9 +644,13 @@ struct Engine::Impl {
     l.dirty = false;
     for (const auto& c : l.spec->metrics)
       if (auto it = metric_history.find(c.id + "#baseline"); it != metric_history.end()) l.fresh_metrics[it->first] = it->second;
+    run_now(l);
+  }
+
+  // The driver runs these signals as soon as it can (take_urgent).
+  void run_now(const Ladder& l) {
     for (const auto& p : l.spec->probes) urgent.insert(p);
     for (const auto& c : l.spec->metrics) urgent.insert(c.id);
-    note(l);
   }
 
   void conclude(Ladder& l, const Recovery& r) {
@@ -876,8 +877,7 @@ struct Engine::Impl {
     l->lifting_until = env.clock.now() + l->spec->verify_for;
     forget_signals(*l->spec);
     l->dirty = true;
-    for (const auto& p : l->spec->probes) urgent.insert(p);
-    for (const auto& c : l->spec->metrics) urgent.insert(c.id);
+    run_now(*l);
     note(*l);
     return {};
   }
@@ -1111,16 +1111,7 @@ struct Engine::Impl {
   void resume_verifying(Ladder& l, TimePoint now) {
     l.rec = ActionRecord{.description = l.spec->actions[l.step].describe(), .type = l.spec->actions[l.step].type,
                          .outcome = "applied", .detail = "in place before the restart", .at = now};
-    l.state = LadderState::Verifying;
-    l.ended = false;
-    l.since = now;
-    l.deadline = now + l.spec->verify_for;
-    l.fresh.clear();
-    l.fresh_metrics.clear();
-    l.fresh_canary.clear();
-    l.last_recovery = Recovery{};
-    for (const auto& p : l.spec->probes) urgent.insert(p);
-    for (const auto& c : l.spec->metrics) urgent.insert(c.id);
+    begin_verification(l, now);
     append("ladder_resumed", {{"policy", l.spec->name},
                               {"data", {{"step", l.step + 1}, {"incident", l.incident.key}, {"verifying", true}}}});
   }

@@ -41,6 +41,8 @@ constexpr const char* kVersion = "0.1.0";
 // probe out from under its own callback.
 struct Generation {
   std::shared_ptr<const Config> cfg;
+  /// Each metric condition by id, with its policy's name: looked up on every read.
+  std::map<std::string, std::pair<const MetricCondition*, std::string>> conditions;
   std::shared_ptr<Runtime> rt;
   std::unique_ptr<IncidentNotifier> notifier;
   uint64_t number = 0;
@@ -205,6 +207,8 @@ class Watcher {
       return fail(text::join(problems, "; "));
     auto g = std::make_shared<Generation>();
     g->cfg = std::make_shared<const Config>(std::move(cfg));
+    for (const auto& p : g->cfg->policies)
+      for (const auto& c : p.metrics) g->conditions[c.id] = {&c, p.name};
     g->rt = std::make_shared<Runtime>(std::move(*rt));
     g->number = ++generations_;
     return g;
@@ -486,7 +490,7 @@ class Watcher {
       });
       return;
     }
-    const MetricCondition* c = condition(*g->cfg, name);
+    const auto& [c, policy] = g->conditions.at(name);
     MetricSource& source = *g->rt->metric_sources.at(c->source);
     if (c->kind == MetricCondition::Kind::Baseline && !s.baseline_in_flight) {
       // The pre-release value, as of the release's start, until one arrives.
@@ -494,7 +498,7 @@ class Watcher {
       auto b = h.find(name + "#baseline");
       if (b == h.end() || b->second.back().status != ReadingStatus::Ok) {
         s.baseline_in_flight = true;
-        TimePoint at = clock_.to_wall(engine_->release_of(policy_of(*g->cfg, name)).second);
+        TimePoint at = clock_.to_wall(engine_->release_of(policy).second);
         start_read_baseline(io_, source, *c, clock_, at, [this, g, name](MetricReading r) {
           if (g != gen_) return;
           if (auto it = signals_.find(name); it != signals_.end()) it->second.baseline_in_flight = false;
@@ -520,19 +524,6 @@ class Watcher {
       }
     }
     after_engine();
-  }
-
-  static const MetricCondition* condition(const Config& cfg, const std::string& id) {
-    for (const auto& p : cfg.policies)
-      for (const auto& c : p.metrics)
-        if (c.id == id) return &c;
-    return nullptr;
-  }
-  static std::string policy_of(const Config& cfg, const std::string& id) {
-    for (const auto& p : cfg.policies)
-      for (const auto& c : p.metrics)
-        if (c.id == id) return p.name;
-    return "";
   }
 
   // A release announced with a bake gets its verdict when the bake ends.
