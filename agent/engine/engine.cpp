@@ -153,6 +153,15 @@ std::optional<CanaryCounter> canary_of_json(const json::value& v, double max_rat
 
 }  // namespace
 
+// The flip a dead run left on this step's flag, as the undo of that step.
+std::optional<FlagOutcome> kept_flip(const std::vector<InheritedFlip>& flips, const FlagActionSpec& f, const char* why) {
+  std::optional<FlagOutcome> out;  // the last one, should a flag appear twice
+  for (const auto& k : flips)
+    if (k.provider == f.provider && k.flag == f.flag)
+      out = FlagOutcome{true, {f.flag, k.previous_state}, {f.flag, k.written_state}, why};
+  return out;
+}
+
 // One policy's machine: its state, and the ladder of its current trip.
 struct Ladder {
   const PolicySpec* spec = nullptr;
@@ -615,10 +624,7 @@ struct Engine::Impl {
       // run flipped it and reconciliation kept it: that flip is this step's,
       // so escalating undoes it (compare-and-swap, as for our own).
       if (const auto* f = std::get_if<FlagActionSpec>(&action.kind))
-        for (const auto& k : l.continued->flips)
-          if (k.provider == f->provider && k.flag == f->flag)
-            l.undo = FlagOutcome{true, {f->flag, k.previous_state}, {f->flag, k.written_state},
-                                 "flipped by the interrupted run, kept"};
+        if (auto k = kept_flip(l.continued->flips, *f, "flipped by the interrupted run, kept")) l.undo = k;
     }
     l.incident.actions.push_back(fmt::format("{} ({}): {}", l.rec.description, l.rec.outcome, l.rec.detail));
     send(l, "updated");  // responders learn of the step before its verification
@@ -1068,10 +1074,7 @@ struct Engine::Impl {
             auto k = kept.find(l->spec->name);
             const FlagActionSpec* f = flag_of(*l);
             if (k != kept.end() && f)
-              for (const auto& flip : k->second)
-                if (flip.provider == f->provider && flip.flag == f->flag)
-                  l->undo = FlagOutcome{true, {f->flag, flip.previous_state}, {f->flag, flip.written_state},
-                                        "flipped before the restart, kept"};
+              if (auto flip = kept_flip(k->second, *f, "flipped before the restart, kept")) l->undo = flip;
             bool flip_in_place = (clean && st == LadderState::Verifying && (l->undo || !f)) || (!clean && k != kept.end() && l->undo);
             if (flip_in_place && st != LadderState::Tripped) {
               l->continued = ContinuedIncident{.key = l->incident.key, .actions = l->incident.actions};
@@ -1129,13 +1132,11 @@ struct Engine::Impl {
       bool found = false;
       for (size_t i = 0; i < l.spec->actions.size() && !found; ++i)
         if (const auto* f = std::get_if<FlagActionSpec>(&l.spec->actions[i].kind))
-          for (const auto& flip : k->second)
-            if (!found && flip.provider == f->provider && flip.flag == f->flag) {
-              l.step = i;
-              l.undo = FlagOutcome{true, {f->flag, flip.previous_state}, {f->flag, flip.written_state},
-                                   "flipped before the restart, kept"};
-              found = true;
-            }
+          if (auto flip = kept_flip(k->second, *f, "flipped before the restart, kept")) {
+            l.step = i;
+            l.undo = flip;
+            found = true;
+          }
       if (!found) continue;
       Incident& i = l.incident;
       i = Incident{};
