@@ -13,6 +13,7 @@ packages=(
   prometheus-cpp-dev libsystemd-dev
   curl ca-certificates python3
   prometheus
+  chromium chromium-driver python3-selenium tidy  # status page (headless browser e2e) and review HTML check
 )
 
 SUDO=""

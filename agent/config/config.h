@@ -35,6 +35,10 @@ struct WatchSpec {
   int port = 9464;
   std::string alarm_token;  ///< resolved from env:; empty = mutating endpoints refuse everyone
   std::string read_token;   ///< resolved from env:; empty = GET endpoints need no token
+  /// A header an authenticating proxy in front sets to the user's identity
+  /// (e.g. "X-Forwarded-User"); a request carrying it may read and mutate,
+  /// and its value is journaled as who. Empty (the default): not trusted.
+  std::string trusted_user_header;
   std::string tls_cert, tls_key;  ///< both or neither
   size_t max_body = 64 * 1024;
   int max_connections = 64;

@@ -745,6 +745,19 @@ void Loader::read_watch(Reader& r) {
       *out = *v;
     }
   }
+  if (auto v = r.str("trusted_user_header")) {
+    // An HTTP field name (RFC 9110 token), kept lower-case as the listener stores names.
+    std::string name = *v;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    });
+    const toml::node* n = r.raw().get("trusted_user_header");
+    if (!token) r.error_at(n, "watch.trusted_user_header", "must be an HTTP header name such as \"X-Forwarded-User\"");
+    else if (name == "authorization" || name == "cookie" || name == "host")
+      r.error_at(n, "watch.trusted_user_header", "must be a header only the authenticating proxy sets, not " + *v);
+    else w.trusted_user_header = name;
+  }
   if (auto v = r.path("tls_cert")) w.tls_cert = *v;
   if (auto v = r.path("tls_key")) w.tls_key = *v;
   if (w.tls_cert.empty() != w.tls_key.empty())
