@@ -114,7 +114,7 @@ void md_incident(std::string& o, const Model& m, const Incident& i, int level) {
   o += fmt::format("| Outcome | {} |\n", md(state_words(i)));
   o += fmt::format("| Time to detect | {} from the release start; {} from the first failing observation |\n",
                    ms_or(i.ttd_ms), ms_or(i.ttd_first_failure_ms));
-  o += fmt::format("| Time to mitigate | {} from the release start |\n", ms_or(i.ttm_ms, "not mitigated"));
+  o += fmt::format("| Time to mitigate | {} |\n", i.ttm_ms ? ms_or(i.ttm_ms) + " from the release start" : "not mitigated");
   o += fmt::format("| Times from | {} |\n\n", i.times_from);
 
   o += fmt::format("{}# Summary\n\n{}\n\n", hh, md(summary_of(i)));
@@ -194,7 +194,7 @@ std::string svg_timeline(const Incident& i) {
       {"release", {"release"}},       {"signals", {"signal"}},        {"trip / alarm", {"trip", "alarm", "people"}},
       {"actions", {"action"}},        {"verification", {"verification"}}, {"recovery", {"recovery", "failure"}},
       {"incident", {"incident", "other"}}};
-  const int left = 120, width = 940, right = 20, lane_h = 34, top = 24;
+  const int left = 120, width = 940, right = 50, lane_h = 34, top = 24;
   const int plot = width - left - right;
   const int height = top + lane_h * static_cast<int>(lanes.size()) + 36;
   auto x_of = [&](TimePoint t) {
@@ -274,7 +274,7 @@ void html_incident(std::string& o, const Model& m, const Incident& i) {
   row("Outcome", state_words(i));
   row("Time to detect", fmt::format("{} from the release start; {} from the first failing observation", ms_or(i.ttd_ms),
                                     ms_or(i.ttd_first_failure_ms)));
-  row("Time to mitigate", ms_or(i.ttm_ms, "not mitigated") + " from the release start");
+  row("Time to mitigate", i.ttm_ms ? ms_or(i.ttm_ms) + " from the release start" : "not mitigated");
   row("Times from", i.times_from);
   o += "</table>\n";
 
@@ -347,7 +347,8 @@ h2 { font-size: 1.3rem; border-bottom: 2px solid #111827; padding-bottom: 0.2rem
 h3 { font-size: 1.05rem; margin: 1.2rem 0 0.4rem; }
 table { border-collapse: collapse; width: 100%; margin: 0.4rem 0; font-size: 0.9rem; }
 th, td { border: 1px solid #d1d5db; padding: 0.25rem 0.4rem; text-align: left; vertical-align: top; overflow-wrap: anywhere; }
-thead th { background: #f3f4f6; }
+thead th { background: #f3f4f6; white-space: nowrap; }
+table.actions td:nth-child(-n+2), table.timeline td:nth-child(2) { white-space: nowrap; }
 table.facts th { width: 11rem; background: #f9fafb; }
 code { font-size: 0.85rem; overflow-wrap: anywhere; }
 .o-failed, .o-conflict, .c-failure td, .c-trip td { color: #b91c1c; }

@@ -64,8 +64,10 @@ std::string describe_intent(const json::object& d) {
   if (auto a = int_at(d, "attempt"); a && *a > 1) attempt = fmt::format(" (attempt {})", *a);
   if (action == "flag") {
     std::string seg = string_at(d, "segment");
-    return fmt::format("set flag {} to '{}' {} (provider {}){}", string_at(d, "flag"), string_at(d, "variant"),
-                       seg.empty() ? "for everyone" : "for segment " + seg, string_at(d, "provider"), attempt);
+    std::string provider = string_at(d, "provider");
+    return fmt::format("set flag {} to '{}' {}{}{}", string_at(d, "flag"), string_at(d, "variant"),
+                       seg.empty() ? "for everyone" : "for segment " + seg,
+                       provider.empty() ? "" : " (provider " + provider + ")", attempt);
   }
   if (action == "undo_flag")
     return fmt::format("restore flag {} as it was before step {} (that flip did not help){}", string_at(d, "flag"),
