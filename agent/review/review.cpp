@@ -365,8 +365,9 @@ void ReviewBuilder::add(const json::object& rec) {
   }
 }
 
-Model ReviewBuilder::finish() && {
-  for (auto& i : model_.incidents) {
+Model ReviewBuilder::finish() const {
+  Model model = model_;
+  for (auto& i : model.incidents) {
     // Times the engine did not journal are differences of record times.
     if (!i.ttd_ms && !i.release_started.empty()) {
       i.ttd_ms = ms_between(i.release_started, i.tripped);
@@ -384,7 +385,7 @@ Model ReviewBuilder::finish() && {
     }
     if (i.impact_ms && *i.impact_ms < 0) i.impact_ms = 0;
   }
-  return std::move(model_);
+  return model;
 }
 
 Model build_from_journal(const std::string& path) {
@@ -393,7 +394,7 @@ Model build_from_journal(const std::string& path) {
     b.add(rec);
     return true;
   });
-  Model m = std::move(b).finish();
+  Model m = b.finish();
   m.journal = path;
   return m;
 }

@@ -94,11 +94,14 @@ struct Model {
   std::vector<Incident> incidents;  ///< in the order they started
 };
 
-/// Streams records into incidents. Not thread-safe.
+/// Streams records into incidents. Not thread-safe. finish() may be called
+/// at any point and adding may go on after it (the watcher feeds it the
+/// records appended since its last look).
 class ReviewBuilder {
  public:
   void add(const boost::json::object& record);
-  Model finish() &&;
+  Model finish() const;
+  long long last_seq() const { return model_.head_seq; }
 
  private:
   Incident* find(const std::string& key);

@@ -149,14 +149,20 @@ ServerResponse static_response(std::string_view content_type, const std::string&
   return r;
 }
 
-// The watcher's journal as incidents, read again only when its head moved.
+// The watcher's journal as incidents: the records appended since the last look, added.
 const IncidentCache& incidents_of(ApiContext& ctx, IncidentCache& local) {
   IncidentCache& c = ctx.incidents ? *ctx.incidents : local;
-  if (c.head < 0 || c.head != ctx.journal.head().seq) {
-    c.model = review::build_from_journal(ctx.journal.path());
-    c.kpis = kpi::compute({c.model});
-    c.head = c.model.head_seq;
+  if (c.head >= 0 && c.head == ctx.journal.head().seq) return c;
+  for (;;) {
+    json::array page = journal_records_since(ctx.journal.path(), c.builder.last_seq(), 5000);
+    for (const auto& r : page)
+      if (r.is_object()) c.builder.add(r.as_object());
+    if (page.size() < 5000) break;
   }
+  c.model = c.builder.finish();
+  c.model.journal = ctx.journal.path();
+  c.kpis = kpi::compute({c.model});
+  c.head = c.model.head_seq;
   return c;
 }
 

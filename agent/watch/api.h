@@ -30,10 +30,12 @@
 
 namespace dg {
 
-/// The watcher's journal read as incidents (the page's KPIs, /incidents/{key}),
-/// read again only when the journal's head moved. Owned by the watcher.
+/// The watcher's journal read as incidents (the page's KPIs, /incidents/{key}):
+/// when the journal's head moved, only the records appended since are read
+/// (from the segment that holds them). Owned by the watcher.
 struct IncidentCache {
-  long long head = -1;  ///< the last record the model read
+  review::ReviewBuilder builder;
+  long long head = -1;  ///< the last record the model holds
   review::Model model;
   kpi::Report kpis;
 };

@@ -17,6 +17,7 @@ for tool in chromium chromedriver tidy; do
 done
 "$PY" -c 'import selenium' 2>/dev/null || fail "python3-selenium is not installed (scripts/install-deps.sh installs it)"
 SHOTS=$(dirname "$DEPLOYGUARD_BIN")/test-output/status-page
+export DG_READ_TOKEN="e2e-read-$RANDOM$RANDOM"
 setup_demo
 add_watch_section
 start_wiki
@@ -71,11 +72,30 @@ import json, sys
 a = [json.loads(l) for l in open(sys.argv[1]) if '"alarm_raised"' in l][-1]["data"]
 assert a["who"] == "dana@example.com" and a["reason"] == "checkout fails for EU tenants", a
 PY
-curl -fsS -H 'X-Forwarded-User: dana@example.com' "$base/" | grep -q 'You are <strong>dana@example.com</strong>' ||
-  fail "the page names the proxy's user"
+curl -fsS -H 'X-Forwarded-User: dana@example.com' -o "$WORK/proxied.html" "$base/"
+grep -q 'You are <strong>dana@example.com</strong>' "$WORK/proxied.html" || fail "the page names the proxy's user"
+
+# Mutations from the page share the listener's mutation limit: a burst is cut with 429.
+codes=$(for _ in $(seq 1 15); do
+  curl -s -o /dev/null -w '%{http_code}\n' -X POST -H "Authorization: Bearer $DG_ALARM_TOKEN" -d '{bad' "$base/api/v1/alarm"
+done | sort | uniq -c | tr '\n' ' ')
+[[ $codes == *429* ]] || fail "15 mutations at once are rate limited: $codes"
+
+# With a read token the page follows the listener's read rules; its static files hold no data.
+echo 'read_token = "env:DG_READ_TOKEN"' >>"$WORK/deployguard.toml"
+wait_for 10 bash -c "[[ \$(grep -c '\"kind\":\"config_reloaded\"' $STATE/journal.jsonl) -ge 2 ]]" || fail "reload with read_token"
+code() { curl -s -o "$WORK/get.body" -w '%{http_code}' "$@"; }
+[[ $(code "$base/") == 401 ]] || fail "/ without the read token"
+grep -q 'id="read-form"' "$WORK/get.body" || fail "the locked page offers the read token form"
+grep -q 'editor_initializes' "$WORK/get.body" && fail "the locked page shows no data"
+[[ $(code "$base/?part=live") == 401 && $(code "$base/incidents/$key") == 401 && $(code "$base/api/v1/kpi") == 401 ]] ||
+  fail "the page's data needs the read token"
+[[ $(code "$base/static/app.js") == 200 ]] || fail "the script is served to the locked page"
+[[ $(code -H "Authorization: Bearer $DG_READ_TOKEN" "$base/") == 200 ]] || fail "/ with the read token"
+[[ $(code -H 'X-Forwarded-User: dana@example.com' "$base/?part=live") == 200 ]] || fail "the proxy's user reads"
 
 stop_watch
 journal_verifies
 "$PY" "$DG_SOURCE_DIR/tests/support/review_check.py" "$DEPLOYGUARD_BIN" "$STATE/journal.jsonl" "$WORK/reviews" \
-  --secret "$DG_ALARM_TOKEN" --expect-state "mitigated" --expect-state "open" --expect-state "open" || fail "review of the watch journal"
+  --secret "$DG_ALARM_TOKEN" --secret "$DG_READ_TOKEN" --expect-state "mitigated" --expect-state "open" --expect-state "open" || fail "review of the watch journal"
 pass "status page: CSP, no console errors, live states, the button with and without the token, pause/resume, the proxy's identity; review of a hand-raised alarm"

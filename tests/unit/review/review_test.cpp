@@ -32,7 +32,7 @@ class FakeJournal {
   Model model() const {
     ReviewBuilder b;
     for (const auto& r : records_) b.add(r);
-    Model m = std::move(b).finish();
+    Model m = b.finish();
     m.journal = "journal.jsonl";
     return m;
   }
