@@ -420,6 +420,18 @@ std::string human_ms(long long ms) {
 
 std::optional<TimePoint> parse_since(std::string_view text, TimePoint now) {
   if (auto t = text::parse_rfc3339(text)) return t;
+  // An offset instead of Z: 2026-11-01T02:00:00+02:00.
+  if (text.size() > 6 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-') && text[text.size() - 3] == ':') {
+    int hh = 0, mm = 0;
+    std::string_view off = text.substr(text.size() - 5);
+    auto r1 = std::from_chars(off.data(), off.data() + 2, hh);
+    auto r2 = std::from_chars(off.data() + 3, off.data() + 5, mm);
+    if (r1.ec == std::errc() && r2.ec == std::errc())
+      if (auto t = text::parse_rfc3339(std::string(text.substr(0, text.size() - 6)) + "Z")) {
+        auto offset = std::chrono::hours(hh) + std::chrono::minutes(mm);
+        return text[text.size() - 6] == '+' ? *t - offset : *t + offset;
+      }
+  }
   if (text.size() == 10) {
     if (auto t = text::parse_rfc3339(std::string(text) + "T00:00:00Z")) return t;
   }

@@ -149,6 +149,8 @@ ServerResponse static_response(std::string_view content_type, const std::string&
   return r;
 }
 
+constexpr size_t kRecentDecisions = 15;
+
 // The watcher's journal as incidents: the records appended since the last look, added.
 const IncidentCache& incidents_of(ApiContext& ctx, IncidentCache& local) {
   IncidentCache& c = ctx.incidents ? *ctx.incidents : local;
@@ -156,7 +158,11 @@ const IncidentCache& incidents_of(ApiContext& ctx, IncidentCache& local) {
   for (;;) {
     json::array page = journal_records_since(ctx.journal.path(), c.builder.last_seq(), 5000);
     for (const auto& r : page)
-      if (r.is_object()) c.builder.add(r.as_object());
+      if (r.is_object()) {
+        c.builder.add(r.as_object());
+        c.recent.push_back(r.as_object());
+        if (c.recent.size() > kRecentDecisions) c.recent.pop_front();
+      }
     if (page.size() < 5000) break;
   }
   c.model = c.builder.finish();
@@ -310,7 +316,7 @@ ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
       IncidentCache local;
       const IncidentCache& inc = incidents_of(ctx, local);
       json::object status = status_json(ctx);
-      json::array decisions = journal_records_since(ctx.journal.path(), -1, 15);
+      json::array decisions(inc.recent.begin(), inc.recent.end());
       status_page::PageInput in{.status = status, .decisions = decisions, .kpis = inc.kpis, .identity = identity,
                                 .trusted_header = w.trusted_user_header,
                                 .alarm_token_configured = !w.alarm_token.empty(),

@@ -15,6 +15,7 @@
 /// authenticating proxy) may read and mutate, and its value is who. A POST
 /// whose Origin is another site is refused (403), and one authorized by the
 /// header alone must be JSON (415 otherwise): no cookie or form can mutate.
+#include <deque>
 #include <functional>
 #include <map>
 #include <string>
@@ -38,6 +39,7 @@ struct IncidentCache {
   long long head = -1;  ///< the last record the model holds
   review::Model model;
   kpi::Report kpis;
+  std::deque<boost::json::object> recent;  ///< the newest records, for the page's "last decisions"
 };
 
 struct ApiContext {

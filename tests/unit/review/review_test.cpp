@@ -287,6 +287,8 @@ TEST(ReviewText, HumanDurationsAndSince) {
   EXPECT_EQ(human_ms(7'500'000), "2 h 5 min");
   TimePoint now = *text::parse_rfc3339("2026-11-10T12:00:00.000Z");
   EXPECT_EQ(parse_since("2026-11-01T00:00:00Z", now), text::parse_rfc3339("2026-11-01T00:00:00.000Z"));
+  EXPECT_EQ(parse_since("2026-11-01T02:30:00+02:30", now), text::parse_rfc3339("2026-11-01T00:00:00.000Z"));
+  EXPECT_EQ(parse_since("2026-10-31T19:00:00-05:00", now), text::parse_rfc3339("2026-11-01T00:00:00.000Z"));
   EXPECT_EQ(parse_since("2026-11-01", now), text::parse_rfc3339("2026-11-01T00:00:00.000Z"));
   EXPECT_EQ(parse_since("36h", now), text::parse_rfc3339("2026-11-09T00:00:00.000Z"));
   EXPECT_EQ(parse_since("7d", now), text::parse_rfc3339("2026-11-03T12:00:00.000Z"));
