@@ -142,6 +142,7 @@ void ReviewBuilder::add(const json::object& rec) {
   if (kind == "release_started") {
     std::string service = string_at(d, "service");
     release_start_[service + "\x1f" + string_at(d, "release")] = {time, int_at(rec, "seq").value_or(0)};
+    current_release_[service] = string_at(d, "release");
     for (const auto& p : strings_at(d, "policies")) policy_service_[p] = service;
     return;
   }
@@ -259,7 +260,9 @@ void ReviewBuilder::add(const json::object& rec) {
       n.alarm_reason = reason;
       n.service = string_at(d, "service");
       n.environment = string_at(rec, "environment");
-      n.release = string_at(rec, "release");
+      // The record's context is the agent's own service; the alarm may name another.
+      auto cur = current_release_.find(n.service);
+      n.release = cur != current_release_.end() ? cur->second : string_at(rec, "release");
       n.run = string_at(rec, "run");
       n.scope = string_at(d, "scope");
       n.experience = reason;

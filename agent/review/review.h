@@ -117,6 +117,7 @@ class ReviewBuilder {
   const Start* start_of(const std::string& run, const std::string& service, const std::string& release) const;
   std::map<std::string, Start> run_start_;      ///< run → its verify_started (or a watcher's config_loaded)
   std::map<std::string, Start> release_start_;  ///< service \x1f release → its release_started
+  std::map<std::string, std::string> current_release_;  ///< service → its last release_started's release
   std::map<std::string, std::string> policy_service_;    ///< policy → service (release_started lists them)
   std::map<std::string, boost::json::object> pending_alarm_;  ///< policy → its alarm_raised record (a trip follows)
 };
