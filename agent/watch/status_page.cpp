@@ -394,9 +394,10 @@ const std::string& app_js() {
     if (!tokenConfigured && !trustedHeader)
       return 'Not sent: this watcher takes no alarm from anyone (no watch.alarm_token and no watch.trusted_user_header is configured). Use your paging tool.';
     var ways = [];
-    if (tokenConfigured) ways.push('enter the alarm token below (ask the on-call team for it)');
+    if (tokenConfigured) ways.push('enter the alarm token in its field (ask the on-call team for it)');
     if (trustedHeader) ways.push('open this page through the sign-in proxy (it sets ' + trustedHeader + ')');
-    return 'Not sent: the alarm needs who you are. ' + ways.join(', or ') + '. Nothing was recorded.';
+    return 'Not sent: the alarm token is missing. ' + ways.join(', or ').replace(/^./, function (c) { return c.toUpperCase(); }) +
+      '. Nothing was recorded.';
   }
   function post(path, payload) {
     var headers = { 'Content-Type': 'application/json' };
@@ -442,8 +443,9 @@ const std::string& app_js() {
       takeToken();
       var result = $('alarm-result');
       var reason = ($('alarm-reason').value || '').trim();
+      // Everything that is missing, at once: who you are first, then what is wrong.
+      if (!canMutate()) { say(result, missingText() + (reason ? '' : ' Also say what is wrong.'), false); return; }
       if (!reason) { say(result, 'Not sent: say what is wrong first.', false); return; }
-      if (!canMutate()) { say(result, missingText(), false); return; }
       var payload = { reason: reason };
       var service = $('alarm-service'), scope = $('alarm-scope'), who = $('alarm-who');
       if (service && service.value) payload.service = service.value;
