@@ -74,6 +74,8 @@ assert a["who"] == "dana@example.com" and a["reason"] == "checkout fails for EU 
 PY
 curl -fsS -H 'X-Forwarded-User: dana@example.com' -o "$WORK/proxied.html" "$base/"
 grep -q 'You are <strong>dana@example.com</strong>' "$WORK/proxied.html" || fail "the page names the proxy's user"
+grep -q 'class="incident state-investigating"' "$WORK/proxied.html" || fail "open incidents on the page"
+tidy -errors -quiet "$WORK/proxied.html" || fail "tidy: the page with incidents and KPIs"
 
 # Mutations from the page share the listener's mutation limit: a burst is cut with 429.
 codes=$(for _ in $(seq 1 15); do
@@ -93,6 +95,9 @@ grep -q 'editor_initializes' "$WORK/get.body" && fail "the locked page shows no 
 [[ $(code "$base/static/app.js") == 200 ]] || fail "the script is served to the locked page"
 [[ $(code -H "Authorization: Bearer $DG_READ_TOKEN" "$base/") == 200 ]] || fail "/ with the read token"
 [[ $(code -H 'X-Forwarded-User: dana@example.com' "$base/?part=live") == 200 ]] || fail "the proxy's user reads"
+"$PY" "$DG_SOURCE_DIR/tests/support/status_page_browser.py" --locked "$base" "$DG_READ_TOKEN" "$SHOTS" >"$WORK/browser2.txt" 2>&1 ||
+  fail "browser, read token: $(cat "$WORK/browser2.txt")"
+cat "$WORK/browser2.txt"
 
 stop_watch
 journal_verifies

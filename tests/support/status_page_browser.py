@@ -3,6 +3,7 @@
 chromium-driver), for tests/e2e/test_status_page.sh.
 
 usage: status_page_browser.py URL STATE_DIR DEPLOY_SH ALARM_TOKEN SHOTS_DIR
+       status_page_browser.py --locked URL READ_TOKEN SHOTS_DIR
 
 Checks, in order: the page loads with no console error (a CSP violation is
 one); it shows the policy's state; it follows a fault injected into the demo
@@ -12,6 +13,9 @@ says what is missing and journals nothing; with the token it raises an alarm
 press for the same scope updates the same incident; pause and resume through
 the confirmation; the page fits a phone's width; the incident's review opens.
 A screenshot of each state goes to SHOTS_DIR (paths printed).
+
+--locked: the watcher has a read token: the page shows no data and asks for
+it; entered, the page shows the policies (the token kept for the tab).
 """
 import json
 import os
@@ -25,9 +29,13 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-url, state, deploy_sh, token, shots = sys.argv[1:6]
-journal = os.path.join(state, "journal.jsonl")
-incidents = os.path.join(state, "incidents.jsonl")
+locked = sys.argv[1] == "--locked"
+if locked:
+    url, read_token, shots = sys.argv[2:5]
+else:
+    url, state, deploy_sh, token, shots = sys.argv[1:6]
+    journal = os.path.join(state, "journal.jsonl")
+    incidents = os.path.join(state, "incidents.jsonl")
 os.makedirs(shots, exist_ok=True)
 console = []
 
@@ -94,6 +102,27 @@ opts.add_argument("--disable-dev-shm-usage")
 opts.add_argument("--window-size=1280,1400")
 opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+if locked:
+    try:
+        driver.get(url + "/")
+        wait("the read token form", lambda: driver.find_element(By.ID, "read-token"))
+        if driver.find_elements(By.CSS_SELECTOR, "article.policy"):
+            fail("the locked page shows data")
+        driver.find_element(By.ID, "read-token").send_keys(read_token)
+        driver.find_element(By.CSS_SELECTOR, "#read-form button").click()
+        wait("the policies with the read token", lambda: badge())
+        if driver.execute_script("return sessionStorage.getItem('deployguard.read_token')") != read_token:
+            fail("the read token is kept for the tab")
+        shot("8-read-token")
+        collect_console()
+        # The document's own 401 is the only error the browser may report.
+        errors = [e for e in console if e.get("level") == "SEVERE" and "status of 401" not in e.get("message", "")]
+        if errors:
+            fail("console errors: " + json.dumps(errors))
+        print("browser: the locked page asked for the read token and showed the status with it")
+    finally:
+        driver.quit()
+    sys.exit(0)
 try:
     driver.set_page_load_timeout(20)
     driver.get(url + "/")
