@@ -6,7 +6,7 @@
 ///   GET  /metrics /healthz /readyz /api/v1/status /api/v1/decisions?since=SEQ&limit=N /api/v1/kpi
 ///        /  (the status page; ?part=live: its live part)  /static/app.js /static/app.css
 ///        /incidents/{key}  (the review of an incident, HTML)
-///   POST /api/v1/alarm  /api/v1/releases  /api/v1/policies/{name}/pause|resume|release-mitigation
+///   POST /api/v1/alarm  /api/v1/releases  /api/v1/policies/{name}/pause|resume|release-mitigation|approve|veto
 ///
 /// GETs need the read token when one is configured (the page's static script
 /// and stylesheet excepted: they hold no data); POSTs always need the alarm
