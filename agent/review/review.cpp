@@ -296,6 +296,13 @@ void ReviewBuilder::add(const json::object& rec) {
     return;
   }
 
+  if (kind == "interrupted_incident_closed") {
+    if (Incident* i = find(string_at(d, "key")))
+      note(*i, rec, "incident", fmt::format("the interrupted run's incident closed by a later run ({}, status {})",
+                                            string_at(d, "event"), string_at(d, "status")));
+    return;
+  }
+
   if (policy.empty()) return;
   auto act = active_.find(policy);
   if (act == active_.end()) return;
@@ -363,6 +370,19 @@ void ReviewBuilder::add(const json::object& rec) {
     i->state = "fixed";
     note(*i, rec, "recovery", "mitigation lifted: the fix holds, the flag is back as before");
     active_.erase(act);
+  } else if (kind == "action_blocked") {
+    note(*i, rec, "action", fmt::format("step {}: {} {} not run ({}): {}", int_at(d, "step").value_or(0), string_at(d, "action"),
+                                        string_at(d, "rollback"), string_at(d, "reason"), string_at(d, "detail")));
+  } else if (kind == "action_delayed") {
+    note(*i, rec, "action", fmt::format("step {}: {} {} held until {}: {}", int_at(d, "step").value_or(0),
+                                        string_at(d, "action"), string_at(d, "rollback"), string_at(d, "until"),
+                                        string_at(d, "detail")));
+  } else if (kind == "rollback_confirmed") {
+    note(*i, rec, "action", fmt::format("step {}: rollback confirmed ({})", int_at(d, "step").value_or(0), string_at(d, "by")));
+  } else if (kind == "rollback_approved" || kind == "rollback_vetoed") {
+    note(*i, rec, "people", fmt::format("step {}: rollback {} {} by {}{}", int_at(d, "step").value_or(0), string_at(d, "rollback"),
+                                        kind == "rollback_approved" ? "approved" : "vetoed", string_at(d, "by"),
+                                        string_at(d, "reason").empty() ? "" : ": " + string_at(d, "reason")));
   } else if (kind == "ladder_resumed" || kind == "reconciled") {
     note(*i, rec, "other", kind == "reconciled" ? "an interrupted run was reconciled" : "the ladder resumed after a restart");
   }

@@ -140,6 +140,9 @@ TEST(ReviewModel, AFailedLadderCountsFromRecordTimesAndKeepsEveryActionInOrder) 
   j.add(2601, "action_intent", {{"action", "undo_flag"}, {"step", 1}, {"flag", "f"}}, "p");
   j.add(2602, "action_outcome", {{"action", "undo_flag"}, {"step", 1}, {"ok", true}, {"changed", true}}, "p");
   j.add(2603, "escalated", {{"from_step", 1}, {"to_step", 2}, {"to", "run rollback prev"}}, "p");
+  j.add(2603, "action_delayed", {{"action", "rollback"}, {"step", 2}, {"rollback", "prev"}, {"reason", "confirm"},
+                                 {"until", j.at(2650)}, {"detail", "waiting for a veto"}}, "p");
+  j.add(2603, "rollback_approved", {{"step", 2}, {"rollback", "prev"}, {"by", "oncall"}, {"reason", "go"}}, "p");
   j.add(2604, "action_intent", {{"action", "rollback"}, {"step", 2}, {"rollback", "prev"}}, "p");
   j.add(2700, "action_outcome", {{"action", "rollback"}, {"step", 2}, {"ok", false}, {"exit_code", 7},
                                  {"timed_out", false}, {"output", "rollback broke\n"}}, "p");
@@ -163,6 +166,13 @@ TEST(ReviewModel, AFailedLadderCountsFromRecordTimesAndKeepsEveryActionInOrder) 
   EXPECT_EQ(i.actions[2].action, "rollback");
   EXPECT_EQ(i.actions[2].outcome, "failed");
   EXPECT_EQ(i.actions[2].detail, "exit code 7: rollback broke");
+  bool held = false, approved = false;
+  for (const auto& e : i.timeline) {
+    held |= e.text.find("rollback prev held until") != std::string::npos;
+    approved |= e.category == "people" && e.text.find("approved by oncall: go") != std::string::npos;
+  }
+  EXPECT_TRUE(held);
+  EXPECT_TRUE(approved);
 
   std::string md = render_markdown(m);
   EXPECT_NE(md.find("| Time to detect | 1.500 s (1500 ms) from the release start; 1.200 s (1200 ms) from the first failing observation |"),
