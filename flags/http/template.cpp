@@ -10,23 +10,23 @@
 namespace dg::flagtpl {
 namespace {
 
-// Calls f(literal_text, placeholder_name_or_empty) piece by piece.
+// Calls f(piece, is_name) for each literal run and each placeholder name, in order.
 template <class F>
 Result<void> scan(std::string_view tpl, F&& f) {
   size_t pos = 0;
   while (pos < tpl.size()) {
     size_t open = tpl.find("{{", pos);
     if (open == std::string_view::npos) {
-      f(tpl.substr(pos), std::string_view{});
+      f(tpl.substr(pos), false);
       break;
     }
     size_t close = tpl.find("}}", open + 2);
     if (close == std::string_view::npos) return fail(fmt::format("unclosed '{{{{' at offset {}", open));
-    f(tpl.substr(pos, open - pos), std::string_view{});
+    if (open > pos) f(tpl.substr(pos, open - pos), false);
     std::string_view name = tpl.substr(open + 2, close - open - 2);
     while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
     while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
-    f(std::string_view{}, name);
+    f(name, true);
     pos = close + 2;
   }
   return {};
@@ -47,8 +47,8 @@ std::string json_escape(std::string_view s) {
 
 Result<std::vector<std::string>> unknown_names(std::string_view tpl, const std::vector<std::string>& known) {
   std::vector<std::string> out;
-  auto r = scan(tpl, [&](std::string_view, std::string_view name) {
-    if (name.empty()) return;
+  auto r = scan(tpl, [&](std::string_view name, bool is_name) {
+    if (!is_name) return;
     for (const auto& k : known)
       if (k == name) return;
     out.emplace_back(name);
@@ -61,8 +61,9 @@ Result<std::string> render(std::string_view tpl, const Values& values, Mode mode
   std::string out;
   bool in_string = false;  // JSON mode: inside a string literal of the template
   std::string problem;
-  auto r = scan(tpl, [&](std::string_view lit, std::string_view name) {
-    if (!lit.empty()) {
+  auto r = scan(tpl, [&](std::string_view piece, bool is_name) {
+    if (!is_name) {
+      std::string_view lit = piece;
       if (mode == Mode::kJson) {
         for (size_t i = 0; i < lit.size(); ++i) {
           if (lit[i] == '\\' && in_string) {
@@ -78,6 +79,7 @@ Result<std::string> render(std::string_view tpl, const Values& values, Mode mode
       }
       return;
     }
+    std::string_view name = piece;
     const Value* v = find(values, name);
     if (v == nullptr) {
       if (problem.empty()) problem = fmt::format("unknown placeholder {{{{{}}}}}", name);
