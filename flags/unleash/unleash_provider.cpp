@@ -366,7 +366,7 @@ void decode_unleash(ConfigReader& r, FlagProviderSpec& spec) {
     if (v->empty()) r.error("project", "must not be empty (default \"default\")");
     u.project = *v;
   }
-  if (auto v = r.str("environment", true, "the environment's name (e.g. \"production\")")) {
+  if (auto v = r.str("environment", true, "the environment to act in, e.g. \"production\"")) {
     if (v->empty()) r.error("environment", "must not be empty");
     u.environment = *v;
   }

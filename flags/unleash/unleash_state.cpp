@@ -190,7 +190,8 @@ json::value kill_segment(const json::value& state, const std::vector<json::array
   if (strategies.empty()) add(default_strategy(), "-");
   for (const auto& v : strategies) {
     const json::object& s = v.get_object();
-    add(s, str_of(s, "id"));
+    std::string id = str_of(s, "id");
+    add(s, id.empty() ? "+" : id);  // "+": a strategy another kill added (it has no id in a state)
   }
   sort_strategies(next);
   strategies = std::move(next);

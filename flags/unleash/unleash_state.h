@@ -19,8 +19,10 @@
 /// keeping its id) and a copy S+¬b. Every strategy touched carries the marker
 /// `[deployguard segment-kill TAG K/N of ID]` at the end of its title (TAG
 /// names the segment, ID the original strategy, `-` when the environment had
-/// none): unkill() strips exactly what kill() added, so a retry or a restart
-/// converges instead of adding twice.
+/// none, `+` for a strategy another segment's kill added): unkill() strips
+/// exactly what kill() added, so a retry or a restart converges instead of
+/// adding twice. Kills of two segments on one flag stack, and are undone in
+/// reverse order (the engine restores the last flip first).
 #include <string>
 #include <vector>
 
