@@ -57,9 +57,9 @@ case "$cmd" in
         { cat "$dir/initdb.log" >&2; exit 1; }
     fi
     pgport=$(free_port)
-    # Only TCP on loopback; the socket directory is the cluster's own.
+    # Only TCP on loopback (no Unix socket: a long DIR would not fit its path).
     as_pg "$bin/pg_ctl" -D "$pg" -l "$pg/server.log" -w -t 60 \
-      -o "-h 127.0.0.1 -p $pgport -k $pg -F" start >/dev/null ||
+      -o "-h 127.0.0.1 -p $pgport -k '' -F" start >/dev/null ||
       { cat "$pg/server.log" >&2; exit 1; }
     echo "$pgport" >"$dir/pg.port"
     as_pg "$bin/psql" -h 127.0.0.1 -p "$pgport" -U postgres -d postgres -Atqc \
