@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <boost/json.hpp>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -73,7 +74,13 @@ class UnleashProvider final : public FlagProvider {
       return conflict(std::move(out), "its state differs from the one journaled");
     auto desired = desired_state(change, *cur);
     if (!desired) return std::unexpected(desired.error());
-    return converge(change.flag, *cur, *desired, std::move(out), describe(change));
+    Withdraw withdraw;
+    if (!change.segment.empty())
+      if (auto seg = segment_of(change))
+        withdraw = [seg = *seg](const json::value& state) {
+          return unleash::unkill_segment(state, seg.groups, seg.tag);
+        };
+    return converge(change.flag, *cur, *desired, std::move(out), describe(change), withdraw);
   }
 
   Result<FlagOutcome> restore(const FlagSnapshot& snapshot, const std::optional<FlagSnapshot>& expected) override {
@@ -203,8 +210,12 @@ class UnleashProvider final : public FlagProvider {
   // flag on for users a sibling already serves), then edits in place (each a
   // JSON-Patch testing the values read), then the environment switch, then
   // deletes. Returns the state read back at the end.
+  // `withdraw`, for a change we can take back (a segment kill): what the
+  // state is without our marks. When another writer wins a race mid-way,
+  // whatever we already wrote is withdrawn, so a conflict leaves only theirs.
+  using Withdraw = std::function<json::value(const json::value&)>;
   Result<FlagOutcome> converge(const std::string& flag, const EnvRead& cur, const json::value& desired,
-                               FlagOutcome out, const std::string& what) {
+                               FlagOutcome out, const std::string& what, const Withdraw& withdraw = nullptr) {
     const json::array& want = desired.as_object().at("strategies").as_array();
     // Raw strategies by id, and ours (no id in a state) by title.
     std::map<std::string, const json::object*> by_id, by_title;
@@ -286,14 +297,30 @@ class UnleashProvider final : public FlagProvider {
     out.current = snap(flag, after->state);
     out.changed = !same_state(out.previous, out.current);
     if (lost_race) {
-      if (!out.changed) {
-        FlagOutcome c = conflict(std::move(out), "a strategy changed between our read and our write");
-        return c;
+      std::string why = "a strategy changed between our read and our write";
+      if (withdraw && calls > 0) {
+        json::value clean = withdraw(after->state);
+        if (clean != after->state) {
+          FlagOutcome back;
+          back.previous = out.current;
+          auto w = converge(flag, *after, clean, std::move(back), "withdraw our partial change");
+          if (!w || w->changed != true || w->conflict) {
+            out.changed = true;
+            out.conflict = true;
+            out.detail = fmt::format("{}: {}; withdrawing the {} calls already made failed: {}", what, why, calls,
+                                     w ? w->detail : w.error().message);
+            return out;
+          }
+          out.current = w->current;
+        }
+        why += fmt::format(" (the {} calls already made were withdrawn)", calls);
+      } else if (calls > 0) {
+        out.conflict = true;
+        out.detail = fmt::format("{}: stopped after {} calls, {} (someone else is editing the flag)", what, calls, why);
+        return out;
       }
-      out.detail = fmt::format("{}: stopped after {} calls, a strategy changed under us (someone else is editing the flag)",
-                               what, calls);
-      out.conflict = true;
-      return out;
+      out.previous = out.current;  // the state found: theirs, with nothing of ours left
+      return conflict(std::move(out), why);
     }
     if (!ok) {
       if (calls == 0) return std::unexpected(ok.error());

@@ -15,6 +15,7 @@
 #include "flags/unleash/unleash_provider.h"
 #include "tests/integration/unleash/sdk_eval.h"
 #include "tests/integration/unleash/unleash_server.h"
+#include "tests/support/http_server.h"
 
 namespace dg {
 namespace {
@@ -265,6 +266,62 @@ TEST_F(UnleashProviderTest, SomeoneElsesChangeIsAConflictAndIsKept) {
   ASSERT_TRUE(undo) << undo.error().message;
   EXPECT_TRUE(undo->conflict);
   EXPECT_TRUE(same_state(*p->read(flag_), *later));
+}
+
+// Someone edits a strategy between our read and our JSON-Patch: the patch's
+// `test` fails, and what we had already written (a copy, an edited sibling)
+// is withdrawn, so only their change remains.
+TEST_F(UnleashProviderTest, ARaceLostMidWayIsWithdrawnAndIsAConflict) {
+  add_strategy({}, "first");
+  add_strategy({}, "second");
+  enable();
+  std::atomic<int> patches{0};
+  std::string raced;
+  // A proxy in front of Unleash that lets the other writer in just before our second PATCH.
+  test::HttpServer proxy([&](const test::Request& req) {
+    if (req.method == "PATCH" && ++patches == 2) {
+      raced = req.target.substr(req.target.rfind('/') + 1);
+      auto edit = UnleashServer::admin(
+          "PUT", env_path() + "/strategies/" + raced,
+          json::serialize(json::object{
+              {"name", "flexibleRollout"},
+              {"title", "edited by someone"},
+              {"parameters", json::object{{"rollout", "100"}, {"stickiness", "default"}, {"groupId", flag_}}},
+              {"constraints", json::array{json::object{{"contextName", "plan"}, {"operator", "IN"}, {"values", json::array{"pro"}}}}}}));
+      EXPECT_EQ(edit.status, 200) << edit.body;
+    }
+    HttpRequest fwd{.method = req.method, .url = UnleashServer::url + req.target,
+                    .headers = {{"Authorization", req.header("authorization")}}, .body = req.body};
+    if (!req.body.empty()) fwd.headers.emplace_back("Content-Type", "application/json");
+    auto r = http_perform(fwd);
+    if (!r) return test::Response{502, r.error().message};
+    return test::Response{r->status, r->body, {{"Content-Type", "application/json"}}};
+  });
+  UnleashSpec u;
+  u.url = "http://127.0.0.1:" + std::to_string(proxy.port());
+  u.token = test::kAdminToken;
+  u.environment = "development";
+  auto p = builtin_flag_providers().make(FlagProviderSpec{.name = "u", .type = "unleash", .kind = u});
+  ASSERT_TRUE(p);
+  FlagChange change = segment_kill("plan in [\"free\"] and pluginCount == 0");
+  auto before = (*p)->read(flag_);
+  auto r = (*p)->apply(change, *before);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_TRUE(r->conflict) << r->detail;
+  EXPECT_FALSE(r->changed) << r->detail;
+  EXPECT_NE(r->detail.find("withdrawn"), std::string::npos) << r->detail;
+  ASSERT_FALSE(raced.empty());
+  // Theirs is all that is left: two strategies, no marker, their constraint in place.
+  auto env = parse_json(UnleashServer::admin("GET", env_path()).body)->as_object();
+  const auto& strategies = env.at("strategies").as_array();
+  EXPECT_EQ(strategies.size(), 2u);
+  for (const auto& sv : strategies) {
+    const auto& st = sv.as_object();
+    EXPECT_EQ(std::string(st.at("title").as_string()).find("deployguard"), std::string::npos) << json::serialize(st);
+    if (st.at("id").as_string() == raced) EXPECT_EQ(st.at("title"), "edited by someone");
+    else EXPECT_TRUE(st.at("constraints").as_array().empty()) << json::serialize(st);
+  }
+  EXPECT_TRUE(same_state(r->current, *(*p)->read(flag_)));
 }
 
 TEST_F(UnleashProviderTest, ReadsAMissingFlagAsNullAndRefusesVariants) {
