@@ -58,7 +58,10 @@ class HttpFlagProvider final : public FlagProvider {
     auto done = already(change, *cur);
     if (!done) return std::unexpected(done.error());
     out.changed = !*done;
-    // The service decides the new state: a preview can only say a request would go out.
+    // The service decides the new state, so a preview cannot say it: "null"
+    // (journaled as intended_state null, which reconcile reads as "judge by
+    // the previous state alone"), and that a request would go out.
+    if (out.changed) out.current.state_json = "null";
     out.detail = out.changed ? fmt::format("would send {} for flag {}", spec_.apply.method, change.flag)
                              : fmt::format("flag {} already in the desired state", change.flag);
     return out;

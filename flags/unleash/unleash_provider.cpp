@@ -97,7 +97,7 @@ class UnleashProvider final : public FlagProvider {
       out.detail = fmt::format("{} already in the state to restore", where(snapshot.flag));
       return out;
     }
-    if (expected && !same_state(*expected, out.previous))
+    if (expected && !same_state(*expected, out.previous) && !between(*expected, snapshot, cur->state))
       return conflict(std::move(out), "its state differs from the one deployguard wrote");
     return converge(snapshot.flag, *cur, *parsed, std::move(out), "restore the journaled state");
   }
@@ -195,6 +195,37 @@ class UnleashProvider final : public FlagProvider {
     auto seg = segment_of(c);
     if (!seg) return false;
     return same_state(expected, snap(c.flag, unleash::unkill_segment(current, seg->groups, seg->tag)));
+  }
+
+  // A restore that died half-way leaves each strategy either as we wrote it
+  // or as it was before: every strategy of `current` is one of `from` or of
+  // `to` (by id, ours by title), every strategy of `to` with an id is still
+  // there, and the switch is one of the two. Anything else is someone else's.
+  static bool between(const FlagSnapshot& from, const FlagSnapshot& to, const json::value& current) {
+    auto a = parse_json(from.state_json);
+    auto b = parse_json(to.state_json);
+    if (!a || !b || !a->is_object() || !b->is_object() || !current.is_object()) return false;
+    auto key = [](const json::value& s) {
+      const json::object& o = s.as_object();
+      if (const auto* id = o.if_contains("id")) return "id:" + json::serialize(*id);
+      return "title:" + json::serialize(o.contains("title") ? o.at("title") : json::value(""));
+    };
+    auto in = [&](const json::value& state, const json::value& s) {
+      for (const auto& x : state.as_object().at("strategies").as_array())
+        if (key(x) == key(s) && x == s) return true;
+      return false;
+    };
+    const json::value& on = current.as_object().at("enabled");
+    if (on != a->as_object().at("enabled") && on != b->as_object().at("enabled")) return false;
+    for (const auto& s : current.as_object().at("strategies").as_array())
+      if (!in(*a, s) && !in(*b, s)) return false;
+    for (const auto& s : b->as_object().at("strategies").as_array()) {
+      if (!s.as_object().contains("id")) continue;
+      bool found = false;
+      for (const auto& x : current.as_object().at("strategies").as_array()) found = found || key(x) == key(s);
+      if (!found) return false;
+    }
+    return true;
   }
 
   FlagOutcome conflict(FlagOutcome out, const std::string& why) const {

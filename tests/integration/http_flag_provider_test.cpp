@@ -77,6 +77,14 @@ TEST_F(HttpFlagProviderTest, SegmentFlipSendsEscapedValuesVerifiesAndRestores) {
   ASSERT_TRUE(before) << before.error().message;
   EXPECT_EQ(*parse_json(before->state_json), *parse_json(R"({"variant":"on"})"));
 
+  // The service decides the new state: a preview says a request would go
+  // out, and no intended state (null: reconcile judges by the previous one).
+  auto pv = p->preview(change);
+  ASSERT_TRUE(pv) << pv.error().message;
+  EXPECT_TRUE(pv->changed);
+  EXPECT_EQ(pv->current.state_json, "null");
+  EXPECT_TRUE(requests("PUT").empty());
+
   auto r = p->apply(change, *before);
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(r->changed);
