@@ -18,7 +18,7 @@ namespace {
 // engine journals, as well as into `check`.
 void with_check(RollbackOutcome& out, RollbackCheckResult check) {
   out.ok = out.ok && check.ok;
-  std::string line = describe(check);
+  std::string line = describe_check(check);
   out.detail += "; " + line;
   out.output += (out.output.empty() ? "" : "\n") + line;  // both bounded already
   out.check = std::move(check);

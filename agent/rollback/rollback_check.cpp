@@ -135,7 +135,7 @@ void start_rollback_check(AsyncIo& io, std::shared_ptr<const RollbackCheckSpec> 
   std::make_shared<AsyncCheck>(io, std::move(spec), std::move(done))->attempt();
 }
 
-std::string describe(const RollbackCheckResult& r) {
+std::string describe_check(const RollbackCheckResult& r) {
   if (r.ok) return fmt::format("check passed after {} attempt{} ({})", r.attempts, r.attempts == 1 ? "" : "s", r.detail);
   return fmt::format("check failed after {} attempt{} in {} ms: {}", r.attempts, r.attempts == 1 ? "" : "s",
                      r.elapsed.count(), r.detail);

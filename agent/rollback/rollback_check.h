@@ -44,6 +44,6 @@ void start_rollback_check(AsyncIo& io, std::shared_ptr<const RollbackCheckSpec> 
                           std::function<void(RollbackCheckResult)> done);
 
 /// One line for the journal and the report: "check passed after 2 attempts (HTTP 200)".
-std::string describe(const RollbackCheckResult& r);
+std::string describe_check(const RollbackCheckResult& r);
 
 }  // namespace dg
