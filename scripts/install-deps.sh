@@ -14,6 +14,7 @@ packages=(
   curl ca-certificates python3
   prometheus
   chromium chromium-driver python3-selenium tidy  # status page (headless browser e2e) and review HTML check
+  postgresql  # unleash flag provider tests (scripts/unleash.sh)
 )
 
 SUDO=""

@@ -666,6 +666,12 @@ void Loader::read_rollback(Reader& r, const std::string& name) {
   if (auto v = r.duration("timeout")) s.timeout = *v;
   if (!type) return;
   s.type = *type;
+  // Every type's read-back check ("is the previous release serving now?").
+  r.with_table("check", [&](Reader& c) {
+    RollbackCheckSpec check;
+    decode_rollback_check(c, check);
+    s.check = std::move(check);
+  });
   decode_plugin(builtin_rollbacks(), r, s);
   cfg.rollbacks.push_back(std::move(s));
 }
