@@ -694,6 +694,9 @@ struct Engine::Impl {
         out["timed_out"] = r->timed_out;
         out["elapsed_ms"] = r->elapsed.count();
         out["output"] = r->output;
+        if (r->check)  // "is the previous release serving now?", read back after the action
+          out["check"] = {{"ok", r->check->ok}, {"attempts", r->check->attempts}, {"last_status", r->check->last_status},
+                          {"elapsed_ms", r->check->elapsed.count()}, {"detail", r->check->detail}};
         lp->rec.detail = r->detail + (r->output.empty() ? "" : ": " + text::excerpt(r->output, 200));
       } else {
         out["error"] = r.error().message;
