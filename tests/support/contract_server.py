@@ -10,7 +10,7 @@ reason (and recorded as rejected), so a test fails on a wrong request.
             statuspage_key, ld_token
 
 Control (JSON):
-  POST /_control/faults   {"match": "/v2/enqueue", "faults": [{"status":429,"retry_after":"1"},
+  POST /_control/faults   {"match": "/v2/enqueue", "faults": [{"status":409,"method":"PATCH"},{"status":429,"retry_after":"1"},
                            {"status":500}, {"delay":2.0}, {"hang":true}]}  consumed in order
   POST /_control/jira_index_lag {"seconds": 3600}   search ignores issues younger than that
   POST /_control/ld_flag  {"key":..., "env":..., "flag": {...}}   seed a LaunchDarkly flag
@@ -419,7 +419,7 @@ class Handler(BaseHTTPRequestHandler):
         with LOCK:
             fault = None
             for i, (match, f) in enumerate(FAULTS):
-                if match in path:
+                if match in path and f.get("method", self.command) == self.command:
                     fault = FAULTS.pop(i)[1]
                     break
         rec = {"method": self.command, "path": path, "query": u.query, "at": time.time(),

@@ -1,5 +1,5 @@
-// The retry rules every sink shares (contracts.md §0), and webhook signing.
-#include "agent/incidents/delivery.h"
+// The retry rules every remote client shares (contracts.md §0), and signing.
+#include "agent/core/retry.h"
 
 #include <fmt/format.h>
 #include <openssl/evp.h>
@@ -9,17 +9,18 @@
 #include <charconv>
 #include <cstring>
 #include <ctime>
+#include <thread>
 
 #include "agent/core/http_client.h"
 #include "agent/core/secrets.h"
 
 namespace dg {
 
-SinkAttempt delivered(std::string detail) { return {SinkAttempt::Kind::Delivered, std::move(detail), std::nullopt}; }
-SinkAttempt retry_later(std::string detail, std::optional<Duration> retry_after) {
-  return {SinkAttempt::Kind::Retry, std::move(detail), retry_after};
+Attempt delivered(std::string detail) { return {Attempt::Kind::Delivered, std::move(detail), std::nullopt}; }
+Attempt retry_later(std::string detail, std::optional<Duration> retry_after) {
+  return {Attempt::Kind::Retry, std::move(detail), retry_after};
 }
-SinkAttempt rejected(std::string detail) { return {SinkAttempt::Kind::Rejected, std::move(detail), std::nullopt}; }
+Attempt rejected(std::string detail) { return {Attempt::Kind::Rejected, std::move(detail), std::nullopt}; }
 
 std::optional<Duration> parse_retry_after(std::string_view v, TimePoint wall_now) {
   while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
@@ -45,7 +46,7 @@ std::optional<Duration> parse_retry_after(std::string_view v, TimePoint wall_now
   return std::nullopt;
 }
 
-SinkAttempt classify_http(const Result<HttpResponse>& r, TimePoint wall_now, std::initializer_list<int> also_retry) {
+Attempt classify_http(const Result<HttpResponse>& r, TimePoint wall_now, std::initializer_list<int> also_retry) {
   if (!r) return retry_later(secrets::redact(r.error().message));
   int st = r->status;
   // Plain text (Slack), a JSON string (Alertmanager), HTML (a proxy): an
@@ -74,6 +75,20 @@ Duration retry_delay(const RetryPolicy& p, int attempt, std::optional<Duration> 
     d = std::max(d, Duration(static_cast<long long>(static_cast<double>(ra.count()) * late(rng))));
   }
   return d;
+}
+
+Attempt with_retries(const RetryPolicy& p, const std::function<Attempt()>& attempt, int* attempts) {
+  std::mt19937 rng{std::random_device{}()};
+  for (int n = 1;; ++n) {
+    Attempt a = attempt();
+    if (attempts) *attempts = n;
+    if (a.ok() || a.kind == Attempt::Kind::Rejected) return a;
+    if (n >= p.max_attempts) {
+      a.detail = fmt::format("gave up after {} attempt(s): {}", n, a.detail);
+      return a;
+    }
+    std::this_thread::sleep_for(retry_delay(p, n, a.retry_after, rng));
+  }
 }
 
 std::string base64_encode(std::string_view data) {
