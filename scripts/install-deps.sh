@@ -13,6 +13,7 @@ packages=(
   prometheus-cpp-dev libsystemd-dev
   curl ca-certificates python3
   prometheus
+  prometheus-alertmanager  # alertmanager incident sink tests
 )
 
 SUDO=""
