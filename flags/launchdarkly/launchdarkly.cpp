@@ -72,6 +72,7 @@ constexpr std::string_view kOurs = "deployguard: ";
 class LaunchDarklyProvider final : public FlagProvider {
  public:
   explicit LaunchDarklyProvider(LaunchDarklySpec s) : s_(std::move(s)) {
+    secrets::add(s_.api_token);  // also when built without the decoder
     while (s_.base_url.ends_with('/')) s_.base_url.pop_back();
   }
 

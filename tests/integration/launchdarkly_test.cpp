@@ -159,3 +159,20 @@ TEST(LaunchDarkly, SegmentsBecomeClausesOrOneRulePerOrTerm) {
 
 }  // namespace
 }  // namespace dg::test
+
+namespace dg::test {
+namespace {
+
+TEST(LaunchDarkly, AnErrorEchoingTheTokenNeverShowsIt) {
+  Ld ld;
+  ASSERT_TRUE(ld.server.ok() && ld.provider);
+  ld.server.fault("/api/v2/flags/", json::array{json::object{{"status", 401}, {"body", std::string("bad token ") + kToken}}});
+  auto r = ld.provider->read("connect-framework");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("401"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("[REDACTED]"), std::string::npos) << r.error().message;
+  EXPECT_EQ(r.error().message.find(kToken), std::string::npos) << r.error().message;
+}
+
+}  // namespace
+}  // namespace dg::test

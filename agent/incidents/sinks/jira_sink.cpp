@@ -38,6 +38,7 @@ class JiraSink final : public IncidentSink {
     while (s_.base_url.ends_with('/')) s_.base_url.pop_back();
     auth_ = {{"Authorization", "Basic " + base64_encode(s_.email + ":" + s_.api_token)}, {"Accept", "application/json"}};
     secrets::add(auth_[0].second);
+    secrets::add(s_.api_token);
   }
   RetryPolicy retry_policy() const override { return s_.http.retry; }
 

@@ -20,6 +20,7 @@ std::string cut(std::string s, size_t max) {
 class OpsgenieSink final : public IncidentSink {
  public:
   explicit OpsgenieSink(OpsgenieSinkSpec s) : s_(std::move(s)) {
+    secrets::add(s_.api_key);
     while (s_.base_url.ends_with('/')) s_.base_url.pop_back();
   }
   RetryPolicy retry_policy() const override { return s_.http.retry; }

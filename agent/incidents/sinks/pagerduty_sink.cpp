@@ -4,6 +4,8 @@
 
 #include <boost/json.hpp>
 
+#include "agent/core/secrets.h"
+
 #include "agent/core/text.h"
 
 namespace dg {
@@ -13,7 +15,7 @@ namespace json = boost::json;
 
 class PagerDutySink final : public IncidentSink {
  public:
-  explicit PagerDutySink(PagerDutySinkSpec s) : s_(std::move(s)) {}
+  explicit PagerDutySink(PagerDutySinkSpec s) : s_(std::move(s)) { secrets::add(s_.routing_key); }
   RetryPolicy retry_policy() const override { return s_.http.retry; }
 
   SinkAttempt attempt(const Incident& i, SinkMemory&) override {

@@ -30,7 +30,7 @@ std::string cut(std::string s, size_t max) {
 
 class SlackSink final : public IncidentSink {
  public:
-  explicit SlackSink(SlackSinkSpec s) : s_(std::move(s)) {}
+  explicit SlackSink(SlackSinkSpec s) : s_(std::move(s)) { secrets::add(s_.webhook_url); }
   RetryPolicy retry_policy() const override { return s_.http.retry; }
 
   SinkAttempt attempt(const Incident& i, SinkMemory&) override {

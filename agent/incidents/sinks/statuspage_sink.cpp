@@ -46,6 +46,7 @@ namespace json = boost::json;
 class StatuspageSink final : public IncidentSink {
  public:
   explicit StatuspageSink(StatuspageSinkSpec s) : s_(std::move(s)) {
+    secrets::add(s_.api_key);
     while (s_.base_url.ends_with('/')) s_.base_url.pop_back();
     auth_ = {{"Authorization", "OAuth " + s_.api_key}};
   }

@@ -22,7 +22,9 @@ namespace {
 // and 5xx with backoff and jitter, honouring Retry-After; other 4xx are final.
 class WebhookSink final : public IncidentSink {
  public:
-  explicit WebhookSink(WebhookSinkSpec spec) : spec_(std::move(spec)) {}
+  explicit WebhookSink(WebhookSinkSpec spec) : spec_(std::move(spec)) {
+    if (!spec_.signing_secret.empty()) secrets::add(spec_.signing_secret);
+  }
   RetryPolicy retry_policy() const override {
     return RetryPolicy{.max_attempts = spec_.max_attempts, .backoff = spec_.backoff};
   }
