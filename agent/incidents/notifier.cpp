@@ -386,7 +386,7 @@ SinkMemoryStore& IncidentNotifier::memory() { return *impl_->memory; }
 // ---- resume ----
 
 DeliveryResume resume_deliveries(IncidentNotifier& notifier, const std::string& journal_path,
-                                 const std::string& this_run) {
+                                 const std::string& this_run, bool dry_run) {
   struct Pending {
     long long seq;
     std::string run;
@@ -441,6 +441,7 @@ DeliveryResume resume_deliveries(IncidentNotifier& notifier, const std::string& 
   });
   DeliveryResume out;
   out.remembered = static_cast<int>(remembered.size());
+  if (dry_run) return out;
   for (const auto& k : order)
     for (const auto& p : pending[k]) {
       // An intent written before intents carried the incident cannot be re-sent.

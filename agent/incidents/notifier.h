@@ -92,8 +92,9 @@ struct DeliveryResume {
 /// delivery no record settles (no outcome: killed, or stopped with a queue).
 /// Events a record shows delivered, failed or dropped are never sent again.
 /// Reads from the last checkpoint on (its `incident_sinks` section holds the
-/// memory of everything before it). Called by verify and watch.
+/// memory of everything before it). Called by verify and watch. A dry run
+/// only restores the memory: it sends nothing, not even what is owed.
 DeliveryResume resume_deliveries(IncidentNotifier& notifier, const std::string& journal_path,
-                                 const std::string& this_run);
+                                 const std::string& this_run, bool dry_run = false);
 
 }  // namespace dg

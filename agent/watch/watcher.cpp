@@ -145,7 +145,7 @@ class Watcher {
     }
     // Deliveries a dead run journaled but never made go out first, so the
     // reconciliation below sees them owed (notifier.h).
-    resume_deliveries(*gen_->notifier, journal_->path(), opt_.run_id);
+    resume_deliveries(*gen_->notifier, journal_->path(), opt_.run_id, dry_run());
     // Runs that died are reconciled once, as verify does (reconcile.h): an
     // intent without an outcome is read back, a kept flip is verified again.
     auto rec = reconcile_interrupted_runs(cfg, *gen_->rt, *journal_, *gen_->notifier, clock_,

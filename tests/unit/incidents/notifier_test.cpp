@@ -284,6 +284,15 @@ TEST(Notifier, PendingDeliveriesAreRequeuedOnceAfterARestart) {
   }  // stopped with both pending: no outcome journaled
   EXPECT_EQ(records(f.path(), "incident_opened").size(), 0u);
   EXPECT_EQ(records(f.path(), "incident_deliveries_pending").size(), 1u);
+  {
+    // A dry run sends nothing, not even what is owed.
+    f.open("run-dry");
+    ScriptSink dry;
+    IncidentNotifier n({{"pd", &dry}}, *f.journal);
+    EXPECT_EQ(resume_deliveries(n, f.path(), "run-dry", /*dry_run=*/true).requeued, 0);
+    ASSERT_TRUE(n.flush(1s));
+    EXPECT_TRUE(dry.got.empty());
+  }
   f.open("run-b");
   ScriptSink sink;
   {
