@@ -143,7 +143,11 @@ int cmd_verify(const std::string& config_path, const std::string& release, const
                                torn->bytes, torn->after_seq, torn->sha256));
   dg::VerifyReport report;
   {
-    dg::IncidentNotifier notifier(rt->sink_pointers(), **journal);
+    dg::NotifierOptions notifier_options;
+    notifier_options.log = [&progress](const std::string& line) { progress.event(line); };
+    dg::IncidentNotifier notifier(rt->sink_pointers(), **journal, notifier_options);
+    // Deliveries a dead run journaled but never made go out first (notifier.h).
+    dg::resume_deliveries(notifier, (*journal)->path(), run, opt.dry_run);
     // Earlier runs that died are reconciled once, before this run judges its
     // own release (see agent/verify/reconcile.h).
     auto rec = dg::reconcile_interrupted_runs(cfg, *rt, **journal, notifier, clock, release, run, opt.dry_run, progress);

@@ -2,6 +2,7 @@
 #include "flags/flagd_file.h"
 #include "flags/http/http_provider.h"
 #include "flags/unleash/unleash_provider.h"
+#include "flags/launchdarkly/launchdarkly.h"
 
 #include <boost/json.hpp>
 
@@ -24,6 +25,7 @@ void register_builtin_flag_providers(FlagProviderRegistry& registry) {
   register_flagd_file_provider(registry);
   register_http_provider(registry);
   register_unleash_provider(registry);
+  register_launchdarkly_provider(registry);
 }
 
 const FlagProviderRegistry& builtin_flag_providers() { return built_in_once(register_builtin_flag_providers); }

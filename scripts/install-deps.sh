@@ -15,6 +15,7 @@ packages=(
   prometheus
   chromium chromium-driver python3-selenium tidy  # status page (headless browser e2e) and review HTML check
   postgresql  # unleash flag provider tests (scripts/unleash.sh)
+  prometheus-alertmanager  # alertmanager incident sink tests
 )
 
 SUDO=""

@@ -128,7 +128,9 @@ std::optional<std::string> ConfigReader::secret_str(std::string_view key, bool r
 }
 
 std::optional<std::string> ConfigReader::resolve(const toml::node* n, const std::string& path, const std::string& value) {
-  auto r = secrets::resolve(value);
+  // A file: reference is relative to the file it is written in, like every path.
+  std::string ref = value.starts_with("file:") && value.size() > 5 ? "file:" + absolute(value.substr(5)) : value;
+  auto r = secrets::resolve(ref);
   if (!r) {
     error_at(n, path, r.error().message + " (referenced as \"" + value + "\")");
     return std::nullopt;

@@ -6,7 +6,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -205,10 +209,22 @@ void redact_value(boost::json::value& v, const Snapshot& snap, std::initializer_
 
 }  // namespace
 
-bool is_reference(std::string_view value) { return value.starts_with("env:"); }
+bool is_reference(std::string_view value) { return value.starts_with("env:") || value.starts_with("file:"); }
 
 Result<std::string> resolve(std::string_view value) {
   if (!is_reference(value)) return std::string(value);
+  if (value.starts_with("file:")) {
+    std::string path(value.substr(5));
+    if (path.empty()) return fail("empty path in \"file:\" reference");
+    std::ifstream in(path, std::ios::binary);
+    if (!in) return fail(fmt::format("cannot read secret file {}: {}", path, std::strerror(errno)));
+    std::string v((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // Mounted secrets and `echo token > file` end in a newline that is not part of the value.
+    while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+    if (v.empty()) return fail(fmt::format("secret file {} is empty", path));
+    add(v);
+    return v;
+  }
   std::string name(value.substr(4));
   if (name.empty()) return fail("empty environment variable name in \"env:\" reference");
   const char* v = std::getenv(name.c_str());

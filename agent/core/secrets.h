@@ -1,5 +1,8 @@
 #pragma once
-/// Secrets: values resolved from `env:NAME` references. Every resolved value is
+/// Secrets: values resolved from `env:NAME` and `file:PATH` references (a
+/// file's trailing newline is not part of the value; the config loader makes
+/// PATH absolute and re-reads it on every load, so a reload picks up a
+/// rotated mounted secret). Every resolved value is
 /// registered here so that anything written out (journal, incidents, console,
 /// reports, error messages) can be redacted. Thread-safe.
 ///
@@ -17,7 +20,8 @@
 
 namespace dg::secrets {
 
-/// Resolves "env:NAME" to the variable's value and registers it as a secret.
+/// Resolves "env:NAME" to the variable's value, "file:PATH" to the file's
+/// content, and registers it as a secret.
 /// Values without the prefix are returned unchanged (and not registered).
 Result<std::string> resolve(std::string_view value);
 bool is_reference(std::string_view value);

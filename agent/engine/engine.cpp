@@ -589,6 +589,7 @@ struct Engine::Impl {
     incident.scope = scope_of(policy);
     incident.experience = res.experience;
     incident.since = v.since;
+    incident.failure_ratio = failure_ratio_of(v.evidence);
     incident.journal = fmt::format("{}#{}", env.journal.path(), seq.value_or(0));
     incident.status = l.dry ? "dry_run" : "mitigating";
     if (!l.continued) emit({.kind = EngineEvent::Kind::IncidentOpened, .policy = policy.name});

@@ -191,6 +191,13 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
     std::string kind = str(rec, "kind"), run = str(rec, "run");
     const auto& d = data_of(rec);
     if (kind == "reconciled") closed.insert(str(d, "run"));
+    // A delivery this run re-queued for a dead run (resume_deliveries) is that
+    // run's delivery, owed by the notifier now: not to be caught up twice.
+    if (kind == "incident_requeued") {
+      if (auto o = runs.find(str(d, "run")); o != runs.end())
+        o->second.deliveries.push_back({seq_of(rec), str(d, "key"), str(d, "event"), str(d, "status"), str(d, "sink")});
+      if (str(d, "event") == "opened") opened[str(d, "key")].insert(str(d, "sink"));
+    }
     // A walk that starts at a checkpoint meets the run that wrote it there.
     if ((kind == "config_loaded" || kind == "checkpoint") && !runs.contains(run)) {
       order.push_back(run);

@@ -81,6 +81,10 @@ struct WatchMetrics::Impl {
   Gauge& reload_ok = family(prometheus::BuildGauge(), registry, "deployguard_config_last_reload_successful",
                             "Whether the last configuration reload succeeded (1) or not (0).")
                          .Add({});
+  Family<Gauge>& sinks_down = family(prometheus::BuildGauge(), registry, "deployguard_incident_sink_down",
+                                     "1 while an incident sink is marked down (its deliveries keep failing).");
+  Family<Counter>& sink_downs = family(prometheus::BuildCounter(), registry, "deployguard_incident_sink_down_total",
+                                       "Times an incident sink was marked down.");
   Family<Gauge>& build_info = family(prometheus::BuildGauge(), registry, "deployguard_build_info",
                                      "Always 1; the version is in the label.");
 
@@ -166,6 +170,12 @@ void WatchMetrics::action(std::string_view kind, std::string_view outcome) {
 }
 
 void WatchMetrics::incidents_open(int64_t count) { impl_->incidents_open.Set(static_cast<double>(count)); }
+
+void WatchMetrics::incident_sink_down(std::string_view sink, bool down) {
+  std::lock_guard lock(impl_->mu);
+  impl_->sinks_down.Add({{"sink", std::string(sink)}}).Set(down ? 1 : 0);
+  if (down) impl_->sink_downs.Add({{"sink", std::string(sink)}}).Increment();
+}
 
 void WatchMetrics::journal_record_written(uint64_t head_seq) {
   impl_->journal_records.Increment();

@@ -42,6 +42,9 @@ class WatchMetrics {
   void action(std::string_view kind, std::string_view outcome);
   /// deployguard_incidents_open.
   void incidents_open(int64_t count);
+  /// deployguard_incident_sink_down{sink} (1 while marked down) and
+  /// deployguard_incident_sink_down_total{sink} (times it went down).
+  void incident_sink_down(std::string_view sink, bool down);
   /// deployguard_journal_records_written_total and deployguard_journal_head_seq.
   void journal_record_written(uint64_t head_seq);
   /// deployguard_time_to_detect_seconds / deployguard_time_to_mitigate_seconds.

@@ -131,7 +131,7 @@ class Watcher {
                              "and the drop journaled",
                              torn->bytes, torn->after_seq));
     gen_ = std::move(*gen);
-    gen_->notifier = std::make_unique<IncidentNotifier>(gen_->rt->sink_pointers(), *journal_);
+    gen_->notifier = std::make_unique<IncidentNotifier>(gen_->rt->sink_pointers(), *journal_, notifier_options());
     stamps_ = stamps(cfg);
 
     Replay replay = replay_journal(cfg);
@@ -143,6 +143,9 @@ class Watcher {
                                             {"mode", "watch"}, {"services", services}}}})) {
       return 2;
     }
+    // Deliveries a dead run journaled but never made go out first, so the
+    // reconciliation below sees them owed (notifier.h).
+    resume_deliveries(*gen_->notifier, journal_->path(), opt_.run_id, dry_run());
     // Runs that died are reconciled once, as verify does (reconcile.h): an
     // intent without an outcome is read back, a kept flip is verified again.
     auto rec = reconcile_interrupted_runs(cfg, *gen_->rt, *journal_, *gen_->notifier, clock_,
@@ -171,6 +174,7 @@ class Watcher {
     arm_reload_poll();
     arm_checkpoint();
     arm_watchdog();
+    arm_heartbeat(true);
     log_.event(fmt::format("watching {} polic{} of {} service(s); API on {}://{}:{}", cfg.policies.size(),
                            cfg.policies.size() == 1 ? "y" : "ies", cfg.services.size(), cfg.watch.tls_cert.empty() ? "http" : "https",
                            cfg.watch.address, listener_->port()));
@@ -693,7 +697,7 @@ class Watcher {
         if (!(*g)->cfg->policy(p.name)) metrics_.forget_policy(p.name);
     }
     snap["policies"] = keep;
-    (*g)->notifier = std::make_unique<IncidentNotifier>((*g)->rt->sink_pointers(), *journal_);
+    (*g)->notifier = std::make_unique<IncidentNotifier>((*g)->rt->sink_pointers(), *journal_, notifier_options());
     retired_.push_back(std::move(gen_));
     gen_ = std::move(*g);
     for (const auto& s : gen_->cfg->services)
@@ -731,9 +735,33 @@ class Watcher {
     for (const auto& [s, r] : releases_) releases[s] = r;
     for (const auto& s : gen_->cfg->services) config_releases[s.name] = s.release;
     auto r = journal_->append_checkpoint(
-        {{"engine", engine_->snapshot()}, {"releases", releases}, {"config_releases", config_releases}});
+        {{"engine", engine_->snapshot()}, {"releases", releases}, {"config_releases", config_releases},
+         {"incident_sinks", sink_memory_->to_json()}});
     if (!r) log_.event("JOURNAL WRITE FAILED: checkpoint: " + r.error().message);
     return r.has_value();
+  }
+
+  // What sinks remember (Jira keys, Statuspage ids) outlives a reload's new
+  // notifier; sink state changes become metrics and log lines.
+  NotifierOptions notifier_options() {
+    NotifierOptions o;
+    o.memory = sink_memory_;
+    o.log = [this](const std::string& line) { log_.event(line); };
+    o.on_sink_state = [this](const std::string& sink, bool down) { metrics_.incident_sink_down(sink, down); };
+    return o;
+  }
+
+  // The dead-man's switch: sinks with a heartbeat get one now and then each
+  // period (the notifier's workers send it; the loop never waits).
+  void arm_heartbeat(bool now) {
+    auto every = gen_->notifier->heartbeat_every();
+    if (!every || stopping_) return;
+    if (now) gen_->notifier->heartbeat();
+    heartbeat_timer_.expires_after(*every);
+    heartbeat_timer_.async_wait([this](boost::system::error_code ec) {
+      if (ec || stopping_) return;
+      arm_heartbeat(true);
+    });
   }
 
   void arm_watchdog() {
@@ -794,6 +822,7 @@ class Watcher {
     if (listener_) listener_->stop();
     deadline_timer_.cancel();
     watchdog_timer_.cancel();
+    heartbeat_timer_.cancel();
     grace_timer_.cancel();
     signals_set_.cancel();
     exit_code_ = 0;
@@ -864,7 +893,9 @@ class Watcher {
   SystemClock clock_;
   asio::signal_set signals_set_;
   asio::steady_timer deadline_timer_, reload_timer_, checkpoint_timer_, watchdog_timer_, grace_timer_;
+  asio::steady_timer heartbeat_timer_{loop_};
   WatchMetrics metrics_;
+  std::shared_ptr<SinkMemoryStore> sink_memory_ = std::make_shared<SinkMemoryStore>();
   std::mt19937_64 rng_;
   std::unique_ptr<Journal> journal_;
   std::shared_ptr<Generation> gen_;

@@ -240,3 +240,23 @@ TEST(WatchMetrics, UpdatesFromSeveralThreadsAddUp) {
 
 }  // namespace
 }  // namespace dg
+
+namespace dg::test {
+namespace {
+
+TEST(WatchMetrics, AnIncidentSinkMarkedDownIsAGaugeAndACounter) {
+  WatchMetrics m("1.2.3");
+  m.incident_sink_down("pagerduty", true);
+  m.incident_sink_down("pagerduty", false);
+  m.incident_sink_down("pagerduty", true);
+  std::string text = m.text();
+  EXPECT_NE(text.find("deployguard_incident_sink_down{sink=\"pagerduty\"} 1"), std::string::npos) << text;
+  EXPECT_NE(text.find("deployguard_incident_sink_down_total{sink=\"pagerduty\"} 2"), std::string::npos) << text;
+  m.incident_sink_down("pagerduty", false);
+  EXPECT_NE(m.text().find("deployguard_incident_sink_down{sink=\"pagerduty\"} 0"), std::string::npos);
+  auto run = run_with_stdin({"promtool", "check", "metrics"}, m.text());
+  EXPECT_EQ(run.exit_code, 0) << run.output;
+}
+
+}  // namespace
+}  // namespace dg::test

@@ -372,7 +372,7 @@ TEST(FileSink, CreatesMissingDirectories) {
 TEST(IncidentSinkRegistry, UnknownTypeListsKnownOnes) {
   IncidentSinkRegistry registry;
   register_builtin_incident_sinks(registry);
-  auto r = registry.make(IncidentSinkSpec{.name = "x", .type = "pagerduty", .kind = FileSinkSpec{"/tmp/x"}});
+  auto r = registry.make(IncidentSinkSpec{.name = "x", .type = "victorops", .kind = FileSinkSpec{"/tmp/x"}});
   ASSERT_FALSE(r.has_value());
   EXPECT_NE(r.error().message.find("webhook"), std::string::npos) << r.error().message;
   EXPECT_NE(r.error().message.find("file"), std::string::npos) << r.error().message;

@@ -2,69 +2,71 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-#include <charconv>
-#include <random>
-#include <thread>
+#include <boost/json.hpp>
 
 #include "agent/config/http_keys.h"
+#include "agent/config/reader.h"
 #include "agent/core/http_client.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 
 namespace dg {
+
+std::string webhook_signature(const std::string& secret, long long timestamp, const std::string& body) {
+  return "sha256=" + hmac_sha256_hex(secret, fmt::format("{}.{}", timestamp, body));
+}
+
 namespace {
 
-// JSON POST with retries: network errors, 429 and 5xx are retried with
-// exponential backoff and jitter, honouring Retry-After; other 4xx are final.
+// JSON POST, one attempt per call: the notifier retries network errors, 429
+// and 5xx with backoff and jitter, honouring Retry-After; other 4xx are final.
 class WebhookSink final : public IncidentSink {
  public:
-  explicit WebhookSink(WebhookSinkSpec spec) : spec_(std::move(spec)) {}
-  Result<SinkOutcome> send(const Incident& incident) override {
-    HttpRequest req;
-    req.method = "POST";
-    req.url = spec_.url;
-    req.headers = spec_.headers;
-    req.headers.emplace_back("Content-Type", "application/json");
+  explicit WebhookSink(WebhookSinkSpec spec) : spec_(std::move(spec)) {
+    if (!spec_.signing_secret.empty()) secrets::add(spec_.signing_secret);
+  }
+  RetryPolicy retry_policy() const override {
+    return RetryPolicy{.max_attempts = spec_.max_attempts, .backoff = spec_.backoff};
+  }
+  std::optional<Duration> heartbeat_every() const override {
+    return spec_.heartbeat.count() > 0 ? std::optional<Duration>(spec_.heartbeat) : std::nullopt;
+  }
+
+  SinkAttempt attempt(const Incident& incident, SinkMemory&) override {
     // One key per event (retries of it share it); the incident's own identity
     // is dedup_key in the body, the same for opened, updated and resolved.
-    req.headers.emplace_back("Idempotency-Key", fmt::format("{}:{}:{}", incident.key, incident.event, text::rfc3339(incident.at)));
-    req.body = redacted_payload(incident);
-    req.timeout = spec_.timeout;
-    req.tls = spec_.tls;
-    std::mt19937 rng{std::random_device{}()};
-    Duration delay = spec_.backoff;
-    std::string last;
-    for (int attempt = 1; attempt <= spec_.max_attempts; ++attempt) {
-      auto r = http_perform(req);
-      Duration wait = delay;
-      bool server_said = false;
-      if (r && r->status >= 200 && r->status < 300)
-        return SinkOutcome{attempt, fmt::format("HTTP {}", r->status)};
-      if (r) {
-        last = fmt::format("HTTP {}: {}", r->status, secrets::excerpt(r->body, 200));
-        if (r->status != 429 && r->status < 500) return fail(secrets::redact(last) + " (not retried)");
-        if (const std::string* ra = r->header("retry-after")) {
-          long long secs = 0;
-          auto [p, ec] = std::from_chars(ra->data(), ra->data() + ra->size(), secs);
-          if (ec == std::errc{} && secs >= 0) {
-            wait = std::chrono::seconds(std::min<long long>(secs, 60));
-            server_said = true;
-          }
-        }
-      } else {
-        last = r.error().message;
-      }
-      if (attempt == spec_.max_attempts) break;
-      // Jitter spreads retries out, but never earlier than Retry-After asked.
-      std::uniform_real_distribution<double> jitter(server_said ? 1.0 : 0.8, 1.2);
-      std::this_thread::sleep_for(Duration(static_cast<long long>(static_cast<double>(wait.count()) * jitter(rng))));
-      delay = std::min(delay * 2, Duration(30'000));
-    }
-    return fail(fmt::format("gave up after {} attempt(s): {}", spec_.max_attempts, secrets::redact(last)));
+    return post(spec_.url, redacted_payload(incident),
+                fmt::format("{}:{}:{}", incident.key, incident.event, text::rfc3339(incident.at)));
+  }
+
+  SinkAttempt heartbeat(TimePoint now) override {
+    boost::json::object body{{"event", "heartbeat"}, {"source", "deployguard"}, {"service", spec_.service},
+                             {"environment", spec_.environment}, {"at", text::rfc3339(now)},
+                             {"next_within", fmt::format("{}s", 2 * spec_.heartbeat.count() / 1000)}};
+    return post(spec_.heartbeat_url.empty() ? spec_.url : spec_.heartbeat_url, boost::json::serialize(body), "");
   }
 
  private:
+  SinkAttempt post(const std::string& url, std::string body, const std::string& idempotency_key) {
+    HttpRequest req;
+    req.method = "POST";
+    req.url = url;
+    req.headers = spec_.headers;
+    req.headers.emplace_back("Content-Type", "application/json");
+    if (!idempotency_key.empty()) req.headers.emplace_back("Idempotency-Key", idempotency_key);
+    if (!spec_.signing_secret.empty()) {
+      // Signed per attempt: a retry carries a fresh timestamp.
+      long long ts = std::chrono::duration_cast<std::chrono::seconds>(
+                         std::chrono::system_clock::now().time_since_epoch()).count();
+      req.headers.emplace_back(spec_.timestamp_header, std::to_string(ts));
+      req.headers.emplace_back(spec_.signature_header, webhook_signature(spec_.signing_secret, ts, body));
+    }
+    req.body = std::move(body);
+    req.timeout = spec_.timeout;
+    req.tls = spec_.tls;
+    return classify_http(http_perform(req), std::chrono::system_clock::now());
+  }
+
   WebhookSinkSpec spec_;
 };
 
@@ -75,6 +77,17 @@ void decode_webhook_sink(ConfigReader& r, IncidentSinkSpec& spec) {
   if (auto v = r.duration("timeout")) w.timeout = *v;
   if (auto v = r.integer("max_attempts", 1, 20)) w.max_attempts = static_cast<int>(*v);
   if (auto v = r.duration("backoff")) w.backoff = *v;
+  if (auto v = r.secret_str("signing_secret")) {
+    w.signing_secret = *v;
+    secrets::add(*v);
+    if (!secrets::is_reference(r.str("signing_secret").value_or("")))
+      r.error("signing_secret", "literal secret in the config; reference it as \"env:NAME\" or \"file:PATH\"");
+  }
+  if (auto v = r.str("signature_header")) w.signature_header = *v;
+  if (auto v = r.str("timestamp_header")) w.timestamp_header = *v;
+  if (auto v = r.duration("heartbeat")) w.heartbeat = *v;
+  if (r.has("heartbeat_url"))
+    if (auto v = r.url("heartbeat_url", "an http:// or https:// URL", "https://hc-ping.example.com/x")) w.heartbeat_url = *v;
   decode_http_tls(r, w.tls);
   spec.kind = std::move(w);
 }
