@@ -3,6 +3,7 @@
 /// Failed means the target is unhealthy; Error means we could not tell. They are
 /// never folded into each other downstream.
 #include <string>
+#include <vector>
 
 #include "agent/core/clock.h"
 
@@ -19,6 +20,15 @@ inline const char* to_string(Outcome o) {
   return "?";
 }
 
+/// A file saved as evidence of a run (a browser probe's screenshot, its
+/// console/network log), content-addressed beside the journal.
+struct Artifact {
+  std::string kind;    ///< "screenshot" | "log"
+  std::string path;    ///< absolute
+  std::string sha256;  ///< of the file's bytes (also its name)
+  long long bytes = 0;
+};
+
 struct Observation {
   std::string signal;     ///< probe name
   TimePoint at{};         ///< when the run started
@@ -26,6 +36,7 @@ struct Observation {
   Duration latency{0};
   std::string detail;     ///< why: which expectation failed, or what went wrong
   std::string excerpt;    ///< bounded evidence (body / output excerpt), may be empty
+  std::vector<Artifact> artifacts;  ///< files saved for a failed run, may be empty
 };
 
 }  // namespace dg
