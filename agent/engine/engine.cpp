@@ -393,6 +393,25 @@ struct Engine::Impl {
     for (auto it = v.evidence.rbegin(); it != v.evidence.rend() && excerpt.empty(); ++it) excerpt = it->excerpt;
     res.experience = v.reasons.empty() ? "" : v.reasons.front();
     if (!excerpt.empty()) res.experience += " | evidence: " + excerpt;
+    // What users see, when a probe of the policy saved it (a browser probe's
+    // screenshot): its latest run's, even when another probe decided. It
+    // joins the journaled evidence, so the file is referenced by its hash.
+    std::vector<Observation> evidence = v.evidence;
+    for (const auto& name : policy.probes) {
+      auto it = history.find(name);
+      if (it == history.end() || it->second.empty()) continue;
+      const Observation& last = it->second.back();
+      if (last.outcome != Outcome::Failed || last.artifacts.empty()) continue;
+      bool in = std::any_of(evidence.begin(), evidence.end(),
+                            [&](const Observation& o) { return o.signal == last.signal && o.at == last.at; });
+      if (!in) evidence.push_back(last);
+      for (const auto& a : last.artifacts)
+        if (a.kind == "screenshot")
+          res.experience += fmt::format(" | what they see: {} (screenshot {}, sha256 {})",
+                                        last.detail.substr(0, last.detail.find("; ")), a.path, a.sha256);
+      res.seen = last.artifacts;
+      break;
+    }
 
     env.progress.event(fmt::format("TRIPPED policy {}: {}", policy.name, text::join(v.reasons, "; ")));
     // The incident is journaled with the trip, so a run that finds this one
@@ -422,7 +441,7 @@ struct Engine::Impl {
     auto seq = append("policy_tripped", {{"policy", policy.name},
                                          {"data", {{"reasons", to_json(v.reasons)}, {"probe", v.probe},
                                                    {"since", text::rfc3339(v.since)}, {"dry_run", l.dry},
-                                                   {"evidence", to_json(v.evidence)}, {"release", l.release},
+                                                   {"evidence", to_json(evidence)}, {"release", l.release},
                                                    {"metric_evidence", to_json(v.metric_evidence)},
                                                    {"stats", stats_json(v)},
                                                    {"incident", {{"key", incident.key}, {"affected", scope_of(policy)},
