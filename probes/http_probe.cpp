@@ -32,7 +32,7 @@ std::string redacted_json_excerpt(const boost::json::value& got) {
 class HttpProbe final : public Probe {
  public:
   explicit HttpProbe(ProbeSpec spec) : spec_(std::move(spec)) {
-    const auto& http = std::get<HttpProbeSpec>(spec_.kind);
+    const auto& http = spec_.kind.as<HttpProbeSpec>();
     request_.method = http.method;
     request_.url = http.url;
     request_.headers = http.headers;
@@ -61,7 +61,7 @@ class HttpProbe final : public Probe {
 }  // namespace
 
 Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& response, TimePoint at) {
-  const auto& http = std::get<HttpProbeSpec>(spec.kind);
+  const auto& http = spec.kind.as<HttpProbeSpec>();
   const auto& ex = http.expect;
   Observation obs{.signal = spec.name, .at = at};
   if (!response) {

@@ -122,7 +122,7 @@ TEST(AsyncHttpProbeErrors, NeedleBeyondTheCapIsErrorAsInRun) {
 int connections_for(bool keepalive) {
   KeepAliveServer server([](const Request&) { return Response{200, "ok"}; });
   ProbeSpec spec = http_spec(server.url("/"));
-  std::get<HttpProbeSpec>(spec.kind).keepalive = keepalive;
+  spec.kind.edit<HttpProbeSpec>()->keepalive = keepalive;
   auto probe = make_probe(spec);
   Loop l;
   SystemClock clock;
