@@ -373,8 +373,42 @@ struct Engine::Impl {
     return text::join(parts, "; ");
   }
 
+  // The latest failed run with a screenshot among the policy's probes,
+  // started at most 30 s before the first failure (older is another story).
+  const Observation* seen_since(const PolicySpec& policy, TimePoint since) const {
+    const Observation* best = nullptr;
+    for (const auto& name : policy.probes) {
+      auto it = history.find(name);
+      if (it == history.end()) continue;
+      for (auto o = it->second.rbegin(); o != it->second.rend(); ++o) {
+        if (o->at + std::chrono::seconds(30) < since) break;
+        bool shot = std::any_of(o->artifacts.begin(), o->artifacts.end(), [](const Artifact& a) { return a.kind == "screenshot"; });
+        if (o->outcome == Outcome::Failed && shot) {
+          if (!best || o->at > best->at) best = &*o;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+
+  static void attach(PolicyResult& res, const Observation& seen) {
+    res.seen = seen.artifacts;
+    for (const auto& a : seen.artifacts)
+      if (a.kind == "screenshot")
+        res.experience += fmt::format(" | what they see ({}): {} (screenshot {}, sha256 {})", seen.signal,
+                                      seen.detail.substr(0, seen.detail.find("; ")), a.path, a.sha256);
+  }
+
   void send(Ladder& l, const std::string& event) {
     if (l.open_pending) flush_open(l);
+    if (l.res.seen.empty() && l.res.first_failure)
+      if (const Observation* seen = seen_since(*l.spec, *l.res.first_failure)) {
+        attach(l.res, *seen);
+        l.incident.experience = l.res.experience;
+        append("evidence_added", {{"policy", l.spec->name},
+                                  {"data", {{"incident", l.incident.key}, {"evidence", to_json(std::vector{*seen})}}}});
+      }
     l.incident.event = event;
     l.incident.at = env.clock.now();
     env.notifier.notify(l.incident, l.spec->incident_sinks, l.dry);
@@ -394,23 +428,15 @@ struct Engine::Impl {
     res.experience = v.reasons.empty() ? "" : v.reasons.front();
     if (!excerpt.empty()) res.experience += " | evidence: " + excerpt;
     // What users see, when a probe of the policy saved it (a browser probe's
-    // screenshot): its latest run's, even when another probe decided. It
-    // joins the journaled evidence, so the file is referenced by its hash.
+    // screenshot); it joins the journaled evidence, so the file is referenced
+    // by its hash. A browser run that is slower than the deciding probe
+    // comes later: send() attaches it then.
     std::vector<Observation> evidence = v.evidence;
-    for (const auto& name : policy.probes) {
-      auto it = history.find(name);
-      if (it == history.end() || it->second.empty()) continue;
-      const Observation& last = it->second.back();
-      if (last.outcome != Outcome::Failed || last.artifacts.empty()) continue;
+    if (const Observation* seen = seen_since(policy, v.since)) {
       bool in = std::any_of(evidence.begin(), evidence.end(),
-                            [&](const Observation& o) { return o.signal == last.signal && o.at == last.at; });
-      if (!in) evidence.push_back(last);
-      for (const auto& a : last.artifacts)
-        if (a.kind == "screenshot")
-          res.experience += fmt::format(" | what they see: {} (screenshot {}, sha256 {})",
-                                        last.detail.substr(0, last.detail.find("; ")), a.path, a.sha256);
-      res.seen = last.artifacts;
-      break;
+                            [&](const Observation& o) { return o.signal == seen->signal && o.at == seen->at; });
+      if (!in) evidence.push_back(*seen);
+      attach(res, *seen);
     }
 
     env.progress.event(fmt::format("TRIPPED policy {}: {}", policy.name, text::join(v.reasons, "; ")));

@@ -360,6 +360,9 @@ Browser::~Browser() {
 
 void Browser::acquire(std::function<void(Result<std::shared_ptr<cdp::CdpPipe>>)> ready) { impl_->acquire(std::move(ready)); }
 void Browser::release() { impl_->release(); }
+void Browser::prewarm() {
+  if (impl_->state == Impl::State::Stopped) impl_->launch();
+}
 void Browser::subscribe(const std::string& key, cdp::EventHandler handler) { impl_->subscribers[key] = std::move(handler); }
 void Browser::unsubscribe(const std::string& key) { impl_->subscribers.erase(key); }
 const BrowserOptions& Browser::options() const { return impl_->options; }

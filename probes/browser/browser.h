@@ -34,6 +34,9 @@ class Browser {
   /// (launching it first if needed), or the reason it could not start.
   /// Every acquire() is paired with one release(), whatever `ready` got.
   void acquire(std::function<void(Result<std::shared_ptr<cdp::CdpPipe>>)> ready);
+  /// Starts the browser now if it is not running (the next acquire()
+  /// waits for its answer).
+  void prewarm();
   /// A run has its result (its context may still be being disposed): with
   /// no run left, a tree above the bound is stopped (the next acquire()
   /// launches a new one).

@@ -25,6 +25,22 @@ struct BlockingHost {
   asio::io_context loop{1};
   std::shared_ptr<Browser> browser;
 
+  /// Launches the browser and waits (bounded by its launch timeout) for its
+  /// first answer, driving the loop on this thread.
+  void prewarm() {
+    std::lock_guard lock(mu);
+    loop.restart();
+    bool ready = false;
+    asio::post(loop, [&] {
+      browser->acquire([&](Result<std::shared_ptr<cdp::CdpPipe>>) {
+        ready = true;
+        browser->release();
+      });
+    });
+    while (!ready && loop.run_one() > 0) {
+    }
+  }
+
   Observation run(const std::string& probe, const std::shared_ptr<const BrowserProbeSpec>& spec, Duration timeout,
                   TimePoint at) {
     std::lock_guard lock(mu);
@@ -70,6 +86,14 @@ class BrowserProbe final : public Probe {
       if (!host_) host_ = shared_host(spec_->browser);
     }
     return host_->run(name_, spec_, timeout_, at);
+  }
+
+  void prepare() override {
+    {
+      std::lock_guard lock(mu_);
+      if (!host_) host_ = shared_host(spec_->browser);
+    }
+    host_->prewarm();
   }
 
   void start(AsyncIo& io, const Clock& clock, std::function<void(Observation)> done) override {

@@ -15,3 +15,8 @@ namespace dg {
 std::unique_ptr<Probe> make_browser_probe(std::string name, Duration timeout, BrowserProbeSpec spec);
 
 }  // namespace dg
+
+namespace dg {
+/// Registers the `browser` type with its config decoder (browser_config.cpp).
+void register_browser_probe(ProbeRegistry& registry);
+}  // namespace dg

@@ -43,5 +43,7 @@ Observation evaluate_dns(const std::string& probe, const DnsProbeSpec& spec, con
 DnsFacts dns_query(const DnsProbeSpec& spec, Duration timeout);
 
 std::unique_ptr<Probe> make_dns_probe(std::string name, Duration timeout, DnsProbeSpec spec);
+/// Registers the `dns` type with its config decoder (dns_config.cpp).
+void register_dns_probe(ProbeRegistry& registry);
 
 }  // namespace dg

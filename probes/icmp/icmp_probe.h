@@ -34,5 +34,7 @@ Observation evaluate_icmp(const std::string& probe, const IcmpProbeSpec& spec, c
 IcmpFacts icmp_ping(const IcmpProbeSpec& spec, Duration timeout);
 
 std::unique_ptr<Probe> make_icmp_probe(std::string name, Duration timeout, IcmpProbeSpec spec);
+/// Registers the `icmp` type with its config decoder (icmp_config.cpp).
+void register_icmp_probe(ProbeRegistry& registry);
 
 }  // namespace dg

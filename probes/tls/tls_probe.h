@@ -46,5 +46,7 @@ Observation evaluate_tls(const std::string& probe, const TlsProbeSpec& spec, con
 TlsFacts tls_handshake(const TlsProbeSpec& spec, Duration timeout);
 
 std::unique_ptr<Probe> make_tls_probe(std::string name, Duration timeout, TlsProbeSpec spec);
+/// Registers the `tls` type with its config decoder (tls_config.cpp).
+void register_tls_probe(ProbeRegistry& registry);
 
 }  // namespace dg

@@ -35,5 +35,7 @@ Observation evaluate_websocket(const std::string& probe, const WebsocketProbeSpe
                                TimePoint at);
 
 std::unique_ptr<Probe> make_websocket_probe(std::string name, Duration timeout, WebsocketProbeSpec spec);
+/// Registers the `websocket` type with its config decoder (websocket_config.cpp).
+void register_websocket_probe(ProbeRegistry& registry);
 
 }  // namespace dg
