@@ -3,6 +3,7 @@
 #include "probes/browser/browser_probe.h"
 #include "probes/command_probe.h"
 #include "probes/dns/dns_probe.h"
+#include "probes/grpc/grpc_probe.h"
 #include "probes/http_probe.h"
 #include "probes/probe.h"
 #include "probes/icmp/icmp_probe.h"
@@ -21,6 +22,7 @@ void register_builtin_probes(ProbeRegistry& registry) {
   register_dns_probe(registry);
   register_icmp_probe(registry);
   register_websocket_probe(registry);
+  register_grpc_probe(registry);
 }
 
 const ProbeRegistry& builtin_probes() { return built_in_once(register_builtin_probes); }

@@ -13,7 +13,7 @@ packages=(
   prometheus-cpp-dev libsystemd-dev
   curl ca-certificates python3
   prometheus
-  chromium libldns-dev dnsmasq-base libnghttp2-dev fonts-dejavu-core  # probes: browser, dns, grpc fixture
+  chromium fonts-dejavu-core libldns-dev dnsmasq-base python3-grpcio  # probes: browser, dns (+ its test server), grpc test server
 )
 
 SUDO=""

@@ -3,6 +3,7 @@
 /// Failed means the target is unhealthy; Error means we could not tell. They are
 /// never folded into each other downstream.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "agent/core/clock.h"
@@ -37,6 +38,8 @@ struct Observation {
   std::string detail;     ///< why: which expectation failed, or what went wrong
   std::string excerpt;    ///< bounded evidence (body / output excerpt), may be empty
   std::vector<Artifact> artifacts;  ///< files saved for a failed run, may be empty
+  /// Named phases of the run in ms (http: dns, connect, tls, first_byte, transfer), may be empty.
+  std::vector<std::pair<std::string, double>> phases_ms;
 };
 
 }  // namespace dg

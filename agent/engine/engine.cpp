@@ -11,6 +11,7 @@
 #include "agent/core/text.h"
 #include "agent/engine/records.h"
 #include "agent/engine/signal_reader.h"
+#include "probes/browser/artifacts.h"
 
 namespace dg {
 
@@ -394,6 +395,7 @@ struct Engine::Impl {
 
   static void attach(PolicyResult& res, const Observation& seen) {
     res.seen = seen.artifacts;
+    pin_artifacts(seen.artifacts);  // an incident references them: never pruned while we run
     for (const auto& a : seen.artifacts)
       if (a.kind == "screenshot")
         res.experience += fmt::format(" | what they see ({}): {} (screenshot {}, sha256 {})", seen.signal,

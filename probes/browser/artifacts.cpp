@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <mutex>
 
 #include <fmt/format.h>
 
@@ -32,6 +33,16 @@ Result<Artifact> save_artifact(const std::string& dir, const std::string& kind, 
   return a;
 }
 
+namespace {
+std::mutex g_pins_mu;
+std::set<std::string> g_pins;
+}  // namespace
+
+void pin_artifacts(const std::vector<Artifact>& files) {
+  std::lock_guard lock(g_pins_mu);
+  for (const auto& a : files) g_pins.insert(a.sha256);
+}
+
 std::vector<std::string> prune_artifacts(const std::string& dir, const PruneLimits& limits,
                                          const std::set<std::string>& pinned) {
   struct File {
@@ -58,6 +69,10 @@ std::vector<std::string> prune_artifacts(const std::string& dir, const PruneLimi
     if (now - f.mtime < limits.keep_recent) break;  // sorted: the rest are younger still
     std::string name = f.path.filename().string();
     if (pinned.contains(name.substr(0, 64))) continue;
+    {
+      std::lock_guard lock(g_pins_mu);
+      if (g_pins.contains(name.substr(0, 64))) continue;
+    }
     if (stdfs::remove(f.path, ec)) {
       removed.push_back(name);
       --count;

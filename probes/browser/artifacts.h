@@ -28,9 +28,13 @@ struct PruneLimits {
   Duration keep_recent = std::chrono::hours(24 * 14);
 };
 
+/// Keeps these files from pruning for the life of the process: the engine
+/// pins what an incident it opened references. Thread-safe.
+void pin_artifacts(const std::vector<Artifact>& files);
+
 /// Removes the oldest files of `dir` while it holds more than the limits
-/// allow, skipping recent ones and every file whose SHA-256 is in `pinned`
-/// (those referenced by open incidents). Returns the names removed.
+/// allow, skipping recent ones, every file whose SHA-256 is in `pinned` and
+/// every one pinned with pin_artifacts(). Returns the names removed.
 std::vector<std::string> prune_artifacts(const std::string& dir, const PruneLimits& limits,
                                          const std::set<std::string>& pinned);
 
