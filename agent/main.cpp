@@ -475,6 +475,14 @@ int main(int argc, char** argv) {
   auto* resume = app.add_subcommand("resume", "resume a paused policy on the running watcher");
   resume->add_option("--config,-c", config_path, "config file")->required();
   resume->add_option("--policy", policy, "the policy")->required();
+  auto* approve = app.add_subcommand("approve", "approve a rollback waiting in its veto window (it runs now)");
+  approve->add_option("--config,-c", config_path, "config file")->required();
+  approve->add_option("--policy", policy, "the policy whose rollback waits")->required();
+  approve->add_option("--reason", reason, "why");
+  auto* veto = app.add_subcommand("veto", "veto a rollback waiting in its veto window (it is skipped; the ladder escalates)");
+  veto->add_option("--config,-c", config_path, "config file")->required();
+  veto->add_option("--policy", policy, "the policy whose rollback waits")->required();
+  veto->add_option("--reason", reason, "why");
 
   try {
     app.parse(argc, argv);
@@ -506,6 +514,10 @@ int main(int argc, char** argv) {
   }
   if (*lift) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/release-mitigation", who_field({}), false);
   if (*pause) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/pause", who_field({{"reason", reason}}), false);
+  if (*approve)
+    return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/approve", who_field({{"reason", reason}}), false);
+  if (*veto)
+    return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/veto", who_field({{"reason", reason}}), false);
   if (*resume) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/resume", who_field({}), false);
 
   struct sigaction sa {};

@@ -39,6 +39,7 @@ class HttpProbe final : public Probe {
     request_.body = http.body;
     request_.timeout = spec_.timeout;
     request_.verify_tls = http.verify_tls;
+    request_.tls = http.tls;
     request_.follow_redirects = http.follow_redirects;
     request_.reuse_connection = http.keepalive;
   }

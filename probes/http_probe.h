@@ -36,6 +36,7 @@ struct HttpProbeSpec {
   std::vector<std::pair<std::string, std::string>> headers;  ///< secrets already resolved
   std::string body;
   bool verify_tls = true;
+  HttpRequest::Tls tls;
   bool follow_redirects = false;
   /// Keep the connection for the next run (watcher only): cheaper, but a kept
   /// connection does not notice a listener that stopped accepting new ones.

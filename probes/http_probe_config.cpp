@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <regex>
 
-#include "agent/config/reader.h"
+#include "agent/config/http_keys.h"
 #include "probes/http_probe.h"
 
 namespace dg {
@@ -106,6 +106,7 @@ void decode_http_probe(ConfigReader& r, ProbeSpec& spec) {
   h.headers = r.string_map("headers", true);
   if (auto v = r.secret_str("body")) h.body = *v;
   if (auto v = r.boolean("tls_verify")) h.verify_tls = *v;
+  decode_http_tls(r, h.tls);
   if (auto v = r.boolean("follow_redirects")) h.follow_redirects = *v;
   if (auto v = r.boolean("keepalive")) h.keepalive = *v;  // watch: reuse one connection (default: a new one per run)
   r.with_table("expect", [&](ConfigReader& er) { decode_expect(er, h.expect); });

@@ -16,6 +16,15 @@
 
 namespace dg {
 
+/// Limits on automated rollbacks of one service, counted from the journal
+/// across runs and restarts. Flag flips are never limited nor delayed:
+/// switching a feature off is the safe direction.
+struct ActionRails {
+  int max_rollbacks = 3;                ///< per rollback_window; 0 = rollbacks never run automatically
+  Duration rollback_window{3'600'000};
+  Duration cooldown{0};                 ///< least time between two rollbacks (a later one waits)
+};
+
 struct AgentSpec {
   std::string service;
   std::string environment = "production";
@@ -27,6 +36,7 @@ struct AgentSpec {
   /// Agent variables command probes and rollbacks may see, beyond the
   /// defaults (PATH, HOME, LANG, LC_*, TZ, USER): "NAME" or "PREFIX*".
   std::vector<std::string> child_env;
+  ActionRails rails;  ///< every service's, unless its [services.NAME] sets its own
 };
 
 /// `deployguard watch`: its HTTP listener and how it runs.
@@ -61,6 +71,7 @@ struct ServiceSpec {
     Duration interval{10'000};
   };
   std::optional<ReleaseFrom> release_from;
+  ActionRails rails;
 };
 
 struct Config {

@@ -205,6 +205,7 @@ class Loader : public ConfigSink {
   void load(const std::string& main_path);
   void read_file(const toml::table& root, const std::string& dir, bool is_main);
   void read_agent(Reader& r);
+  void read_rails(Reader& r, ActionRails& rails);
   void read_watch(Reader& r);
   std::string file_service;  // the current file's `service`, the default of its policies
   std::vector<ServiceSpec> declared_services;
@@ -304,15 +305,16 @@ void Loader::load(const std::string& main_path) {
   if (cfg.policies.empty() && diags.empty())
     error(Loc{main_path, 1, 1}, "policies", "no policy defined: nothing would be guarded");
   // Every policy guards a service; the agent's is the default and comes first.
-  cfg.services.push_back(ServiceSpec{.name = cfg.agent.service});
+  cfg.services.push_back(ServiceSpec{.name = cfg.agent.service, .rails = cfg.agent.rails});
   for (auto& p : cfg.policies) {
     if (p.service.empty()) p.service = cfg.agent.service;
-    if (!cfg.service(p.service)) cfg.services.push_back(ServiceSpec{.name = p.service});
+    if (!cfg.service(p.service)) cfg.services.push_back(ServiceSpec{.name = p.service, .rails = cfg.agent.rails});
   }
   for (auto& d : declared_services) {
     if (ServiceSpec* s = const_cast<ServiceSpec*>(cfg.service(d.name))) {
       s->release = d.release;
       s->release_from = d.release_from;
+      s->rails = d.rails;
     } else {
       cfg.services.push_back(d);
     }
@@ -352,8 +354,10 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
   r.each_named("services", [&](Reader& sr, const std::string& name, const toml::source_region& src) {
     Loc at = loc_of(src);
     claim("services", "service", name, at, sr.base_path());
-    ServiceSpec s{.name = name};
+    // [agent] is read first: a service's rails replace the agent's key by key.
+    ServiceSpec s{.name = name, .rails = cfg.agent.rails};
     if (auto v = sr.str("release")) s.release = *v;
+    read_rails(sr, s.rails);
     if (const toml::table* t = sr.table("release_from")) {
       Reader fr = sr.child(*t, sr.key_path("release_from"));
       ServiceSpec::ReleaseFrom f;
@@ -486,6 +490,14 @@ void Loader::read_agent(Reader& r) {
     a.child_env = *v;
     decode_context.child_env = *v;
   }
+  read_rails(r, a.rails);
+}
+
+// The rollback budget and cooldown ([agent] for every service, or one service's).
+void Loader::read_rails(Reader& r, ActionRails& rails) {
+  if (auto v = r.integer("max_rollbacks", 0, 1000)) rails.max_rollbacks = static_cast<int>(*v);
+  if (auto v = r.duration("rollback_window", Duration{1000})) rails.rollback_window = *v;
+  if (auto v = r.duration("rollback_cooldown", Duration{0})) rails.cooldown = *v;
 }
 
 
@@ -617,9 +629,12 @@ void Loader::read_action(Reader& r, ActionSpec& action) {
         f.segment_jsonlogic = *compiled;
       }
     }
+    if (r.node("confirm_within"))
+      r.error("confirm_within", "a flag flip never waits: confirm_within is a rollback's veto window");
     action.kind = std::move(f);
   } else {
     RollbackActionSpec rb;
+    if (auto v = r.duration("confirm_within", Duration{1000})) rb.confirm_within = *v;
     if (auto v = r.str("rollback", true, "the name of a rollback")) {
       rb.rollback = *v;
       r.reference(r.raw().get("rollback"), "rollback", *v, r.key_path("rollback"));

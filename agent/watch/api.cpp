@@ -291,7 +291,9 @@ ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
     if (action == "pause") r = ctx.engine.pause(name, who, *reason);
     else if (action == "resume") r = ctx.engine.resume(name, who);
     else if (action == "release-mitigation") r = ctx.engine.lift(name, who);
-    else return {.response = error_response(404, fmt::format("no action '{}' (pause, resume, release-mitigation)", action))};
+    else if (action == "approve") r = ctx.engine.approve(name, who, *reason);
+    else if (action == "veto") r = ctx.engine.veto(name, who, *reason);
+    else return {.response = error_response(404, fmt::format("no action '{}' (pause, resume, release-mitigation, approve, veto)", action))};
     if (!r) return {.response = error_response(409, r.error().message)};
     return {.response = json_response(200, json::object{{"policy", name}, {"state", to_string(ctx.engine.state(name))}}),
             .changed = true};

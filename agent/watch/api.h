@@ -4,7 +4,7 @@
 /// (http_listener.h) owns the transport; the watcher owns the state.
 ///
 ///   GET  /metrics /healthz /readyz /api/v1/status /api/v1/decisions?since=SEQ&limit=N
-///   POST /api/v1/alarm  /api/v1/releases  /api/v1/policies/{name}/pause|resume|release-mitigation
+///   POST /api/v1/alarm  /api/v1/releases  /api/v1/policies/{name}/pause|resume|release-mitigation|approve|veto
 ///
 /// GETs need the read token when one is configured; POSTs always need the
 /// alarm token (401 otherwise, and nothing is journaled).

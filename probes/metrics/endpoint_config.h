@@ -1,9 +1,9 @@
 #pragma once
 /// The keys every HTTP metric source shares (url, headers, timeout,
-/// tls_verify), decoded once for each source type's decoder.
+/// tls_verify, ca_file, client_cert, client_key), decoded once for each source type's decoder.
 #include <string_view>
 
-#include "agent/config/reader.h"
+#include "agent/config/http_keys.h"
 
 namespace dg {
 
@@ -13,6 +13,7 @@ void decode_endpoint(ConfigReader& r, Spec& spec, std::string_view what, std::st
   spec.headers = r.string_map("headers", true);
   if (auto v = r.duration("timeout")) spec.timeout = *v;
   if (auto v = r.boolean("tls_verify")) spec.verify_tls = *v;
+  decode_http_tls(r, spec.tls);
 }
 
 }  // namespace dg

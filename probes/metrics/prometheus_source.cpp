@@ -45,6 +45,7 @@ class PrometheusSource final : public MetricSource {
     req.headers = spec_.headers;
     req.timeout = spec_.timeout;
     req.verify_tls = spec_.verify_tls;
+    req.tls = spec_.tls;
     // Long queries go in a POST body: URLs have practical length limits.
     if (form.size() > 1500) {
       req.method = "POST";

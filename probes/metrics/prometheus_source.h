@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/core/http_client.h"
 #include "probes/metrics/metric_source.h"
 
 namespace dg {
@@ -14,6 +15,7 @@ struct PrometheusSourceSpec {
   std::vector<std::pair<std::string, std::string>> headers;  ///< secrets resolved
   Duration timeout{5000};
   bool verify_tls = true;
+  HttpRequest::Tls tls;
 };
 
 std::unique_ptr<MetricSource> make_prometheus_source(const PrometheusSourceSpec& spec);

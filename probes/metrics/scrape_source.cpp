@@ -193,6 +193,7 @@ class ScrapeSource final : public MetricSource {
     req.headers.emplace_back("Accept", "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4");
     req.timeout = spec_.timeout;
     req.verify_tls = spec_.verify_tls;
+    req.tls = spec_.tls;
     req.max_body = spec_.max_body;
     return req;
   }

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/core/http_client.h"
 #include "probes/metrics/metric_source.h"
 
 namespace dg {
@@ -15,6 +16,7 @@ struct ScrapeSourceSpec {
   std::vector<std::pair<std::string, std::string>> headers;
   Duration timeout{5000};
   bool verify_tls = true;
+  HttpRequest::Tls tls;
   ExpositionLimits limits;  ///< bounds on one scrape's exposition
   /// Cap on the (decompressed) exposition; the read stops there and the
   /// reading is an error. Bounds memory against a hostile or runaway target.

@@ -7,6 +7,11 @@
 #include <optional>
 #include <thread>
 
+#include "probes/metrics/scrape_source.h"
+#include "probes/metrics/prometheus_source.h"
+#include "probes/command_probe.h"
+#include "probes/tcp_probe.h"
+#include "probes/http_probe.h"
 #include "agent/core/async_http.h"
 #include "agent/core/clock.h"
 #include "probes/metrics/metric_source.h"

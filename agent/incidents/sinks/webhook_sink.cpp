@@ -7,7 +7,7 @@
 #include <random>
 #include <thread>
 
-#include "agent/config/reader.h"
+#include "agent/config/http_keys.h"
 #include "agent/core/http_client.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
@@ -31,6 +31,7 @@ class WebhookSink final : public IncidentSink {
     req.headers.emplace_back("Idempotency-Key", fmt::format("{}:{}:{}", incident.key, incident.event, text::rfc3339(incident.at)));
     req.body = redacted_payload(incident);
     req.timeout = spec_.timeout;
+    req.tls = spec_.tls;
     std::mt19937 rng{std::random_device{}()};
     Duration delay = spec_.backoff;
     std::string last;
@@ -74,6 +75,7 @@ void decode_webhook_sink(ConfigReader& r, IncidentSinkSpec& spec) {
   if (auto v = r.duration("timeout")) w.timeout = *v;
   if (auto v = r.integer("max_attempts", 1, 20)) w.max_attempts = static_cast<int>(*v);
   if (auto v = r.duration("backoff")) w.backoff = *v;
+  decode_http_tls(r, w.tls);
   spec.kind = std::move(w);
 }
 

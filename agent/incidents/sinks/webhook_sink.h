@@ -4,6 +4,7 @@
 #include <utility>
 #include <vector>
 
+#include "agent/core/http_client.h"
 #include "agent/incidents/incident.h"
 
 namespace dg {
@@ -12,6 +13,7 @@ struct WebhookSinkSpec {
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
   Duration timeout{5000};
+  HttpRequest::Tls tls;
   int max_attempts = 4;
   Duration backoff{500};  ///< first retry delay; doubles, with jitter
 };
