@@ -1,6 +1,7 @@
 // The grpc probe against a real gRPC server: Debian's python3-grpcio serving
 // grpc.health.v1.Health/Check (tests/support/grpc_health_server.py).
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>

@@ -4,6 +4,7 @@
 // Boost.Beast echo server.
 #include <gtest/gtest.h>
 #include <pwd.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
