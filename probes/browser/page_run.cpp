@@ -135,15 +135,18 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
   }
 
   void start() {
-    deadline_timer_.expires_at(deadline_);
-    deadline_timer_.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->on_deadline();
-    });
     browser_->acquire([self = shared_from_this()](Result<std::shared_ptr<cdp::CdpPipe>> pipe) {
       self->acquired_ = true;
-      if (self->finished_) return self->release();  // the deadline came first: nothing was opened
       if (!pipe) return self->browser_failed(pipe.error().message);
       self->pipe_ = *pipe;
+      // The timeout is the page's: it starts once the browser answers (a
+      // cold start is bounded by the browser's own launch_timeout), so a
+      // slow launch on a busy machine is not blamed on the page.
+      self->deadline_ = Steady::now() + self->timeout_;
+      self->deadline_timer_.expires_at(self->deadline_);
+      self->deadline_timer_.async_wait([self](boost::system::error_code ec) {
+        if (!ec) self->on_deadline();
+      });
       self->create_context();
     });
   }
@@ -297,7 +300,11 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
   // until the deadline, as a person would wait for the page.
   void next_step(size_t i) {
     if (finished_) return;
-    if (i >= spec_->steps.size()) return check();
+    if (i >= spec_->steps.size()) {
+      step_ = -1;
+      return check();
+    }
+    step_ = static_cast<int>(i);
     const BrowserStep& s = spec_->steps[i];
     stage_ = fmt::format("step {}", i + 1);
     if (s.kind == BrowserStep::Kind::Wait) {
@@ -328,13 +335,18 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
         return next_step(i + 1);
       }
       if (Steady::now() + kPoll >= deadline_) {
-        const char* verb = s.kind == BrowserStep::Kind::Click ? "click" : s.kind == BrowserStep::Kind::Type ? "type into" : "wait for";
-        facts_.step_failure = fmt::format("step {} ({} {}): no element matches after {}", i + 1, verb, s.selector,
-                                          seconds_text(since_nav()));
+        step_failed(i);
         return finish();
       }
       later([this, i] { next_step(i); });
     });
+  }
+
+  void step_failed(size_t i) {
+    const BrowserStep& s = spec_->steps[i];
+    const char* verb = s.kind == BrowserStep::Kind::Click ? "click" : s.kind == BrowserStep::Kind::Type ? "type into" : "wait for";
+    facts_.step_failure = fmt::format("step {} ({} {}): no element matches after {}", i + 1, verb, s.selector,
+                                      seconds_text(since_nav()));
   }
 
   // `cb` gets "" when the expression is truthy, "false", or "threw: …".
@@ -417,7 +429,10 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
       facts_.navigation_error = fmt::format("no response within {} ms", timeout_.count());
     }
     // Otherwise the page answered and is judged as it stands (a load that
-    // never finished is a failed expectation).
+    // never finished is a failed expectation; a step still waiting for its
+    // element failed).
+    if (step_ >= 0 && !facts_.step_failure && spec_->steps[static_cast<size_t>(step_)].kind != BrowserStep::Kind::Wait)
+      step_failed(static_cast<size_t>(step_));
     finish();
   }
 
@@ -530,6 +545,7 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
   PageFacts facts_;
   std::string log_;
   size_t log_lines_ = 0;
+  int step_ = -1;  ///< the step running, -1 none
   bool acquired_ = false, finished_ = false, navigated_ = false, loaded_ = false, after_load_started_ = false,
        subscribed_ = false, released_ = false;
 

@@ -146,7 +146,7 @@ TEST_F(BrowserProbeTest, StepsTypeAndSave) {
   Observation o = run_once(s);
   EXPECT_EQ(o.outcome, Outcome::Passed) << o.detail;
   s.steps.back().selector = "#no-such-button";
-  o = run_once(s, Duration{1500});
+  o = run_once(s, Duration{2500});
   EXPECT_EQ(o.outcome, Outcome::Failed);
   EXPECT_NE(o.detail.find("step 3 (click #no-such-button): no element matches"), std::string::npos) << o.detail;
 }
