@@ -26,6 +26,9 @@ using Steady = std::chrono::steady_clock;
 
 constexpr auto kPoll = std::chrono::milliseconds(100);
 constexpr auto kScreenshotBound = std::chrono::seconds(2);
+/// Opening a tab (context, target, session, domains) takes tens of ms; a
+/// loaded machine can make it seconds, which is still not the page's fault.
+constexpr Duration kTabBound{5000};
 constexpr size_t kLogLines = 400;
 constexpr size_t kLogBytes = 64 * 1024;
 
@@ -139,14 +142,11 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
       self->acquired_ = true;
       if (!pipe) return self->browser_failed(pipe.error().message);
       self->pipe_ = *pipe;
-      // The timeout is the page's: it starts once the browser answers (a
-      // cold start is bounded by the browser's own launch_timeout), so a
-      // slow launch on a busy machine is not blamed on the page.
-      self->deadline_ = Steady::now() + self->timeout_;
-      self->deadline_timer_.expires_at(self->deadline_);
-      self->deadline_timer_.async_wait([self](boost::system::error_code ec) {
-        if (!ec) self->on_deadline();
-      });
+      // The timeout is the page's: it starts at the navigation. A cold
+      // start is bounded by the browser's own launch_timeout, and opening
+      // the tab by kTabBound or the timeout (past it the browser is the one
+      // not answering: an error), so a busy machine is not blamed on the page.
+      self->arm_deadline(std::max<Duration>(self->timeout_, kTabBound));
       self->create_context();
     });
   }
@@ -215,9 +215,18 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
       });
   }
 
+  void arm_deadline(Duration d) {
+    deadline_ = Steady::now() + d;
+    deadline_timer_.expires_at(deadline_);
+    deadline_timer_.async_wait([self = shared_from_this(), gen = ++deadline_gen_](boost::system::error_code ec) {
+      if (!ec && gen == self->deadline_gen_) self->on_deadline();
+    });
+  }
+
   void navigate() {
     stage_ = "loading the page";
     nav_started_ = Steady::now();
+    arm_deadline(timeout_);
     log("navigate " + spec_->url);
     call("Page.navigate", {{"url", spec_->url}}, [this](json::object r) {
       std::string err = str(r, "errorText");
@@ -546,6 +555,7 @@ class PageRun : public std::enable_shared_from_this<PageRun> {
   std::string log_;
   size_t log_lines_ = 0;
   int step_ = -1;  ///< the step running, -1 none
+  unsigned deadline_gen_ = 0;  ///< drops a deadline wait that was re-armed
   bool acquired_ = false, finished_ = false, navigated_ = false, loaded_ = false, after_load_started_ = false,
        subscribed_ = false, released_ = false;
 

@@ -17,10 +17,11 @@
 
 namespace dg {
 
-/// `done` runs once on the browser's loop, never inside this call, at most
-/// `timeout` (+ the screenshot's own bound of 2 s on a failed run) after the
-/// browser answers; a browser that has to start first adds its start, bounded
-/// by BrowserOptions::launch_timeout.
+/// `done` runs once on the browser's loop, never inside this call: the page
+/// gets `timeout` from its navigation (+ the screenshot's own bound of 2 s on
+/// a failed run); opening its tab is bounded by 5 s or `timeout` (past it:
+/// error), and a browser that has to start first by
+/// BrowserOptions::launch_timeout.
 void start_page_run(std::shared_ptr<Browser> browser, std::string probe, std::shared_ptr<const BrowserProbeSpec> spec,
                     Duration timeout, TimePoint at, std::function<void(Observation)> done);
 

@@ -2,6 +2,7 @@
 # The product story: release 2 breaks the editor for zero-plugin tenants; the
 # guard flips connect-framework off for pluginCount == 0 only, confirms they
 # recovered, opens one incident and journals everything. Exit 1.
+DEMO_BROWSER=1
 source "$(dirname "$0")/lib.sh"
 setup_demo
 start_wiki
