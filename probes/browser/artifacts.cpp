@@ -1,6 +1,7 @@
 #include "probes/browser/artifacts.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -10,6 +11,7 @@
 
 #include "agent/core/fs.h"
 #include "agent/core/sha256.h"
+#include "agent/core/text.h"
 
 namespace dg {
 
@@ -77,6 +79,18 @@ std::vector<std::string> prune_artifacts(const std::string& dir, const PruneLimi
       removed.push_back(name);
       --count;
       total -= f.bytes;
+    }
+  }
+  if (!removed.empty()) {
+    // What was pruned and when, for the review of an incident whose
+    // screenshot is gone ("pruned on …" rather than a dangling path).
+    std::string lines;
+    std::string at = text::rfc3339(std::chrono::time_point_cast<TimePoint::duration>(std::chrono::system_clock::now()));
+    for (const auto& name : removed)
+      lines += fmt::format("{{\"file\":\"{}\",\"sha256\":\"{}\",\"pruned_at\":\"{}\"}}\n", name, name.substr(0, 64), at);
+    if (auto fd = fs::open_for_append((stdfs::path(dir) / "pruned.jsonl").string()); fd) {
+      (void)!::write(*fd, lines.data(), lines.size());
+      ::close(*fd);
     }
   }
   return removed;

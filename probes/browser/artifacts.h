@@ -34,7 +34,9 @@ void pin_artifacts(const std::vector<Artifact>& files);
 
 /// Removes the oldest files of `dir` while it holds more than the limits
 /// allow, skipping recent ones, every file whose SHA-256 is in `pinned` and
-/// every one pinned with pin_artifacts(). Returns the names removed.
+/// every one pinned with pin_artifacts(). Returns the names removed; each is
+/// also recorded in `<dir>/pruned.jsonl` ({file, sha256, pruned_at}), so a
+/// review can say when an incident's screenshot was pruned.
 std::vector<std::string> prune_artifacts(const std::string& dir, const PruneLimits& limits,
                                          const std::set<std::string>& pinned);
 

@@ -113,6 +113,9 @@ TEST(Artifacts, ContentAddressedAndPrunedOldestFirstExceptPinned) {
   EXPECT_EQ(removed[0], b->sha256 + ".png");
   EXPECT_TRUE(std::filesystem::exists(a->path));
   EXPECT_TRUE(std::filesystem::exists(c->path));
+  std::string record = test::slurp(dir.file("pruned.jsonl"));
+  EXPECT_NE(record.find("\"sha256\":\"" + b->sha256 + "\""), std::string::npos) << record;
+  EXPECT_NE(record.find("\"pruned_at\":\""), std::string::npos) << record;
 }
 
 }  // namespace
