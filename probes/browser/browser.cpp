@@ -279,12 +279,41 @@ struct Browser::Impl : std::enable_shared_from_this<Impl> {
       auto self = w.lock();
       if (!self || gen != self->generation || self->state != State::Launching) return;
       if (!r) return self->died(r.error().message);
-      self->launch_timer.cancel();
-      self->state = State::Ready;
-      auto waiting = std::move(self->waiting);
-      self->waiting.clear();
-      for (auto& ready : waiting) ready(self->pipe);
+      self->close_initial_tab(gen);
     });
+  }
+
+  // Chromium opens a first tab in the default context; every run has its own
+  // context, so that tab's renderer (~60 MB) is dead weight: closed before
+  // the browser is ready (the browser stays up without tabs).
+  void close_initial_tab(unsigned gen) {
+    auto w = weak_from_this();
+    pipe->call("Target.getTargets", {}, "", [w, gen](Result<json::object> r) {
+      auto self = w.lock();
+      if (!self || gen != self->generation || self->state != State::Launching) return;
+      std::vector<std::string> pages;
+      if (r)
+        if (auto* infos = r->if_contains("targetInfos"); infos && infos->is_array())
+          for (const auto& t : infos->as_array())
+            if (t.is_object() && t.as_object().contains("type") && t.as_object().at("type") == "page")
+              if (auto* id = t.as_object().if_contains("targetId"); id && id->is_string()) pages.emplace_back(id->as_string());
+      if (pages.empty()) return self->ready_now();
+      auto left = std::make_shared<size_t>(pages.size());
+      for (const auto& id : pages)
+        self->pipe->call("Target.closeTarget", {{"targetId", id}}, "", [w, gen, left](Result<json::object>) {
+          auto self = w.lock();
+          if (!self || gen != self->generation || self->state != State::Launching) return;
+          if (--*left == 0) self->ready_now();
+        });
+    });
+  }
+
+  void ready_now() {
+    launch_timer.cancel();
+    state = State::Ready;
+    auto ready_list = std::move(waiting);
+    waiting.clear();
+    for (auto& ready : ready_list) ready(pipe);
   }
 
   static std::string text_tail(const std::string& err) {
