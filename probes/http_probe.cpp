@@ -82,6 +82,14 @@ Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& res
   for (const auto& range : ex.status) status_ok = status_ok || (r.status >= range.lo && r.status <= range.hi);
   if (!status_ok) failures.push_back(fmt::format("status {} (expected {})", r.status, status_text(ex.status)));
 
+  auto ms = [](std::chrono::microseconds d) { return d.count() / 1000.0; };
+  obs.phases_ms = {{"dns", ms(r.phases.dns)}, {"connect", ms(r.phases.connect)}, {"tls", ms(r.phases.tls)},
+                   {"first_byte", ms(r.phases.first_byte)}, {"transfer", ms(r.phases.transfer)}};
+  if (ex.max_connect && r.phases.connect > *ex.max_connect)
+    failures.push_back(fmt::format("connect took {:.1f} ms (max_connect {})", ms(r.phases.connect), format_duration(*ex.max_connect)));
+  if (ex.max_first_byte && r.phases.to_first_byte > *ex.max_first_byte)
+    failures.push_back(fmt::format("first byte after {:.1f} ms (max_first_byte {})", ms(r.phases.to_first_byte),
+                                   format_duration(*ex.max_first_byte)));
   if (ex.max_latency && r.elapsed > *ex.max_latency)
     failures.push_back(fmt::format("latency {} ms above max_latency {}", r.elapsed.count(),
                                    format_duration(*ex.max_latency)));

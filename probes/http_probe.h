@@ -26,6 +26,8 @@ struct HttpExpect {
   std::vector<std::pair<std::string, std::string>> headers_equal;  ///< lower-cased name, value
   std::vector<std::pair<std::string, std::string>> json_equals;    ///< JSON pointer, expected JSON text
   std::optional<Duration> max_latency;
+  std::optional<Duration> max_connect;     ///< the TCP connect phase
+  std::optional<Duration> max_first_byte;  ///< start to the first byte of the response
 };
 
 struct HttpProbeSpec {

@@ -89,6 +89,8 @@ void decode_expect(ConfigReader& r, HttpExpect& ex) {
     }
   }
   if (auto v = r.duration("max_latency")) ex.max_latency = *v;
+  if (auto v = r.duration("max_connect")) ex.max_connect = *v;
+  if (auto v = r.duration("max_first_byte")) ex.max_first_byte = *v;
 }
 
 void decode_http_probe(ConfigReader& r, ProbeSpec& spec) {

@@ -26,6 +26,11 @@ class Probe {
   /// from inside start(). The default runs run() on a thread of its own
   /// (offload); built-in probes override it with a real asynchronous form.
   virtual void start(AsyncIo& io, const Clock& clock, std::function<void(Observation)> done);
+  /// Before the first run(), by a driver whose first observations matter
+  /// (verify, before its bake): gets ready so that run is as fast as the
+  /// next ones (a browser probe starts its browser). May block briefly;
+  /// a failure here shows in the first run. Default: nothing to do.
+  virtual void prepare() {}
 };
 
 struct ProbeRegistry : Registry<ProbeSpec, Probe> {

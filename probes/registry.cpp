@@ -1,9 +1,15 @@
 // The built-in probe types. Each registers its factory and config decoder in
 // its own home; adding a type is one line here.
+#include "probes/browser/browser_probe.h"
 #include "probes/command_probe.h"
+#include "probes/dns/dns_probe.h"
+#include "probes/grpc/grpc_probe.h"
 #include "probes/http_probe.h"
 #include "probes/probe.h"
+#include "probes/icmp/icmp_probe.h"
 #include "probes/tcp_probe.h"
+#include "probes/tls/tls_probe.h"
+#include "probes/websocket/websocket_probe.h"
 
 namespace dg {
 
@@ -11,6 +17,12 @@ void register_builtin_probes(ProbeRegistry& registry) {
   register_http_probe(registry);
   register_command_probe(registry);
   register_tcp_probe(registry);
+  register_browser_probe(registry);
+  register_tls_probe(registry);
+  register_dns_probe(registry);
+  register_icmp_probe(registry);
+  register_websocket_probe(registry);
+  register_grpc_probe(registry);
 }
 
 const ProbeRegistry& builtin_probes() { return built_in_once(register_builtin_probes); }

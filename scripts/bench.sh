@@ -3,6 +3,7 @@
 # to stdout; docs/benchmarks.md records them with the machine and command.
 #   scripts/bench.sh [GOOGLE-BENCHMARK-FLAGS...]  agent overhead, then the parser comparison
 #   scripts/bench.sh parser                       the parser comparison only
+#   scripts/bench.sh browser                      the browser probe's cost only (also run after the others)
 # The parser comparison runs, in one go on the same files: our parser in
 # process (bench/exposition_bench), Prometheus' own parsers (the anchor at
 # ../shared/anchors/go-parsers/run.sh next to the checkout, or $GO_ANCHOR), and
@@ -15,6 +16,26 @@ dpkg-query -W -f='${Status}' libbenchmark-dev 2>/dev/null | grep -q "install ok 
   $SUDO apt-get install -y -qq libbenchmark-dev >/dev/null
 }
 BUILD_DIR=build-bench BUILD_TYPE=Release scripts/build.sh -DDEPLOYGUARD_BUILD_TESTS=OFF -DDEPLOYGUARD_BUILD_BENCH=ON
+
+# The browser probe with a warm browser against the demo wiki's editor page:
+# runs per CPU-minute of the whole browser tree plus the agent, latency
+# p50/p95, peak memory of the tree (targets: >= 60 runs/CPU-minute, < 400 MB).
+browser_bench() {
+  local state port pid
+  state=$(mktemp -d)
+  cp examples/wiki/flags.json examples/wiki/tenants.json "$state/"
+  echo 1 >"$state/release"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  node examples/wiki/server.js --port "$port" --state "$state" >"$state/server.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q listening "$state/server.log" 2>/dev/null && break; sleep 0.05; done
+  echo "== browser probe, warm browser, demo editor page ($(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs))"
+  ./build-bench/browser_probe_bench "http://127.0.0.1:$port/edit?tenant=acme" "${BROWSER_RUNS:-200}" 2>&1 | grep -v '^\[' || true
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$state"
+}
+if [[ "${1:-}" == browser ]]; then browser_bench; exit 0; fi
 if [[ "${1:-}" != parser ]]; then ./build-bench/agent_overhead_bench "$@"; fi
 
 anchor=${GO_ANCHOR:-../shared/anchors/go-parsers/run.sh}
@@ -86,3 +107,5 @@ w, c = ours[10]
 print(f"10 MiB: deployguard exposition check {pw:.0f} MiB/s wall, {pc:.0f} MiB/cpu-s; "
       f"{100 * pw / w:.0f} % of in-process wall, {100 * pc / c:.0f} % of cpu (target >= 80 %)")
 EOF
+
+browser_bench

@@ -69,6 +69,7 @@ tenants
 echo "== the incident it opened ($state/incidents.jsonl)"
 python3 - "$state/incidents.jsonl" <<'PY'
 import json, sys
+seen = ""
 for line in open(sys.argv[1]):
     i = json.loads(line)
     print(f"  {i['event']:9} {i['dedup_key']}  status={i['status']}")
@@ -76,8 +77,19 @@ for line in open(sys.argv[1]):
         print(f"            affected: {i['affected']}")
         print(f"            sees:     {i['experience'][:160]}")
         print(f"            since:    {i['since']}")
+    elif "screenshot" in i['experience'] and "screenshot" not in seen:
+        print(f"            sees:     {i['experience'].split(' | what they see ')[-1][:240]}")
+    seen = i['experience']
     for a in i['actions']:
         print(f"            did:      {a}")
+PY
+python3 - "$state/report.json" <<'PY'
+import json, sys
+for p in json.load(open(sys.argv[1]))["policies"]:
+    for a in p.get("artifacts", []):
+        if a["kind"] == "screenshot":
+            print(f"== what the zero-plugin tenants saw (screenshot of the broken editor): {a['path']}")
+            print(f"   sha256 {a['sha256']}, {a['bytes']} bytes; also named in the incident and the journal")
 PY
 echo "== journal"
 ./build/deployguard journal verify "$state/journal.jsonl"

@@ -16,6 +16,7 @@ packages=(
   chromium chromium-driver python3-selenium tidy  # status page (headless browser e2e) and review HTML check
   postgresql  # unleash flag provider tests (scripts/unleash.sh)
   prometheus-alertmanager  # alertmanager incident sink tests
+  fonts-dejavu-core libldns-dev dnsmasq-base python3-grpcio  # probes: browser, dns (+ its test server), grpc test server
 )
 
 SUDO=""

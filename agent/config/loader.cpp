@@ -284,6 +284,8 @@ void Loader::load(const std::string& main_path) {
     }
   }
   current_file = main_path;
+  // The default journal's directory, unless [agent] names a journal.
+  decode_context.artifacts_dir = (stdfs::path(dir) / "artifacts").string();
   read_file(*root, dir, true);
   for (auto& [shown, abs, table] : included) {
     current_file = shown;
@@ -484,7 +486,10 @@ void Loader::read_agent(Reader& r) {
     a.service = *v;
   }
   if (auto v = r.str("environment")) a.environment = *v;
-  if (auto v = r.path("journal")) a.journal = *v;
+  if (auto v = r.path("journal")) {
+    a.journal = *v;
+    decode_context.artifacts_dir = (stdfs::path(*v).parent_path() / "artifacts").string();
+  }
   if (auto v = r.integer("journal_segment_size", 4096, 1LL << 40)) a.journal_segment_size = *v;
   if (auto v = r.boolean("dry_run")) a.dry_run = *v;
   if (auto v = r.duration("bake", Duration{100})) a.bake = *v;

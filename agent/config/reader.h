@@ -22,6 +22,9 @@ namespace dg {
 struct DecodeContext {
   /// agent.child_env: the agent variables commands may see.
   std::vector<std::string> child_env;
+  /// Beside the journal: where probes keep evidence files (a browser
+  /// probe's screenshots), `<journal's directory>/artifacts`.
+  std::string artifacts_dir;
 };
 
 /// Where the reader sends what it finds; the loader implements it.

@@ -93,6 +93,7 @@ struct Fd {
 /// agent has threads.
 struct ChildSetup {
   const char* cwd = nullptr;  ///< nullptr: inherit
+  const std::vector<std::pair<int, int>>* inherit = nullptr;  ///< {child fd, agent fd}
 
   bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) {
     // Its own group, so a timeout reaches grandchildren too.
@@ -115,6 +116,23 @@ struct ChildSetup {
       if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
         max = static_cast<int>(std::min<rlim_t>(rl.rlim_cur, static_cast<rlim_t>(max)));
       for (int fd = 3; fd < max; ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+    // Descriptors asked for at fixed numbers: first out of the way of every
+    // target (a source may sit on another's target), then dup2'd into place,
+    // which clears close-on-exec. The launcher's error pipe is never on a
+    // target (3 … 7): start() opens five descriptors (two pipes, /dev/null)
+    // before it, and open() takes the lowest free numbers.
+    if (inherit && !inherit->empty()) {
+      int above = 3;
+      for (auto [child, agent] : *inherit) above = std::max(above, child + 1);
+      int moved[8];
+      size_t n = std::min<size_t>(inherit->size(), 8);
+      for (size_t i = 0; i < n; ++i) {
+        moved[i] = ::fcntl((*inherit)[i].second, F_DUPFD_CLOEXEC, above);
+        if (moved[i] < 0) return {errno, bp::system_category()};
+      }
+      for (size_t i = 0; i < n; ++i)
+        if (::dup2(moved[i], (*inherit)[i].first) < 0) return {errno, bp::system_category()};
     }
     return {};
   }
@@ -246,6 +264,9 @@ class Run final : public CommandHandle, public std::enable_shared_from_this<Run>
 
 Result<void> Run::start(const CommandSpec& spec) {
   if (spec.argv.empty()) return fail("empty argv");
+  if (spec.inherit_fds.size() > 8) return fail("more than 8 inherited descriptors");
+  for (auto [child, agent] : spec.inherit_fds)
+    if (child <= 2 || child > 7 || agent < 0) return fail(fmt::format("cannot pass descriptor {} as {}", agent, child));
   // Checked here rather than left to the child: a child that cannot exec
   // leaves through the launcher's exit(), which runs the agent's atexit
   // handlers in the forked copy.
@@ -311,6 +332,7 @@ Result<void> Run::start(const CommandSpec& spec) {
 Run::Launch Run::launch(const CommandSpec& spec, const std::string& program, std::vector<const char*>& argv,
                         std::vector<std::string>& env, int in, int out, int err) {
   bp::posix::default_launcher launcher;
+  for (auto [child, agent] : spec.inherit_fds) launcher.fd_whitelist.push_back(child);
   bp::error_code ec;
   const pid_t agent = ::getpid();
   Launch result;
@@ -319,7 +341,7 @@ Run::Launch Run::launch(const CommandSpec& spec, const std::string& program, std
     // spec says ("sh"), not the resolved path.
     auto proc = launcher(loop_.get_executor(), ec, bp::filesystem::path(program), argv.data(),
                          bp::process_stdio{in, out, err}, bp::process_environment(env),
-                         ChildSetup{spec.cwd.empty() ? nullptr : spec.cwd.c_str()});
+                         ChildSetup{spec.cwd.empty() ? nullptr : spec.cwd.c_str(), &spec.inherit_fds});
     if (!ec) {
       handle_.emplace(proc.detach());
       pid_ = launcher.pid;

@@ -149,6 +149,19 @@ Result<HttpResponse> CurlExchange::finish(CURL* curl, CURLcode rc) {
   response.elapsed = std::chrono::duration_cast<Duration>(std::chrono::steady_clock::now() - started);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  // Cumulative times since the start (µs), turned into phases.
+  curl_off_t dns = 0, conn = 0, tls = 0, first = 0, total = 0;
+  curl_easy_getinfo(curl, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+  curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &conn);
+  curl_easy_getinfo(curl, CURLINFO_APPCONNECT_TIME_T, &tls);
+  curl_easy_getinfo(curl, CURLINFO_STARTTRANSFER_TIME_T, &first);
+  curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &total);
+  using us = std::chrono::microseconds;
+  curl_off_t ready = std::max(conn, tls);
+  response.phases = {.dns = us(dns), .connect = us(std::max<curl_off_t>(0, conn - dns)),
+                     .tls = us(tls > 0 ? std::max<curl_off_t>(0, tls - conn) : 0),
+                     .first_byte = us(std::max<curl_off_t>(0, first - ready)),
+                     .transfer = us(std::max<curl_off_t>(0, total - first)), .to_first_byte = us(first)};
   response.status = static_cast<int>(status);
   if (rc == CURLE_WRITE_ERROR && response.body_truncated) rc = CURLE_OK;
   if (rc != CURLE_OK) {

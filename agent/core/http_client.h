@@ -39,6 +39,14 @@ struct HttpResponse {
   std::string body;
   bool body_truncated = false;  ///< the body reached max_body; the rest was never read
   Duration elapsed{0};
+  /// Where the time went, from libcurl: name lookup, TCP connect, TLS
+  /// handshake (0 without TLS), the server's time to the first byte after
+  /// the request was sent, and the transfer of the rest.
+  struct Phases {
+    std::chrono::microseconds dns{0}, connect{0}, tls{0}, first_byte{0}, transfer{0};
+    /// From the start to the first byte of the response (time to first byte).
+    std::chrono::microseconds to_first_byte{0};
+  } phases;
 
   /// First value of a header (name compared case-insensitively), or nullptr.
   const std::string* header(std::string_view name) const;

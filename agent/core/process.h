@@ -25,6 +25,10 @@ struct CommandSpec {
   Duration timeout{30'000};
   Duration kill_grace{3000};  ///< between SIGTERM and SIGKILL on timeout
   size_t output_limit = 64 * 1024;  ///< per stream; the rest is read and dropped
+  /// Descriptors the child gets at fixed numbers, as {child fd, agent fd}
+  /// (e.g. Chromium's DevTools pipe on 3 and 4); child fds must be 3 … 7
+  /// and distinct. Every other descriptor but stdio is closed at exec.
+  std::vector<std::pair<int, int>> inherit_fds;
 };
 
 struct CommandResult {

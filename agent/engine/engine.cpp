@@ -12,6 +12,7 @@
 #include "agent/core/text.h"
 #include "agent/engine/records.h"
 #include "agent/engine/signal_reader.h"
+#include "probes/browser/artifacts.h"
 
 namespace dg {
 
@@ -524,8 +525,43 @@ struct Engine::Impl {
     return text::join(parts, "; ");
   }
 
+  // The latest failed run with a screenshot among the policy's probes,
+  // started at most 30 s before the first failure (older is another story).
+  const Observation* seen_since(const PolicySpec& policy, TimePoint since) const {
+    const Observation* best = nullptr;
+    for (const auto& name : policy.probes) {
+      auto it = history.find(name);
+      if (it == history.end()) continue;
+      for (auto o = it->second.rbegin(); o != it->second.rend(); ++o) {
+        if (o->at + std::chrono::seconds(30) < since) break;
+        bool shot = std::any_of(o->artifacts.begin(), o->artifacts.end(), [](const Artifact& a) { return a.kind == "screenshot"; });
+        if (o->outcome == Outcome::Failed && shot) {
+          if (!best || o->at > best->at) best = &*o;
+          break;
+        }
+      }
+    }
+    return best;
+  }
+
+  static void attach(PolicyResult& res, const Observation& seen) {
+    res.seen = seen.artifacts;
+    pin_artifacts(seen.artifacts);  // an incident references them: never pruned while we run
+    for (const auto& a : seen.artifacts)
+      if (a.kind == "screenshot")
+        res.experience += fmt::format(" | what they see ({}): {} (screenshot {}, sha256 {})", seen.signal,
+                                      seen.detail.substr(0, seen.detail.find("; ")), a.path, a.sha256);
+  }
+
   void send(Ladder& l, const std::string& event) {
     if (l.open_pending) flush_open(l);
+    if (l.res.seen.empty() && l.res.first_failure)
+      if (const Observation* seen = seen_since(*l.spec, *l.res.first_failure)) {
+        attach(l.res, *seen);
+        l.incident.experience = l.res.experience;
+        append("evidence_added", {{"policy", l.spec->name},
+                                  {"data", {{"incident", l.incident.key}, {"evidence", to_json(std::vector{*seen})}}}});
+      }
     l.incident.event = event;
     l.incident.at = env.clock.now();
     env.notifier.notify(l.incident, l.spec->incident_sinks, l.dry);
@@ -546,6 +582,17 @@ struct Engine::Impl {
     for (auto it = v.evidence.rbegin(); it != v.evidence.rend() && excerpt.empty(); ++it) excerpt = it->excerpt;
     res.experience = v.reasons.empty() ? "" : v.reasons.front();
     if (!excerpt.empty()) res.experience += " | evidence: " + excerpt;
+    // What users see, when a probe of the policy saved it (a browser probe's
+    // screenshot); it joins the journaled evidence, so the file is referenced
+    // by its hash. A browser run that is slower than the deciding probe
+    // comes later: send() attaches it then.
+    std::vector<Observation> evidence = v.evidence;
+    if (const Observation* seen = seen_since(policy, v.since)) {
+      bool in = std::any_of(evidence.begin(), evidence.end(),
+                            [&](const Observation& o) { return o.signal == seen->signal && o.at == seen->at; });
+      if (!in) evidence.push_back(*seen);
+      attach(res, *seen);
+    }
 
     env.progress.event(fmt::format("TRIPPED policy {}: {}", policy.name, text::join(v.reasons, "; ")));
     // The incident is journaled with the trip, so a run that finds this one
@@ -575,7 +622,7 @@ struct Engine::Impl {
     auto seq = append("policy_tripped", {{"policy", policy.name},
                                          {"data", {{"reasons", to_json(v.reasons)}, {"probe", v.probe},
                                                    {"since", text::rfc3339(v.since)}, {"dry_run", l.dry},
-                                                   {"evidence", to_json(v.evidence)}, {"release", l.release},
+                                                   {"evidence", to_json(evidence)}, {"release", l.release},
                                                    {"metric_evidence", to_json(v.metric_evidence)},
                                                    {"stats", stats_json(v)},
                                                    {"incident", {{"key", incident.key}, {"affected", scope_of(policy)},

@@ -79,6 +79,7 @@ struct PolicyResult {
   std::vector<std::string> reasons;
   std::string probe;       ///< deciding probe, when tripped
   std::string experience;  ///< what users see (failing expectation + evidence)
+  std::vector<Artifact> seen;  ///< a browser probe's screenshot and log of what they see
   std::optional<TimePoint> first_failure, tripped_at, recovered_at;
   std::vector<ActionRecord> actions;
   std::string incident_key;

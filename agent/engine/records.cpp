@@ -13,6 +13,17 @@ json::object to_json(const Observation& o) {
                  {"latency_ms", o.latency.count()},
                  {"detail", o.detail}};
   if (!o.excerpt.empty()) j["excerpt"] = o.excerpt;
+  if (!o.phases_ms.empty()) {
+    json::object phases;
+    for (const auto& [name, ms] : o.phases_ms) phases[name] = ms;
+    j["phases_ms"] = std::move(phases);
+  }
+  if (!o.artifacts.empty()) {
+    json::array files;
+    for (const auto& a : o.artifacts)
+      files.push_back({{"kind", a.kind}, {"path", a.path}, {"sha256", a.sha256}, {"bytes", a.bytes}});
+    j["artifacts"] = std::move(files);
+  }
   return j;
 }
 

@@ -72,6 +72,8 @@ std::string summary_text(const VerifyReport& r) {
     if (p.recovered_at)
       out += fmt::format("      time to mitigate: {} after the bake started ({} after detection)\n",
                          secs(r.started, *p.recovered_at), secs(*p.tripped_at, *p.recovered_at));
+    for (const auto& a : p.seen)
+      if (a.kind == "screenshot") out += fmt::format("      screenshot of what users see: {} (sha256 {})\n", red(a.path), a.sha256);
     if (!p.incident_key.empty()) out += fmt::format("      incident: {}\n", red(p.incident_key));
   }
   if (!r.incident_delivery.empty()) {
@@ -106,6 +108,11 @@ std::string report_json(const VerifyReport& r) {
     json::object o{{"name", p.name}, {"state", p.state}, {"reasons", reasons}, {"actions", actions}};
     if (!p.probe.empty()) o["probe"] = p.probe;
     if (!p.experience.empty()) o["experience"] = p.experience;
+    if (!p.seen.empty()) {
+      json::array seen;
+      for (const auto& a : p.seen) seen.push_back({{"kind", a.kind}, {"path", a.path}, {"sha256", a.sha256}, {"bytes", a.bytes}});
+      o["artifacts"] = std::move(seen);
+    }
     if (!p.incident_key.empty()) o["incident_key"] = p.incident_key;
     auto put = [&](const char* key, const std::optional<double>& v) {
       if (v) o[key] = *v;

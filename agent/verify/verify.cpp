@@ -35,6 +35,11 @@ class Bake {
     report_.config_digest = cfg_.digest;
     report_.bake = opt_.bake;
     report_.dry_run = opt_.dry_run;
+    // Warm before the bake starts (a browser probe's browser), so the first
+    // observations come as soon as the later ones.
+    for (const auto& p : cfg_.policies)
+      for (const auto& name : p.probes)
+        if (auto it = rt_.probes.find(name); it != rt_.probes.end() && !opt_.inline_signals) it->second->prepare();
     report_.started = clock_.now();
     for (const auto& p : cfg_.probes) stats_[p.name] = ProbeStats{.name = p.name, .type = p.type};
 

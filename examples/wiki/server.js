@@ -1,7 +1,8 @@
 'use strict';
 // Demo "wiki" service for deployguard. It has a deliberate release-2 bug:
 // with connect-framework on and no plugins, the editor page ships without
-// its bootstrap script (still HTTP 200), so only a content probe notices.
+// its bootstrap module (still HTTP 200), so the editor stays an empty box:
+// only a content probe or a real browser notices.
 //
 // Usage: node server.js --port PORT --state DIR
 // DIR/release     deployed release, re-read on every request
@@ -173,7 +174,8 @@ function renderMetrics() {
 
 // ---- HTTP ----
 
-const KNOWN_ROUTES = new Set(['/edit', '/flags/eval', '/healthz', '/metrics', '/control/errors']);
+const KNOWN_ROUTES = new Set(['/edit', '/flags/eval', '/healthz', '/metrics', '/control/errors',
+  '/control/editor-fault']);
 
 function routeLabel(path) {
   if (path.startsWith('/static/')) return '/static';
@@ -182,8 +184,11 @@ function routeLabel(path) {
 
 let editErrorRate = 0; // set by POST /control/errors
 
-const BOOTSTRAP_JS = "// Editor bootstrap: mounts the rich-text editor.\n" +
-  "document.querySelectorAll('[data-editor]').forEach(function (el) { el.dataset.ready = 'true'; });\n";
+// The editor's module, read once; '__FAULT__' is replaced per request by the
+// fault set through POST /control/editor-fault (tests of the browser probe).
+const BOOTSTRAP_JS = fs.readFileSync(`${__dirname}/static/editor-bootstrap.js`, 'utf8');
+const EDITOR_FAULTS = new Set(['none', 'throw', 'missing-module', 'slow']);
+let editorFault = { mode: 'none', delayMs: 0 };
 
 function escapeHtml(s) {
   return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -197,8 +202,9 @@ function editorPage(tenant, release, frameworkOn) {
     '<!doctype html>',
     '<html><head><meta charset="utf-8">',
     `<title>Edit page - ${escapeHtml(tenant.id)}</title>`,
-    withBootstrap ? '<script src="/static/editor-bootstrap.js"></script>' : '',
-    '</head><body>',
+    withBootstrap ? '<script type="module" src="/static/editor-bootstrap.js"></script>' : '',
+    '</head><body style="font-family: sans-serif; margin: 24px">',
+    `<h1>Edit page - ${escapeHtml(tenant.id)}</h1>`,
     `<div id="editor" data-editor data-tenant="${escapeHtml(tenant.id)}" ` +
       `data-release="${escapeHtml(release)}" data-framework="${frameworkOn ? 'on' : 'off'}"></div>`,
     '</body></html>',
@@ -234,10 +240,14 @@ function handle(req, res) {
       const flag = evalFramework(tenant);
       const page = editorPage(tenant, release, flag.value);
       brokenPage = !page.withBootstrap;
+      if (editorFault.mode === 'slow') {
+        return setTimeout(() => send(200, 'text/html; charset=utf-8', page.html), editorFault.delayMs);
+      }
       return send(200, 'text/html; charset=utf-8', page.html);
     }
     if (get && path === '/static/editor-bootstrap.js') {
-      return send(200, 'application/javascript; charset=utf-8', BOOTSTRAP_JS);
+      if (editorFault.mode === 'missing-module') return sendText(404, 'not found\n');
+      return send(200, 'text/javascript; charset=utf-8', BOOTSTRAP_JS.replace('__FAULT__', editorFault.mode));
     }
     if (get && path === '/flags/eval') {
       const tenant = lookupTenant(url.searchParams.get('tenant'));
@@ -257,6 +267,17 @@ function handle(req, res) {
       }
       editErrorRate = rate;
       return sendJson(200, { error_rate: rate });
+    }
+    if (req.method === 'POST' && path === '/control/editor-fault') {
+      // What no string check sees: a module that throws, a module that
+      // 404s, a page that answers slowly. For the browser probe's tests.
+      const mode = url.searchParams.get('mode') || 'none';
+      const delayMs = Number(url.searchParams.get('delay_ms') || 3000);
+      if (!EDITOR_FAULTS.has(mode) || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > 60000) {
+        return sendJson(400, { error: `mode is one of ${[...EDITOR_FAULTS].join(', ')}; delay_ms 0-60000` });
+      }
+      editorFault = { mode, delayMs };
+      return sendJson(200, editorFault);
     }
     return sendText(404, 'not found\n');
   } catch (e) {

@@ -2,6 +2,7 @@
 # The product story: release 2 breaks the editor for zero-plugin tenants; the
 # guard flips connect-framework off for pluginCount == 0 only, confirms they
 # recovered, opens one incident and journals everything. Exit 1.
+DEMO_BROWSER=1
 source "$(dirname "$0")/lib.sh"
 setup_demo
 start_wiki
@@ -39,6 +40,28 @@ assert any("connect-framework" in a for a in events[1]["actions"]), events[1]
 report = json.load(open(sys.argv[2]))
 assert report["exit_code"] == 1 and report["policies"][0]["state"] == "mitigated", report
 assert report["policies"][0]["time_to_detect_seconds"] is not None
+PY
+# What users saw: the browser probe's screenshot of the broken editor, a PNG
+# of the viewport's size, referenced by path and SHA-256 from the journal,
+# the incident and the report.
+python3 - "$STATE/journal.jsonl" "$STATE/incidents.jsonl" "$WORK/report.json" <<'PY' || fail "screenshot evidence"
+import hashlib, json, os, struct, sys
+records = [json.loads(l) for l in open(sys.argv[1])]
+shots = []
+for r in records:
+    for o in r.get("data", {}).get("evidence", []) or []:
+        shots += [a for a in o.get("artifacts", []) if a["kind"] == "screenshot"]
+assert shots, "no screenshot referenced from the journal"
+a = shots[0]
+png = open(a["path"], "rb").read()
+assert hashlib.sha256(png).hexdigest() == a["sha256"] and os.path.basename(a["path"]) == a["sha256"] + ".png", a
+assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR", "not a PNG"
+assert struct.unpack(">II", png[16:24]) == (1280, 800), struct.unpack(">II", png[16:24])
+incidents = [json.loads(l) for l in open(sys.argv[2])]
+assert any(a["path"] in i["experience"] and "selector #editor not visible" in i["experience"] for i in incidents), \
+    [i["experience"] for i in incidents]
+report = json.load(open(sys.argv[3]))
+assert any(x["sha256"] == a["sha256"] for x in report["policies"][0].get("artifacts", [])), report["policies"][0]
 PY
 grep -q "<failure" "$WORK/report.xml" || fail "JUnit report lacks the failure"
 grep -q "time to detect" "$WORK/out.txt" || fail "summary lacks time to detect"

@@ -92,3 +92,33 @@ TEST(HttpEval, TransportFailureIsAnErrorNotAFailure) {
 
 }  // namespace
 }  // namespace dg
+
+namespace dg {
+namespace {
+
+// Per-phase timings from libcurl: journaled with every observation, and
+// usable as expectations.
+TEST(HttpEval, PhaseTimingsAreJournaledAndBounded) {
+  HttpResponse r = resp(200, "ok");
+  r.phases = {.dns = std::chrono::microseconds(1'000), .connect = std::chrono::microseconds(30'000),
+              .first_byte = std::chrono::microseconds(200'000), .transfer = std::chrono::microseconds(500),
+              .to_first_byte = std::chrono::microseconds(231'000)};
+  HttpExpect ok;
+  ok.max_connect = Duration{50};
+  ok.max_first_byte = Duration{300};
+  Observation o = evaluate_http(spec(ok), r, {});
+  EXPECT_EQ(o.outcome, Outcome::Passed) << o.detail;
+  ASSERT_EQ(o.phases_ms.size(), 5u);
+  EXPECT_EQ(o.phases_ms[1].first, "connect");
+  EXPECT_DOUBLE_EQ(o.phases_ms[1].second, 30.0);
+  HttpExpect tight;
+  tight.max_connect = Duration{10};
+  tight.max_first_byte = Duration{100};
+  o = evaluate_http(spec(tight), r, {});
+  EXPECT_EQ(o.outcome, Outcome::Failed);
+  EXPECT_NE(o.detail.find("connect took 30.0 ms (max_connect 10ms)"), std::string::npos) << o.detail;
+  EXPECT_NE(o.detail.find("first byte after 231.0 ms (max_first_byte 100ms)"), std::string::npos) << o.detail;
+}
+
+}  // namespace
+}  // namespace dg
