@@ -13,6 +13,7 @@ packages=(
   prometheus-cpp-dev libsystemd-dev
   curl ca-certificates python3
   prometheus
+  systemd-journal-remote  # log signatures: journald source tests write journal files
 )
 
 SUDO=""
