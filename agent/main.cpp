@@ -31,6 +31,7 @@
 #include "agent/watch/log.h"
 #include "agent/watch/systemd.h"
 #include "agent/watch/watcher.h"
+#include "logs/cli.h"
 #include "probes/metrics/exposition.h"
 
 namespace {
@@ -476,6 +477,18 @@ int main(int argc, char** argv) {
   resume->add_option("--config,-c", config_path, "config file")->required();
   resume->add_option("--policy", policy, "the policy")->required();
 
+  auto* logs = app.add_subcommand("logs", "log signatures: mine lines into templates, show the frequency dashboard");
+  logs->require_subcommand(1);
+  auto* lmine = logs->add_subcommand("mine", "print each line's signature id and template (TSV, or JSON lines)");
+  dg::logs::MineArgs mine_args;
+  std::string mine_header;
+  lmine->add_option("files", mine_args.files, "log files (- or none: stdin)");
+  lmine->add_option("--header", mine_header, "a header format (auto, none, syslog, iso8601-level, logfmt, json) or a regex with (?<message>...)");
+  lmine->add_flag("--json", mine_args.json, "JSON lines instead of TSV");
+  lmine->add_option("--similarity", mine_args.miner.similarity, "share of positions that agree to join a signature")->check(CLI::Range(0.0, 1.0));
+  lmine->add_option("--depth", mine_args.miner.depth, "tree depth")->check(CLI::Range(3, 16));
+  lmine->add_option("--max-signatures", mine_args.miner.max_signatures, "signature cap (least recently used evicted)")->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -515,6 +528,10 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (*lmine) {
+    if (!mine_header.empty()) mine_args.header = dg::logs::header_from_flag(mine_header);
+    return dg::logs::run_logs_mine(mine_args, std::cout, std::cerr);
+  }
   if (*check) return cmd_check(config_path);
   if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);
   if (*jverify) return cmd_journal_verify(journal_path, config_path, head_text);

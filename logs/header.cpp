@@ -174,6 +174,7 @@ void parse_auto(std::string_view line, ParsedLine& out) {
   trim();
   // The syslog tag, `name[pid]:`, ends a header wherever it stands within
   // the first tokens (after a host, a second date, a facility).
+  bool tagged = false;
   {
     size_t k = 0;
     for (int tok = 0; tok < 8 && k < rest.size(); ++tok) {
@@ -182,7 +183,7 @@ void parse_auto(std::string_view line, ParsedLine& out) {
       if (is_tag(rest.substr(k, e - k))) {
         rest.remove_prefix(e);
         trim();
-        saw_time = true;
+        tagged = true;
         break;
       }
       k = e;
@@ -190,7 +191,7 @@ void parse_auto(std::string_view line, ParsedLine& out) {
     }
   }
   // After a time or a level, a `logger.Name:` token is the logger, not the message.
-  if (saw_time || saw_level) {
+  if ((saw_time || saw_level) && !tagged) {
     size_t e = 0;
     while (e < rest.size() && !space(rest[e])) ++e;
     if (e < rest.size() && is_logger(rest.substr(0, e))) {

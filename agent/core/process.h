@@ -5,7 +5,9 @@
 /// an explicit environment, never the agent's whole one (it holds secrets).
 /// run_command is blocking and safe to call from several threads at once:
 /// it is start_command (async_process.h) on an io_context of its own.
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,6 +27,10 @@ struct CommandSpec {
   Duration timeout{30'000};
   Duration kill_grace{3000};  ///< between SIGTERM and SIGKILL on timeout
   size_t output_limit = 64 * 1024;  ///< per stream; the rest is read and dropped
+  /// Streaming (start_command only): stdout handed over chunk by chunk as it
+  /// is read, on the loop's thread, instead of kept in `out` (a long-running
+  /// command such as `kubectl logs -f`). stderr is kept as usual.
+  std::function<void(std::string_view)> on_stdout;
 };
 
 struct CommandResult {
