@@ -19,7 +19,7 @@ constexpr std::array<uint8_t, 256> make_table() {
   for (char c : {' ', '\t', '\r', '\n', '\v', '\f'}) t[static_cast<unsigned char>(c)] |= kSpace;
   // Punctuation that, with wildcards only, makes a whole token variable
   // ("<*>:<*>", "<*>-<*>-<*>", "<*>/<*>").
-  for (char c : {'-', ':', '.', '/', ',', '_', '+', '@', '#', '[', ']', '|', '\\'}) t[static_cast<unsigned char>(c)] |= kCollapse;
+  for (char c : {'-', ':', '.', '/', ',', '_', '+', '@', '#', '|', '\\'}) t[static_cast<unsigned char>(c)] |= kCollapse;
   for (char c : {',', ';', '&', ')', ']', '}'}) t[static_cast<unsigned char>(c)] |= kValueEnd;
   for (char c : {'_', '.', '-'}) t[static_cast<unsigned char>(c)] |= kKey;
   return t;
