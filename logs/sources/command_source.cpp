@@ -57,13 +57,13 @@ class CommandSource final : public LogSource {
       handle_.reset();
       split_.flush([&](std::string&& text, bool cut) { pending_.push_back(LogLine{clock_.now(), std::move(text), {}, false, cut}); });
       if (printed_) backoff_ = spec_.restart_min;
-      status_ = r ? fmt::format("exited {}; restart in {} ms", r->exit_code, backoff_.count())
-                  : fmt::format("{}; restart in {} ms", r.error().message, backoff_.count());
+      last_exit_ = r ? fmt::format("exited {}", r->exit_code) : r.error().message;
+      status_ = fmt::format("{}; restart in {} ms", last_exit_, backoff_.count());
       restart_at_ = clock_.now() + backoff_;
       backoff_ = std::min(spec_.restart_max, backoff_ * 2);
       ++restarts_;
     });
-    status_ = "running";
+    status_ = restarts_ ? fmt::format("running (restart {}; last {})", restarts_, last_exit_) : "running";
     return {};
   }
 
@@ -77,7 +77,7 @@ class CommandSource final : public LogSource {
   bool running_ = false, printed_ = false;
   Duration backoff_;
   TimePoint restart_at_{};
-  std::string status_ = "not started";
+  std::string status_ = "not started", last_exit_;
   uint64_t restarts_ = 0, dropped_ = 0;
 };
 
