@@ -27,23 +27,13 @@ std::map<std::string, IncidentSink*> Runtime::sink_pointers() const {
 }
 
 Result<Runtime> build_runtime(const Config& config) {
-  ProbeRegistry probes;
-  register_builtin_probes(probes);
-  FlagProviderRegistry flags;
-  register_builtin_flag_providers(flags);
-  RollbackRegistry rollbacks;
-  register_builtin_rollbacks(rollbacks);
-  IncidentSinkRegistry sinks;
-  register_builtin_incident_sinks(sinks);
-  MetricSourceRegistry metric_sources;
-  register_builtin_metric_sources(metric_sources);
-
   Runtime rt;
-  if (auto r = build_all(probes, config.probes, rt.probes); !r) return std::unexpected(r.error());
-  if (auto r = build_all(flags, config.flag_providers, rt.flag_providers); !r) return std::unexpected(r.error());
-  if (auto r = build_all(rollbacks, config.rollbacks, rt.rollbacks); !r) return std::unexpected(r.error());
-  if (auto r = build_all(sinks, config.incident_sinks, rt.sinks); !r) return std::unexpected(r.error());
-  if (auto r = build_all(metric_sources, config.metric_sources, rt.metric_sources); !r)
+  if (auto r = build_all(builtin_probes(), config.probes, rt.probes); !r) return std::unexpected(r.error());
+  if (auto r = build_all(builtin_flag_providers(), config.flag_providers, rt.flag_providers); !r)
+    return std::unexpected(r.error());
+  if (auto r = build_all(builtin_rollbacks(), config.rollbacks, rt.rollbacks); !r) return std::unexpected(r.error());
+  if (auto r = build_all(builtin_incident_sinks(), config.incident_sinks, rt.sinks); !r) return std::unexpected(r.error());
+  if (auto r = build_all(builtin_metric_sources(), config.metric_sources, rt.metric_sources); !r)
     return std::unexpected(r.error());
   return rt;
 }

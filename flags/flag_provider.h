@@ -21,19 +21,14 @@
 
 #include "agent/core/error.h"
 #include "agent/core/registry.h"
+#include "agent/core/settings.h"
 
 namespace dg {
 
-struct FlagdFileSpec {
-  std::string path;  ///< absolute after config load
-  /// How long a write waits for another writer's lock on `<file>.lock`.
-  std::chrono::milliseconds lock_timeout{10'000};
-};
-
 struct FlagProviderSpec {
   std::string name;
-  std::string type;  ///< "flagd-file"
-  std::variant<FlagdFileSpec> kind;
+  std::string type;  ///< a registered provider type (flags/registry.cpp)
+  Settings kind;     ///< the type's own settings, decoded in its home
 };
 
 struct FlagChange {
@@ -88,5 +83,7 @@ struct FlagProviderRegistry : Registry<FlagProviderSpec, FlagProvider> {
 };
 
 void register_builtin_flag_providers(FlagProviderRegistry& registry);
+/// Every built-in type, registered once (the loader reads decoders from it).
+const FlagProviderRegistry& builtin_flag_providers();
 
 }  // namespace dg

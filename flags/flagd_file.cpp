@@ -1,5 +1,7 @@
 #include "flags/flagd_file.h"
 
+#include "agent/config/reader.h"
+
 #include <fmt/format.h>
 
 #include <sys/stat.h>
@@ -221,7 +223,15 @@ class FlagdFileProvider final : public FlagProvider {
 }  // namespace
 
 Result<std::unique_ptr<FlagProvider>> make_flagd_file_provider(const FlagProviderSpec& spec) {
-  return std::make_unique<FlagdFileProvider>(std::get<FlagdFileSpec>(spec.kind));
+  return std::make_unique<FlagdFileProvider>(spec.kind.as<FlagdFileSpec>());
+}
+
+void register_flagd_file_provider(FlagProviderRegistry& registry) {
+  registry.add("flagd-file", make_flagd_file_provider, [](ConfigReader& r, FlagProviderSpec& spec) {
+    FlagdFileSpec f;
+    if (auto v = r.path("path", true)) f.path = *v;
+    spec.kind = std::move(f);
+  });
 }
 
 }  // namespace dg

@@ -16,8 +16,12 @@ bool same_state(const FlagSnapshot& a, const FlagSnapshot& b) {
   return x && y && *x == *y;
 }
 
+// The built-in provider types; each registers its factory and config decoder
+// in its own home.
 void register_builtin_flag_providers(FlagProviderRegistry& registry) {
-  registry.add("flagd-file", make_flagd_file_provider);
+  register_flagd_file_provider(registry);
 }
+
+const FlagProviderRegistry& builtin_flag_providers() { return built_in_once(register_builtin_flag_providers); }
 
 }  // namespace dg

@@ -1,5 +1,7 @@
 #include "probes/command_probe.h"
 
+#include "agent/config/command_keys.h"
+
 #include <fmt/format.h>
 
 #include "agent/core/async_process.h"
@@ -26,7 +28,7 @@ class CommandProbe final : public Probe {
 
  private:
   CommandSpec command() const {
-    const auto& cmd = std::get<CommandProbeSpec>(spec_->kind);
+    const auto& cmd = spec_->kind.as<CommandProbeSpec>();
     return {.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
             .timeout = spec_->timeout, .kill_grace = cmd.kill_grace};
   }
@@ -40,7 +42,7 @@ std::string tail(const std::string& s, bool truncated) { return secrets::excerpt
 }  // namespace
 
 Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>& result, TimePoint at) {
-  const auto& cmd = std::get<CommandProbeSpec>(spec.kind);
+  const auto& cmd = spec.kind.as<CommandProbeSpec>();
   Observation obs{.signal = spec.name, .at = at};
   if (!result) {
     obs.outcome = Outcome::Error;
@@ -73,5 +75,23 @@ Observation evaluate_command(const ProbeSpec& spec, const Result<CommandResult>&
 }
 
 std::unique_ptr<Probe> make_command_probe(const ProbeSpec& spec) { return std::make_unique<CommandProbe>(spec); }
+
+namespace {
+
+void decode_command_probe(ConfigReader& r, ProbeSpec& spec) {
+  if (!r.has("timeout")) spec.timeout = Duration{30'000};  // a command does more than one request
+  CommandProbeSpec c;
+  decode_command_keys(r, c);
+  if (auto v = r.integer("expect_exit", 0, 255)) c.expect_exit = static_cast<int>(*v);
+  if (auto v = r.strings("stdout_contains")) c.stdout_contains = *v;
+  spec.kind = std::move(c);
+}
+
+}  // namespace
+
+void register_command_probe(ProbeRegistry& registry) {
+  registry.add("command", [](const ProbeSpec& spec) -> Result<std::unique_ptr<Probe>> { return make_command_probe(spec); },
+               decode_command_probe);
+}
 
 }  // namespace dg

@@ -32,13 +32,14 @@ std::string redacted_json_excerpt(const boost::json::value& got) {
 class HttpProbe final : public Probe {
  public:
   explicit HttpProbe(ProbeSpec spec) : spec_(std::move(spec)) {
-    const auto& http = std::get<HttpProbeSpec>(spec_.kind);
+    const auto& http = spec_.kind.as<HttpProbeSpec>();
     request_.method = http.method;
     request_.url = http.url;
     request_.headers = http.headers;
     request_.body = http.body;
     request_.timeout = spec_.timeout;
     request_.verify_tls = http.verify_tls;
+    request_.tls = http.tls;
     request_.follow_redirects = http.follow_redirects;
     request_.reuse_connection = http.keepalive;
   }
@@ -61,7 +62,7 @@ class HttpProbe final : public Probe {
 }  // namespace
 
 Observation evaluate_http(const ProbeSpec& spec, const Result<HttpResponse>& response, TimePoint at) {
-  const auto& http = std::get<HttpProbeSpec>(spec.kind);
+  const auto& http = spec.kind.as<HttpProbeSpec>();
   const auto& ex = http.expect;
   Observation obs{.signal = spec.name, .at = at};
   if (!response) {

@@ -33,5 +33,7 @@ struct ProbeRegistry : Registry<ProbeSpec, Probe> {
 };
 
 void register_builtin_probes(ProbeRegistry& registry);
+/// Every built-in type, registered once (the loader reads decoders from it).
+const ProbeRegistry& builtin_probes();
 
 }  // namespace dg

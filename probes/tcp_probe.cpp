@@ -1,5 +1,7 @@
 #include "probes/tcp_probe.h"
 
+#include "agent/config/reader.h"
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <netdb.h>
@@ -63,7 +65,7 @@ class TcpProbe final : public Probe {
  public:
   explicit TcpProbe(ProbeSpec spec) : spec_(std::move(spec)) {}
   Observation run(const Clock& clock) override {
-    const auto& tcp = std::get<TcpProbeSpec>(spec_.kind);
+    const auto& tcp = spec_.kind.as<TcpProbeSpec>();
     Observation obs{.signal = spec_.name, .at = clock.now()};
     auto started = std::chrono::steady_clock::now();
     auto deadline = started + spec_.timeout;
@@ -121,7 +123,7 @@ class TcpProbe final : public Probe {
   }
 
   void start(AsyncIo& io, const Clock& clock, std::function<void(Observation)> done) override {
-    const auto& tcp = std::get<TcpProbeSpec>(spec_.kind);
+    const auto& tcp = spec_.kind.as<TcpProbeSpec>();
     auto a = std::make_shared<TcpAttempt>(io.loop, spec_.timeout);
     a->obs = Observation{.signal = spec_.name, .at = clock.now()};
     a->done = std::move(done);
@@ -162,5 +164,21 @@ class TcpProbe final : public Probe {
 }  // namespace
 
 std::unique_ptr<Probe> make_tcp_probe(const ProbeSpec& spec) { return std::make_unique<TcpProbe>(spec); }
+
+namespace {
+
+void decode_tcp_probe(ConfigReader& r, ProbeSpec& spec) {
+  TcpProbeSpec t;
+  if (auto v = r.str("host", true, "a host name or address")) t.host = *v;
+  if (auto v = r.integer("port", 1, 65535, true)) t.port = static_cast<int>(*v);
+  spec.kind = std::move(t);
+}
+
+}  // namespace
+
+void register_tcp_probe(ProbeRegistry& registry) {
+  registry.add("tcp", [](const ProbeSpec& spec) -> Result<std::unique_ptr<Probe>> { return make_tcp_probe(spec); },
+               decode_tcp_probe);
+}
 
 }  // namespace dg

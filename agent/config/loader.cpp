@@ -23,12 +23,15 @@
 #include <toml++/toml.h>
 
 #include "agent/config/config.h"
+#include "agent/config/reader.h"
 #include "agent/core/duration.h"
 #include "agent/core/fs.h"
 #include "agent/core/secrets.h"
 #include "agent/core/sha256.h"
 #include "agent/core/text.h"
+#include "agent/incidents/sinks/file_sink.h"
 #include "flags/segment.h"
+#include "probes/probe.h"
 
 namespace dg {
 
@@ -105,34 +108,6 @@ Result<std::string> read_config_file(const std::string& path) {
 
 namespace stdfs = std::filesystem;
 
-const char* type_name(const toml::node& n) {
-  switch (n.type()) {
-    case toml::node_type::string: return "a string";
-    case toml::node_type::integer: return "an integer";
-    case toml::node_type::floating_point: return "a float";
-    case toml::node_type::boolean: return "a boolean";
-    case toml::node_type::table: return "a table";
-    case toml::node_type::array: return "an array";
-    case toml::node_type::date: return "a date";
-    case toml::node_type::time: return "a time";
-    case toml::node_type::date_time: return "a date-time";
-    default: return "nothing";
-  }
-}
-
-std::string join_quoted(const std::vector<std::string>& v) {
-  std::vector<std::string> q;
-  for (const auto& s : v) q.push_back("'" + s + "'");
-  return text::join(q, ", ");
-}
-
-bool looks_secret(std::string_view header) {
-  std::string h;
-  for (char c : header) h += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (const char* word : {"authorization", "token", "api-key", "apikey", "secret", "password", "cookie"})
-    if (h.find(word) != std::string::npos) return true;
-  return false;
-}
 
 // A place in a file, for diagnostics that point at something seen earlier.
 struct Loc {
@@ -149,235 +124,9 @@ struct Ref {
   std::string path;
 };
 
-class Loader;
+using Reader = ConfigReader;
 
-// Reads one TOML table. Every getter marks its key as known; finish() reports
-// the keys nobody asked for, with the closest known key as a suggestion.
-class Reader {
- public:
-  Reader(Loader& loader, const toml::table& table, std::string path, std::string dir)
-      : loader_(loader), table_(table), path_(std::move(path)), dir_(std::move(dir)) {}
-
-  const toml::node* node(std::string_view key) {
-    known_.emplace_back(key);
-    return table_.get(key);
-  }
-
-  std::string key_path(std::string_view key) const { return path_.empty() ? std::string(key) : path_ + "." + std::string(key); }
-
-  void error_at(const toml::node* n, const std::string& path, const std::string& msg);
-  void missing(std::string_view key, std::string_view what) {
-    error_at(nullptr, key_path(key), fmt::format("missing required key '{}' ({})", key, what));
-  }
-  void wrong_type(std::string_view key, const toml::node& n, std::string_view expected) {
-    error_at(&n, key_path(key), fmt::format("expected {}, found {}", expected, type_name(n)));
-  }
-
-  std::optional<std::string> str(std::string_view key, bool required = false, std::string_view what = "a string") {
-    const toml::node* n = node(key);
-    if (!n) {
-      if (required) missing(key, what);
-      return std::nullopt;
-    }
-    if (!n->is_string()) {
-      wrong_type(key, *n, "a string");
-      return std::nullopt;
-    }
-    return n->as_string()->get();
-  }
-
-  // A string that may be an `env:NAME` reference, resolved now.
-  std::optional<std::string> secret_str(std::string_view key, bool required = false, std::string_view what = "a string") {
-    auto v = str(key, required, what);
-    if (!v) return v;
-    return resolve(table_.get(key), key_path(key), *v);
-  }
-
-  std::optional<std::string> resolve(const toml::node* n, const std::string& path, const std::string& value) {
-    auto r = secrets::resolve(value);
-    if (!r) {
-      error_at(n, path, r.error().message + " (referenced as \"" + value + "\")");
-      return std::nullopt;
-    }
-    return *r;
-  }
-
-  // An http(s) URL that may be an env: reference. Never echoed in a message:
-  // it may carry a resolved secret.
-  std::optional<std::string> url(std::string_view key, std::string_view what, std::string_view example) {
-    auto v = secret_str(key, true, what);
-    if (!v) return v;
-    auto u = boost::urls::parse_absolute_uri(*v);
-    if (!u || (u->scheme() != "http" && u->scheme() != "https") || u->host().empty())
-      error_at(table_.get(key), key_path(key),
-               u ? "URL must use http or https and name a host"
-                 : fmt::format("invalid URL (expected e.g. \"{}\")", example));
-    return v;
-  }
-
-  std::optional<bool> boolean(std::string_view key) {
-    const toml::node* n = node(key);
-    if (!n) return std::nullopt;
-    if (!n->is_boolean()) {
-      wrong_type(key, *n, "true or false");
-      return std::nullopt;
-    }
-    return n->as_boolean()->get();
-  }
-
-  std::optional<long long> integer(std::string_view key, long long min, long long max, bool required = false) {
-    const toml::node* n = node(key);
-    if (!n) {
-      if (required) missing(key, "an integer");
-      return std::nullopt;
-    }
-    if (!n->is_integer()) {
-      wrong_type(key, *n, "an integer");
-      return std::nullopt;
-    }
-    long long v = n->as_integer()->get();
-    if (v < min || v > max) {
-      error_at(n, key_path(key), fmt::format("{} is out of range ({} to {})", v, min, max));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<Duration> duration(std::string_view key, Duration min = Duration{1}, bool required = false) {
-    const toml::node* n = node(key);
-    if (!n) {
-      if (required) missing(key, "a duration such as \"10s\"");
-      return std::nullopt;
-    }
-    if (!n->is_string()) {
-      error_at(n, key_path(key),
-               fmt::format("expected a duration string such as \"500ms\", \"10s\" or \"2m\", found {}", type_name(*n)));
-      return std::nullopt;
-    }
-    auto d = parse_duration(n->as_string()->get());
-    if (!d) {
-      error_at(n, key_path(key), d.error().message);
-      return std::nullopt;
-    }
-    if (*d < min) {
-      error_at(n, key_path(key), fmt::format("must be at least {}", format_duration(min)));
-      return std::nullopt;
-    }
-    return *d;
-  }
-
-  // A string or an array of strings.
-  std::optional<std::vector<std::string>> strings(std::string_view key, bool required = false, bool allow_scalar = true) {
-    const toml::node* n = node(key);
-    if (!n) {
-      if (required) missing(key, "an array of strings");
-      return std::nullopt;
-    }
-    if (allow_scalar && n->is_string()) return std::vector<std::string>{n->as_string()->get()};
-    if (!n->is_array()) {
-      wrong_type(key, *n, allow_scalar ? "a string or an array of strings" : "an array of strings");
-      return std::nullopt;
-    }
-    std::vector<std::string> out;
-    const auto& arr = *n->as_array();
-    bool ok = true;
-    for (size_t i = 0; i < arr.size(); ++i) {
-      if (!arr[i].is_string()) {
-        error_at(&arr[i], fmt::format("{}[{}]", key_path(key), i), fmt::format("expected a string, found {}", type_name(arr[i])));
-        ok = false;
-        continue;
-      }
-      out.push_back(arr[i].as_string()->get());
-    }
-    if (!ok) return std::nullopt;
-    return out;
-  }
-
-  // A table of strings (headers, env); values may be env: references.
-  std::vector<std::pair<std::string, std::string>> string_map(std::string_view key, bool headers) {
-    std::vector<std::pair<std::string, std::string>> out;
-    const toml::node* n = node(key);
-    if (!n) return out;
-    if (!n->is_table()) {
-      wrong_type(key, *n, "a table of strings");
-      return out;
-    }
-    for (auto&& [k, v] : *n->as_table()) {
-      std::string p = key_path(key) + "." + std::string(k.str());
-      if (!v.is_string()) {
-        error_at(&v, p, fmt::format("expected a string, found {}", type_name(v)));
-        continue;
-      }
-      std::string value = v.as_string()->get();
-      if (headers && looks_secret(k.str()) && !secrets::is_reference(value)) {
-        error_at(&v, p, "literal secret in the config; reference it from the environment as \"env:NAME\"");
-        continue;
-      }
-      if (auto r = resolve(&v, p, value)) out.emplace_back(std::string(k.str()), *r);
-    }
-    return out;
-  }
-
-  // One of a fixed set of words; the index of the one given, or nothing after
-  // reporting it (with the closest word as a suggestion).
-  std::optional<size_t> choice(std::string_view key, const std::vector<std::string>& options) {
-    auto v = str(key);
-    if (!v) return std::nullopt;
-    for (size_t i = 0; i < options.size(); ++i)
-      if (*v == options[i]) return i;
-    auto hint = text::closest(*v, options);
-    error_at(table_.get(key), key_path(key),
-             fmt::format("unknown value '{}' ({}known: {})", *v, hint ? "did you mean '" + *hint + "'? " : "",
-                         join_quoted(options)));
-    return std::nullopt;
-  }
-
-  const toml::table* table(std::string_view key) {
-    const toml::node* n = node(key);
-    if (!n) return nullptr;
-    if (!n->is_table()) {
-      wrong_type(key, *n, "a table");
-      return nullptr;
-    }
-    return n->as_table();
-  }
-
-  // A path relative to the directory of the file it is written in.
-  std::optional<std::string> path(std::string_view key, bool required = false) {
-    auto v = str(key, required, "a file path");
-    if (!v) return v;
-    if (v->empty()) {
-      error_at(table_.get(key), key_path(key), "empty path");
-      return std::nullopt;
-    }
-    return absolute(*v);
-  }
-  std::string absolute(const std::string& p) const {
-    stdfs::path fp(p);
-    return fp.is_absolute() ? fp.lexically_normal().string() : (stdfs::path(dir_) / fp).lexically_normal().string();
-  }
-
-  /// After a fatal problem with the table (unknown type), its other keys
-  /// cannot be judged: do not bury the real error under "unknown key" noise.
-  void accept_all() {
-    for (auto&& [k, v] : table_) known_.emplace_back(k.str());
-  }
-
-  void finish();
-  const toml::table& raw() const { return table_; }
-  const std::string& dir() const { return dir_; }
-  const std::string& base_path() const { return path_; }
-  Loader& loader() { return loader_; }
-
- private:
-  Loader& loader_;
-  const toml::table& table_;
-  std::string path_;
-  std::string dir_;
-  std::vector<std::string> known_;
-};
-
-class Loader {
+class Loader : public ConfigSink {
  public:
   std::vector<Diagnostic> diags;
   Config cfg;
@@ -398,6 +147,14 @@ class Loader {
   void error(const Loc& l, std::string path, std::string msg) {
     diags.push_back(Diagnostic{l.file, l.line, l.column, std::move(path), secrets::redact(msg)});
   }
+  void error(const toml::source_region& at, std::string path, std::string msg) override {
+    error(loc_of(at), std::move(path), std::move(msg));
+  }
+  void reference(std::string kind, std::string name, const toml::source_region& at, std::string path) override {
+    refs.push_back(Ref{std::move(kind), std::move(name), loc_of(at), std::move(path)});
+  }
+  DecodeContext decode_context;
+  const DecodeContext& context() const override { return decode_context; }
 
   // Parses one file; returns nullopt after reporting a syntax error.
   std::optional<toml::table> parse(const std::string& file) {
@@ -452,8 +209,6 @@ class Loader {
   std::string file_service;  // the current file's `service`, the default of its policies
   std::vector<ServiceSpec> declared_services;
   void read_probe(Reader& r, const std::string& name);
-  void read_http(Reader& r, ProbeSpec& spec);
-  void read_expect(Reader& r, HttpExpect& ex);
   void read_policy(Reader& r, const std::string& name);
   void read_action(Reader& r, ActionSpec& action);
   void read_flag_provider(Reader& r, const std::string& name);
@@ -471,70 +226,9 @@ class Loader {
   };
   std::vector<SourceUse> source_uses;
   void check_refs();
-  void ref(const toml::node* n, Reader& r, std::string kind, std::string name, std::string path) {
-    refs.push_back(Ref{std::move(kind), std::move(name), n ? loc_of(n->source()) : loc_of(r.raw().source()), std::move(path)});
-  }
 };
 
-void Reader::error_at(const toml::node* n, const std::string& path, const std::string& msg) {
-  const toml::source_region& src = n ? n->source() : table_.source();
-  loader_.error(loader_.loc_of(src), path, msg);
-}
 
-void Reader::finish() {
-  for (auto&& [k, v] : table_) {
-    std::string key(k.str());
-    if (std::find(known_.begin(), known_.end(), key) != known_.end()) continue;
-    auto hint = text::closest(key, known_);
-    std::string msg = hint ? fmt::format("unknown key '{}' (did you mean '{}'?)", key, *hint)
-                           : fmt::format("unknown key '{}' (known keys: {})", key, join_quoted(known_));
-    loader_.error(loader_.loc_of(k.source()), key_path(key), msg);
-  }
-}
-
-// Iterates a section of named tables: [probes.NAME], [policies.NAME], ...
-template <class F>
-void each_named(Reader& parent, std::string_view section, F&& f) {
-  const toml::table* t = parent.table(section);
-  if (!t) return;
-  for (auto&& [k, v] : *t) {
-    std::string name(k.str());
-    std::string path = std::string(section) + "." + name;
-    if (!v.is_table()) {
-      parent.error_at(&v, path, fmt::format("expected a table ([{}.{}]), found {}", section, name, type_name(v)));
-      continue;
-    }
-    if (name.empty()) {
-      parent.error_at(&v, path, "empty name");
-      continue;
-    }
-    Reader r(parent.loader(), *v.as_table(), path, parent.dir());
-    f(r, name, parent.loader().loc_of(k.source()));
-    r.finish();
-  }
-}
-
-// Iterates an array of tables: [[policies.NAME.actions]], [[policies.NAME.metrics]].
-template <class F>
-void each_table(Reader& parent, std::string_view key, std::string_view what, F&& f) {
-  const toml::node* n = parent.node(key);
-  if (!n) return;
-  if (!n->is_array()) {
-    parent.wrong_type(key, *n, fmt::format("an array of tables ([[{}]])", parent.key_path(key)));
-    return;
-  }
-  const auto& arr = *n->as_array();
-  for (size_t i = 0; i < arr.size(); ++i) {
-    std::string path = fmt::format("{}[{}]", parent.key_path(key), i);
-    if (!arr[i].is_table()) {
-      parent.error_at(&arr[i], path, fmt::format("expected {}, found {}", what, type_name(arr[i])));
-      continue;
-    }
-    Reader r(parent.loader(), *arr[i].as_table(), path, parent.dir());
-    f(r, i);
-    r.finish();
-  }
-}
 
 void Loader::load(const std::string& main_path) {
   // Diagnostics name files as the user wrote them; resolution uses absolute paths.
@@ -555,11 +249,11 @@ void Loader::load(const std::string& main_path) {
     else if (inc->is_array())
       for (const auto& e : *inc->as_array()) patterns.push_back(&e);
     else
-      error(loc_of(inc->source()), "include", fmt::format("expected an array of file patterns, found {}", type_name(*inc)));
+      error(loc_of(inc->source()), "include", fmt::format("expected an array of file patterns, found {}", toml_type_name(*inc)));
     for (const toml::node* p : patterns) {
       current_file = main_path;
       if (!p->is_string()) {
-        error(loc_of(p->source()), "include", fmt::format("expected a file pattern string, found {}", type_name(*p)));
+        error(loc_of(p->source()), "include", fmt::format("expected a file pattern string, found {}", toml_type_name(*p)));
         continue;
       }
       std::string pattern = p->as_string()->get();
@@ -621,11 +315,6 @@ void Loader::load(const std::string& main_path) {
       cfg.services.push_back(d);
     }
   }
-  // Commands see the agent's variables only through the allow-list.
-  for (auto& p : cfg.probes)
-    if (auto* c = std::get_if<CommandProbeSpec>(&p.kind)) c->pass_env = cfg.agent.child_env;
-  for (auto& rb : cfg.rollbacks)
-    if (auto* c = std::get_if<CommandRollbackSpec>(&rb.kind)) c->pass_env = cfg.agent.child_env;
   check_refs();
   cfg.digest = sha256_hex(digest_input);
 }
@@ -635,12 +324,12 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
   if (is_main) {
     r.node("include");  // handled in load()
     if (const toml::table* a = r.table("agent")) {
-      Reader ar(*this, *a, "agent", dir);
+      Reader ar = r.child(*a, "agent");
       read_agent(ar);
       ar.finish();
     }
     if (const toml::table* w = r.table("watch")) {
-      Reader wr(*this, *w, "watch", dir);
+      Reader wr = r.child(*w, "watch");
       read_watch(wr);
       wr.finish();
     }
@@ -658,17 +347,18 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
     if (v->empty()) r.error_at(root.get("service"), "service", "must not be empty");
     file_service = *v;
   }
-  each_named(r, "services", [&](Reader& sr, const std::string& name, const Loc& at) {
+  r.each_named("services", [&](Reader& sr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
     claim("services", "service", name, at, sr.base_path());
     ServiceSpec s{.name = name};
     if (auto v = sr.str("release")) s.release = *v;
     if (const toml::table* t = sr.table("release_from")) {
-      Reader fr(*this, *t, sr.key_path("release_from"), sr.dir());
+      Reader fr = sr.child(*t, sr.key_path("release_from"));
       ServiceSpec::ReleaseFrom f;
       SourceUse use{.loc = loc_of(t->source()), .path = fr.base_path()};
       if (auto v = fr.str("source", true, "the name of a metric source")) {
         f.source = use.source = *v;
-        ref(t->get("source"), fr, "metric source", *v, fr.key_path("source"));
+        fr.reference(t->get("source"), "metric source", *v, fr.key_path("source"));
       }
       if (auto v = fr.str("query")) {
         f.query.promql = *v;
@@ -690,34 +380,39 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
     }
     declared_services.push_back(std::move(s));
   });
-  each_named(r, "probes", [&](Reader& pr, const std::string& name, const Loc& at) {
+  r.each_named("probes", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
     claim("probes", "probe", name, at, pr.base_path());  // a duplicate is still checked
     read_probe(pr, name);
   });
-  each_named(r, "policies", [&](Reader& pr, const std::string& name, const Loc& at) {
+  r.each_named("policies", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
     claim("policies", "policy", name, at, pr.base_path());  // a duplicate is still checked
     read_policy(pr, name);
   });
-  each_named(r, "flag_providers", [&](Reader& pr, const std::string& name, const Loc& at) {
+  r.each_named("flag_providers", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
     claim("flag_providers", "flag provider", name, at, pr.base_path());  // a duplicate is still checked
     read_flag_provider(pr, name);
   });
-  each_named(r, "rollbacks", [&](Reader& pr, const std::string& name, const Loc& at) {
+  r.each_named("rollbacks", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
     claim("rollbacks", "rollback", name, at, pr.base_path());  // a duplicate is still checked
     read_rollback(pr, name);
   });
-  each_named(r, "metric_sources", [&](Reader& pr, const std::string& name, const Loc& at) {
+  r.each_named("metric_sources", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
     claim("metric_sources", "metric source", name, at, pr.base_path());  // a duplicate is still checked
     read_metric_source(pr, name);
   });
-  each_named(r, "incident_sinks", [&](Reader& pr, const std::string& name, const Loc& at) {
+  r.each_named("incident_sinks", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
     claim("incident_sinks", "incident sink", name, at, pr.base_path());  // a duplicate is still checked
     read_sink(pr, name);
   });
   r.finish();
 }
 
-std::optional<double> number_at(Reader& r, std::string_view key);
 
 std::string table_digest(const toml::table& t) {
   std::ostringstream os;
@@ -752,11 +447,11 @@ void Loader::read_watch(Reader& r) {
   if (auto v = r.integer("max_body", 1024, 64 * 1024 * 1024)) w.max_body = static_cast<size_t>(*v);
   if (auto v = r.integer("max_connections", 1, 100'000)) w.max_connections = static_cast<int>(*v);
   if (auto v = r.duration("read_timeout", Duration{100})) w.read_timeout = *v;
-  if (auto v = number_at(r, "requests_per_second")) {
+  if (auto v = r.number("requests_per_second")) {
     if (*v <= 0) r.error_at(r.raw().get("requests_per_second"), "watch.requests_per_second", "must be positive");
     w.requests_per_second = *v;
   }
-  if (auto v = number_at(r, "mutations_per_second")) {
+  if (auto v = r.number("mutations_per_second")) {
     if (*v <= 0) r.error_at(r.raw().get("mutations_per_second"), "watch.mutations_per_second", "must be positive");
     w.mutations_per_second = *v;
   }
@@ -784,183 +479,29 @@ void Loader::read_agent(Reader& r) {
                    fmt::format("\"{}\" is not an environment variable name (expected e.g. \"KUBECONFIG\" or \"AWS_*\")",
                                (*v)[i]));
     a.child_env = *v;
+    decode_context.child_env = *v;
   }
 }
 
-std::optional<std::string> type_of(Reader& r, const std::vector<std::string>& known, std::string_view what) {
-  auto t = r.str("type", true, fmt::format("one of {}", join_quoted(known)));
-  if (!t) {
-    r.accept_all();
-    return std::nullopt;
-  }
-  if (std::find(known.begin(), known.end(), *t) == known.end()) {
-    r.accept_all();
-    auto hint = text::closest(*t, known);
-    r.error_at(r.raw().get("type"), r.key_path("type"),
-               fmt::format("unknown {} type '{}' ({}known: {})", what, *t, hint ? "did you mean '" + *hint + "'? " : "",
-                           join_quoted(known)));
-    return std::nullopt;
-  }
-  return t;
+
+// A plugin table's type-specific keys, through the decoder its type registered.
+template <class Registry, class Spec>
+void decode_plugin(const Registry& registry, Reader& r, Spec& spec) {
+  if (const auto* decode = registry.decoder(spec.type)) (*decode)(r, spec);
 }
 
 void Loader::read_probe(Reader& r, const std::string& name) {
   ProbeSpec spec;
   spec.name = name;
   spec.digest = table_digest(r.raw());
-  auto type = type_of(r, {"http", "command", "tcp"}, "probe");
+  auto type = read_type(r, builtin_probes().types(), "probe");
   if (auto v = r.str("description")) spec.description = *v;
   if (auto v = r.duration("interval", Duration{100})) spec.interval = *v;
-  if (type == "command") spec.timeout = Duration{30'000};
   if (auto v = r.duration("timeout", Duration{1})) spec.timeout = *v;
   if (!type) return;
   spec.type = *type;
-  if (*type == "http") {
-    read_http(r, spec);
-  } else if (*type == "command") {
-    CommandProbeSpec c;
-    if (auto v = r.strings("argv", true, false)) {
-      if (v->empty()) r.error_at(r.raw().get("argv"), r.key_path("argv"), "empty argv: name the program to run");
-      c.argv = *v;
-    }
-    c.env = r.string_map("env", false);
-    if (auto v = r.path("cwd")) c.cwd = *v;
-    else c.cwd = r.dir();
-    if (auto v = r.duration("kill_grace")) c.kill_grace = *v;
-    if (auto v = r.integer("expect_exit", 0, 255)) c.expect_exit = static_cast<int>(*v);
-    if (auto v = r.strings("stdout_contains")) c.stdout_contains = *v;
-    spec.kind = std::move(c);
-  } else {
-    TcpProbeSpec t;
-    if (auto v = r.str("host", true, "a host name or address")) t.host = *v;
-    if (auto v = r.integer("port", 1, 65535, true)) t.port = static_cast<int>(*v);
-    spec.kind = std::move(t);
-  }
+  decode_plugin(builtin_probes(), r, spec);
   cfg.probes.push_back(std::move(spec));
-}
-
-void Loader::read_http(Reader& r, ProbeSpec& spec) {
-  HttpProbeSpec h;
-  if (auto v = r.url("url", "an http:// or https:// URL", "http://127.0.0.1:8080/path")) h.url = *v;
-  if (auto v = r.str("method")) {
-    static const std::vector<std::string> methods{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
-    if (std::find(methods.begin(), methods.end(), *v) == methods.end())
-      r.error_at(r.raw().get("method"), r.key_path("method"),
-                 fmt::format("unknown HTTP method '{}' (known: {})", *v, join_quoted(methods)));
-    h.method = *v;
-  }
-  h.headers = r.string_map("headers", true);
-  if (auto v = r.secret_str("body")) h.body = *v;
-  if (auto v = r.boolean("tls_verify")) h.verify_tls = *v;
-  if (auto v = r.boolean("follow_redirects")) h.follow_redirects = *v;
-  if (auto v = r.boolean("keepalive")) h.keepalive = *v;  // watch: reuse one connection (default: a new one per run)
-  if (const toml::table* ex = r.table("expect")) {
-    Reader er(*this, *ex, r.key_path("expect"), r.dir());
-    read_expect(er, h.expect);
-    er.finish();
-  }
-  spec.kind = std::move(h);
-}
-
-std::string toml_to_json(const toml::node& n) {
-  std::function<boost::json::value(const toml::node&)> conv = [&](const toml::node& x) -> boost::json::value {
-    if (x.is_string()) return boost::json::value(x.as_string()->get());
-    if (x.is_integer()) return boost::json::value(x.as_integer()->get());
-    if (x.is_floating_point()) return boost::json::value(x.as_floating_point()->get());
-    if (x.is_boolean()) return boost::json::value(x.as_boolean()->get());
-    if (x.is_array()) {
-      boost::json::array a;
-      for (const auto& e : *x.as_array()) a.push_back(conv(e));
-      return a;
-    }
-    if (x.is_table()) {
-      boost::json::object o;
-      for (auto&& [k, v] : *x.as_table()) o[k.str()] = conv(v);
-      return o;
-    }
-    return nullptr;
-  };
-  return boost::json::serialize(conv(n));
-}
-
-void Loader::read_expect(Reader& r, HttpExpect& ex) {
-  if (const toml::node* n = r.node("status")) {
-    std::vector<StatusRange> ranges;
-    auto one = [&](const toml::node& e, const std::string& path) {
-      if (e.is_integer()) {
-        long long s = e.as_integer()->get();
-        if (s < 100 || s > 599) r.error_at(&e, path, fmt::format("HTTP status {} is out of range (100 to 599)", s));
-        ranges.push_back({static_cast<int>(s), static_cast<int>(s)});
-        return;
-      }
-      if (e.is_string()) {
-        static const std::regex range_re(R"((\d{3})\s*-\s*(\d{3}))"), class_re(R"(([1-5])xx)"), one_re(R"(\d{3})");
-        std::smatch m;
-        std::string s = e.as_string()->get();
-        if (std::regex_match(s, one_re)) {
-          int v = std::stoi(s);
-          if (v >= 100 && v <= 599) {
-            ranges.push_back({v, v});
-            return;
-          }
-        } else if (std::regex_match(s, m, range_re)) {
-          int lo = std::stoi(m[1]), hi = std::stoi(m[2]);
-          if (lo <= hi && lo >= 100 && hi <= 599) {
-            ranges.push_back({lo, hi});
-            return;
-          }
-        } else if (std::regex_match(s, m, class_re)) {
-          int c = std::stoi(m[1]);
-          ranges.push_back({c * 100, c * 100 + 99});
-          return;
-        }
-        r.error_at(&e, path, fmt::format("invalid status range \"{}\" (write 200, \"200-299\" or \"2xx\")", s));
-        return;
-      }
-      r.error_at(&e, path, fmt::format("expected a status code or range, found {}", type_name(e)));
-    };
-    if (n->is_array()) {
-      const auto& arr = *n->as_array();
-      if (arr.empty()) r.error_at(n, r.key_path("status"), "empty status list");
-      for (size_t i = 0; i < arr.size(); ++i) one(arr[i], fmt::format("{}[{}]", r.key_path("status"), i));
-    } else {
-      one(*n, r.key_path("status"));
-    }
-    ex.status = ranges;
-  }
-  if (auto v = r.strings("body_contains")) ex.body_contains = *v;
-  if (auto v = r.strings("body_not_contains")) ex.body_not_contains = *v;
-  if (auto v = r.str("body_regex")) {
-    auto re = Regex::compile(*v);
-    if (re) {
-      ex.body_regex = *re;
-      ex.body_regex_text = *v;
-    } else {
-      r.error_at(r.raw().get("body_regex"), r.key_path("body_regex"), fmt::format("invalid regex /{}/: {}", *v, re.error().message));
-    }
-  }
-  if (auto v = r.strings("header_present")) {
-    for (auto& h : *v) {
-      std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
-      ex.headers_present.push_back(h);
-    }
-  }
-  for (auto [k, v] : r.string_map("header_equals", false)) {
-    std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
-    ex.headers_equal.emplace_back(k, v);
-  }
-  if (const toml::table* j = r.table("json")) {
-    for (auto&& [k, v] : *j) {
-      std::string pointer(k.str());
-      std::string path = r.key_path("json") + ".\"" + pointer + "\"";
-      if (!pointer.empty() && pointer.front() != '/') {
-        r.error_at(&v, path, fmt::format("JSON pointer must start with '/' (e.g. \"/{}\")", pointer));
-        continue;
-      }
-      ex.json_equals.emplace_back(pointer, toml_to_json(v));
-    }
-  }
-  if (auto v = r.duration("max_latency")) ex.max_latency = *v;
 }
 
 void Loader::read_policy(Reader& r, const std::string& name) {
@@ -982,21 +523,21 @@ void Loader::read_policy(Reader& r, const std::string& name) {
       for (size_t i = 0; i < arr.size(); ++i) {
         std::string path = fmt::format("{}[{}]", r.key_path("probes"), i);
         if (!arr[i].is_string()) {
-          r.error_at(&arr[i], path, fmt::format("expected a probe name, found {}", type_name(arr[i])));
+          r.error_at(&arr[i], path, fmt::format("expected a probe name, found {}", toml_type_name(arr[i])));
           continue;
         }
         p.probes.push_back(arr[i].as_string()->get());
-        ref(&arr[i], r, "probe", p.probes.back(), path);
+        r.reference(&arr[i], "probe", p.probes.back(), path);
       }
     }
   }
   if (auto i = r.choice("combine", {"any", "all"})) p.combine = *i == 0 ? Combine::Any : Combine::All;
-  each_table(r, "metrics", "a metric condition table", [&](Reader& mr, size_t i) { read_metric_condition(mr, p, i); });
+  r.each_table("metrics", "a metric condition table", [&](Reader& mr, size_t i) { read_metric_condition(mr, p, i); });
   if (p.probes.empty() && p.metrics.empty() && !r.raw().get("probes"))
     r.error_at(nullptr, r.key_path("probes"), "policy judges nothing: list probes or add [[policies." + name + ".metrics]]");
   bool window_set = false;
   if (const toml::table* w = r.table("window")) {
-    Reader wr(*this, *w, r.key_path("window"), r.dir());
+    Reader wr = r.child(*w, r.key_path("window"));
     auto k = wr.integer("failures", 1, 10'000, true);
     auto n = wr.integer("runs", 1, 10'000, true);
     wr.finish();
@@ -1025,11 +566,11 @@ void Loader::read_policy(Reader& r, const std::string& name) {
       for (size_t i = 0; i < arr.size(); ++i) {
         std::string path = fmt::format("{}[{}]", r.key_path("incident_sinks"), i);
         if (!arr[i].is_string()) {
-          r.error_at(&arr[i], path, fmt::format("expected an incident sink name, found {}", type_name(arr[i])));
+          r.error_at(&arr[i], path, fmt::format("expected an incident sink name, found {}", toml_type_name(arr[i])));
           continue;
         }
         p.incident_sinks.push_back(arr[i].as_string()->get());
-        ref(&arr[i], r, "incident sink", p.incident_sinks.back(), path);
+        r.reference(&arr[i], "incident sink", p.incident_sinks.back(), path);
       }
     }
   }
@@ -1042,7 +583,7 @@ void Loader::read_policy(Reader& r, const std::string& name) {
     r.node("actions");
     r.error_at(acts, r.key_path("actions"), "policy has no action: expected a non-empty array of action tables");
   } else {
-    each_table(r, "actions", "an action table", [&](Reader& ar, size_t) {
+    r.each_table("actions", "an action table", [&](Reader& ar, size_t) {
       ActionSpec action;
       read_action(ar, action);
       p.actions.push_back(std::move(action));
@@ -1052,14 +593,14 @@ void Loader::read_policy(Reader& r, const std::string& name) {
 }
 
 void Loader::read_action(Reader& r, ActionSpec& action) {
-  auto type = type_of(r, {"flag", "rollback"}, "action");
+  auto type = read_type(r, {"flag", "rollback"}, "action");
   if (!type) return;
   action.type = *type;
   if (*type == "flag") {
     FlagActionSpec f;
     if (auto v = r.str("provider", true, "the name of a flag provider")) {
       f.provider = *v;
-      ref(r.raw().get("provider"), r, "flag provider", *v, r.key_path("provider"));
+      r.reference(r.raw().get("provider"), "flag provider", *v, r.key_path("provider"));
     }
     if (auto v = r.str("flag", true, "the flag key")) f.flag = *v;
     if (auto v = r.str("variant")) f.variant = *v;
@@ -1076,97 +617,46 @@ void Loader::read_action(Reader& r, ActionSpec& action) {
     RollbackActionSpec rb;
     if (auto v = r.str("rollback", true, "the name of a rollback")) {
       rb.rollback = *v;
-      ref(r.raw().get("rollback"), r, "rollback", *v, r.key_path("rollback"));
+      r.reference(r.raw().get("rollback"), "rollback", *v, r.key_path("rollback"));
     }
     action.kind = std::move(rb);
   }
 }
 
 void Loader::read_flag_provider(Reader& r, const std::string& name) {
-  FlagProviderSpec s;
-  s.name = name;
-  auto type = type_of(r, {"flagd-file"}, "flag provider");
-  FlagdFileSpec f;
-  if (auto v = r.path("path", type.has_value())) f.path = *v;
+  FlagProviderSpec s{.name = name};
+  auto type = read_type(r, builtin_flag_providers().types(), "flag provider");
   if (!type) return;
   s.type = *type;
-  s.kind = f;
+  decode_plugin(builtin_flag_providers(), r, s);
   cfg.flag_providers.push_back(std::move(s));
 }
 
 void Loader::read_rollback(Reader& r, const std::string& name) {
-  RollbackSpec s;
-  s.name = name;
-  auto type = type_of(r, {"command"}, "rollback");
-  CommandRollbackSpec c;
-  if (auto v = r.strings("argv", type.has_value(), false)) {
-    if (v->empty()) r.error_at(r.raw().get("argv"), r.key_path("argv"), "empty argv: name the program to run");
-    c.argv = *v;
-  }
-  c.env = r.string_map("env", false);
-  if (auto v = r.path("cwd")) c.cwd = *v;
-  else c.cwd = r.dir();
-  if (auto v = r.duration("kill_grace")) c.kill_grace = *v;
+  RollbackSpec s{.name = name};
+  auto type = read_type(r, builtin_rollbacks().types(), "rollback");
   if (auto v = r.duration("timeout")) s.timeout = *v;
   if (!type) return;
   s.type = *type;
-  s.kind = std::move(c);
+  decode_plugin(builtin_rollbacks(), r, s);
   cfg.rollbacks.push_back(std::move(s));
 }
 
 void Loader::read_sink(Reader& r, const std::string& name) {
-  IncidentSinkSpec s;
-  s.name = name;
-  auto type = type_of(r, {"webhook", "file"}, "incident sink");
+  IncidentSinkSpec s{.name = name};
+  auto type = read_type(r, builtin_incident_sinks().types(), "incident sink");
   if (!type) return;
   s.type = *type;
-  if (*type == "webhook") {
-    WebhookSinkSpec w;
-    if (auto v = r.url("url", "an http:// or https:// URL", "https://hooks.example.com/x")) w.url = *v;
-    w.headers = r.string_map("headers", true);
-    if (auto v = r.duration("timeout")) w.timeout = *v;
-    if (auto v = r.integer("max_attempts", 1, 20)) w.max_attempts = static_cast<int>(*v);
-    if (auto v = r.duration("backoff")) w.backoff = *v;
-    s.kind = std::move(w);
-  } else {
-    FileSinkSpec f;
-    if (auto v = r.path("path", true)) f.path = *v;
-    s.kind = std::move(f);
-  }
+  decode_plugin(builtin_incident_sinks(), r, s);
   cfg.incident_sinks.push_back(std::move(s));
 }
 
 void Loader::read_metric_source(Reader& r, const std::string& name) {
-  MetricSourceSpec s;
-  s.name = name;
-  auto type = type_of(r, {"prometheus", "scrape"}, "metric source");
+  MetricSourceSpec s{.name = name};
+  auto type = read_type(r, builtin_metric_sources().types(), "metric source");
   if (!type) return;
   s.type = *type;
-  std::string url;
-  bool prom = *type == "prometheus";
-  if (auto v = r.url("url", prom ? "the Prometheus base URL" : "the /metrics URL",
-                     prom ? "http://127.0.0.1:9090" : "http://127.0.0.1:8080/metrics"))
-    url = *v;
-  auto headers = r.string_map("headers", true);
-  Duration timeout{5000};
-  if (auto v = r.duration("timeout")) timeout = *v;
-  bool verify = true;
-  if (auto v = r.boolean("tls_verify")) verify = *v;
-  if (*type == "prometheus") {
-    s.kind = PrometheusSourceSpec{url, headers, timeout, verify};
-  } else {
-    ScrapeSourceSpec sc{url, headers, timeout, verify};
-    // Bounds on one scrape's exposition (docs/config.md); always bounded.
-    auto limit = [&](std::string_view key, size_t& field, long long max) {
-      if (auto v = r.integer(key, 1, max)) field = static_cast<size_t>(*v);
-    };
-    limit("max_labels_per_sample", sc.limits.max_labels_per_sample, 1'000'000);
-    limit("max_label_name_length", sc.limits.max_label_name_length, 64ll << 20);
-    limit("max_label_value_length", sc.limits.max_label_value_length, 64ll << 20);
-    limit("max_series", sc.limits.max_series, 100'000'000);
-    limit("max_line_length", sc.limits.max_line_length, 64ll << 20);
-    s.kind = std::move(sc);
-  }
+  decode_plugin(builtin_metric_sources(), r, s);
   cfg.metric_sources.push_back(std::move(s));
 }
 
@@ -1182,7 +672,7 @@ std::optional<ScrapeQuery> Loader::read_scrape_query(Reader& r) {
     for (auto&& [k, v] : *labels) {
       std::string path = r.key_path("labels") + "." + std::string(k.str());
       if (!v.is_string()) {
-        r.error_at(&v, path, fmt::format("expected a string (\"value\", \"!value\", \"~regex\" or \"!~regex\"), found {}", type_name(v)));
+        r.error_at(&v, path, fmt::format("expected a string (\"value\", \"!value\", \"~regex\" or \"!~regex\"), found {}", toml_type_name(v)));
         continue;
       }
       std::string text = v.as_string()->get();
@@ -1215,14 +705,6 @@ std::optional<ScrapeQuery> Loader::read_scrape_query(Reader& r) {
   return q;
 }
 
-std::optional<double> number_at(Reader& r, std::string_view key) {
-  const toml::node* n = r.node(key);
-  if (!n) return std::nullopt;
-  if (n->is_floating_point()) return n->as_floating_point()->get();
-  if (n->is_integer()) return static_cast<double>(n->as_integer()->get());
-  r.wrong_type(key, *n, "a number");
-  return std::nullopt;
-}
 
 void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
   MetricCondition c;
@@ -1235,7 +717,7 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
   if (auto v = r.str("source", true, "the name of a metric source")) {
     c.source = *v;
     use.source = *v;
-    ref(r.raw().get("source"), r, "metric source", *v, r.key_path("source"));
+    r.reference(r.raw().get("source"), "metric source", *v, r.key_path("source"));
   }
   std::string type = "threshold";
   if (auto v = r.str("type")) type = *v;
@@ -1260,7 +742,7 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
       if (!n) r.missing("baseline_query", "the baseline arm: PromQL, or { metric = ..., labels = {...} } for a scrape source");
       else if (n->is_string()) c.baseline_query.promql = n->as_string()->get();
       else if (n->is_table()) {
-        Reader br(*this, *n->as_table(), r.key_path("baseline_query"), r.dir());
+        Reader br = r.child(*n->as_table(), r.key_path("baseline_query"));
         if (auto sq = read_scrape_query(br)) c.baseline_query.scrape = *sq;
         else br.missing("metric", "the series to read");
         br.finish();
@@ -1280,7 +762,7 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
         q.promql = n->as_string()->get();
         use.promql = true;
       } else if (n->is_table()) {
-        Reader ar(*this, *n->as_table(), r.key_path(key), r.dir());
+        Reader ar = r.child(*n->as_table(), r.key_path(key));
         if (auto sq = read_scrape_query(ar)) q.scrape = *sq;
         else ar.missing("metric", "the counter to read");
         ar.finish();
@@ -1293,18 +775,18 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
     arm("canary_total", c.canary_total);
     arm("baseline_errors", c.baseline_errors);
     arm("baseline_total", c.baseline_total);
-    if (auto v = number_at(r, "alpha")) {
+    if (auto v = r.number("alpha")) {
       if (*v <= 0 || *v >= 0.5) r.error_at(r.raw().get("alpha"), r.key_path("alpha"), "alpha must be between 0 and 0.5");
       else c.alpha = *v;
     }
     // It guards only a healthy verdict (a trip needs no minimum), and a healthy
     // verdict needs traffic on both arms: at least one request each.
-    if (auto v = number_at(r, "min_requests")) {
+    if (auto v = r.number("min_requests")) {
       if (*v < 1) r.error_at(r.raw().get("min_requests"), r.key_path("min_requests"),
                              fmt::format("min_requests must be at least 1 (requests per arm before a healthy verdict), got {}", *v));
       else c.min_requests = *v;
     }
-    if (auto v = number_at(r, "max_ratio")) {
+    if (auto v = r.number("max_ratio")) {
       if (!(*v > 1) || *v > 1000)
         r.error_at(r.raw().get("max_ratio"), r.key_path("max_ratio"),
                    fmt::format("max_ratio must be above 1 and at most 1000 (the canary/baseline error ratio a healthy "
@@ -1312,8 +794,8 @@ void Loader::read_metric_condition(Reader& r, PolicySpec& p, size_t index) {
       else c.max_ratio = *v;
     }
   }
-  c.above = number_at(r, "above");
-  c.below = number_at(r, "below");
+  c.above = r.number("above");
+  c.below = r.number("below");
   if (c.kind == MetricCondition::Kind::Threshold) {
     if (c.above.has_value() == c.below.has_value())
       r.error_at(nullptr, r.key_path("above"), "a threshold needs exactly one of 'above' or 'below'");
@@ -1393,12 +875,12 @@ void Loader::check_refs() {
     auto it = std::find_if(cfg.metric_sources.begin(), cfg.metric_sources.end(),
                            [&](const MetricSourceSpec& m) { return m.name == u.source; });
     if (it == cfg.metric_sources.end()) continue;  // reported above
-    if (it->type == "prometheus" && u.scrape)
-      error(u.loc, u.path, fmt::format("source '{}' is a prometheus source: give PromQL in 'query', not 'metric'", u.source));
-    if (it->type == "scrape" && u.promql)
-      error(u.loc, u.path, fmt::format("source '{}' is a scrape source: select with 'metric' and 'labels', not PromQL", u.source));
-    if (it->type == "scrape" && u.baseline)
-      error(u.loc, u.path, fmt::format("a baseline needs a prometheus source (source '{}' has no history before the release)", u.source));
+    if (it->queries == MetricSourceSpec::Queries::PromQL && u.scrape)
+      error(u.loc, u.path, fmt::format("source '{}' is a {} source: give PromQL in 'query', not 'metric'", u.source, it->type));
+    if (it->queries == MetricSourceSpec::Queries::Selection && u.promql)
+      error(u.loc, u.path, fmt::format("source '{}' is a {} source: select with 'metric' and 'labels', not PromQL", u.source, it->type));
+    if (!it->has_history && u.baseline)
+      error(u.loc, u.path, fmt::format("a baseline needs a source with history, such as prometheus (source '{}' has no history before the release)", u.source));
   }
 }
 

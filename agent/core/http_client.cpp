@@ -128,6 +128,10 @@ void CurlExchange::prepare(CURL* curl, const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, request.verify_tls ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, request.verify_tls ? 2L : 0L);
+  // Set every time: a reused easy handle must not keep the previous request's files.
+  curl_easy_setopt(curl, CURLOPT_CAINFO, request.tls.ca_file.empty() ? nullptr : request.tls.ca_file.c_str());
+  curl_easy_setopt(curl, CURLOPT_SSLCERT, request.tls.client_cert.empty() ? nullptr : request.tls.client_cert.c_str());
+  curl_easy_setopt(curl, CURLOPT_SSLKEY, request.tls.client_key.empty() ? nullptr : request.tls.client_key.c_str());
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
   curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -18,6 +18,13 @@ struct HttpRequest {
   std::string body;
   Duration timeout{5000};
   bool verify_tls = true;
+  /// TLS client settings, for every HTTP client of the agent (config keys
+  /// ca_file, client_cert, client_key: agent/config/http_keys.h).
+  struct Tls {
+    std::string ca_file;      ///< CA bundle to verify the server with, instead of the system store
+    std::string client_cert;  ///< PEM client certificate (mTLS), with client_key
+    std::string client_key;
+  } tls;
   bool follow_redirects = false;
   /// Cap on the (decompressed) body: the transfer stops there, body_truncated is set.
   size_t max_body = 1024 * 1024;

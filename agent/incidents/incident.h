@@ -7,12 +7,12 @@
 #include <memory>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "agent/core/clock.h"
 #include "agent/core/error.h"
 #include "agent/core/registry.h"
+#include "agent/core/settings.h"
 
 namespace dg {
 
@@ -34,23 +34,14 @@ struct Incident {
 };
 
 boost::json::object to_json(const Incident& incident);
-
-struct WebhookSinkSpec {
-  std::string url;
-  std::vector<std::pair<std::string, std::string>> headers;
-  Duration timeout{5000};
-  int max_attempts = 4;
-  Duration backoff{500};  ///< first retry delay; doubles, with jitter
-};
-
-struct FileSinkSpec {
-  std::string path;
-};
+/// The incident as JSON text, redacted as a value before it is serialized;
+/// the event's times stay intact.
+std::string redacted_payload(const Incident& incident);
 
 struct IncidentSinkSpec {
   std::string name;
-  std::string type;  ///< "webhook" | "file"
-  std::variant<WebhookSinkSpec, FileSinkSpec> kind;
+  std::string type;  ///< a registered sink type (agent/incidents/incident.cpp)
+  Settings kind;     ///< the type's own settings, decoded in its home (agent/incidents/sinks/)
 };
 
 struct SinkOutcome {
@@ -69,5 +60,7 @@ struct IncidentSinkRegistry : Registry<IncidentSinkSpec, IncidentSink> {
 };
 
 void register_builtin_incident_sinks(IncidentSinkRegistry& registry);
+/// Every built-in type, registered once (the loader reads decoders from it).
+const IncidentSinkRegistry& builtin_incident_sinks();
 
 }  // namespace dg

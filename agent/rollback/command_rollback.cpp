@@ -1,17 +1,19 @@
+// The command rollback: an argv run through start_command / run_command.
 #include <fmt/format.h>
 
 #include "agent/core/async_process.h"
 #include "agent/core/process.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
-#include "agent/rollback/rollback_action.h"
+#include "agent/config/command_keys.h"
+#include "agent/rollback/command_rollback.h"
 
 namespace dg {
 namespace {
 
 // What a command's run means for the ladder; the same for run() and start().
 Result<RollbackOutcome> outcome(const RollbackSpec& spec, const Result<CommandResult>& r) {
-  const auto& cmd = std::get<CommandRollbackSpec>(spec.kind);
+  const auto& cmd = spec.kind.as<CommandRollbackSpec>();
   if (!r) return std::unexpected(r.error());
   RollbackOutcome out;
   out.exit_code = r->exit_code;
@@ -44,19 +46,26 @@ class CommandRollback final : public RollbackAction {
 
  private:
   CommandSpec command() const {
-    const auto& cmd = std::get<CommandRollbackSpec>(spec_->kind);
+    const auto& cmd = spec_->kind.as<CommandRollbackSpec>();
     return {.argv = cmd.argv, .env = cmd.env, .pass_env = cmd.pass_env, .cwd = cmd.cwd,
             .timeout = spec_->timeout, .kill_grace = cmd.kill_grace};
   }
   std::shared_ptr<const RollbackSpec> spec_;
 };
 
+void decode_command_rollback(ConfigReader& r, RollbackSpec& spec) {
+  CommandRollbackSpec c;
+  decode_command_keys(r, c);
+  spec.kind = std::move(c);
+}
+
 }  // namespace
 
-void register_builtin_rollbacks(RollbackRegistry& registry) {
-  registry.add("command", [](const RollbackSpec& spec) -> Result<std::unique_ptr<RollbackAction>> {
-    return std::make_unique<CommandRollback>(spec);
-  });
+void register_command_rollback(RollbackRegistry& registry) {
+  registry.add(
+      "command",
+      [](const RollbackSpec& spec) -> Result<std::unique_ptr<RollbackAction>> { return std::make_unique<CommandRollback>(spec); },
+      decode_command_rollback);
 }
 
 }  // namespace dg

@@ -6,29 +6,21 @@
 #include <memory>
 #include <string>
 #include <utility>
-#include <variant>
 #include <vector>
 
 #include "agent/core/async_io.h"
 #include "agent/core/clock.h"
 #include "agent/core/error.h"
 #include "agent/core/registry.h"
+#include "agent/core/settings.h"
 
 namespace dg {
 
-struct CommandRollbackSpec {
-  std::vector<std::string> argv;
-  std::vector<std::pair<std::string, std::string>> env;
-  std::vector<std::string> pass_env;  ///< agent.child_env: agent variables the child may see
-  std::string cwd;
-  Duration kill_grace{3000};          ///< SIGTERM to SIGKILL on timeout
-};
-
 struct RollbackSpec {
   std::string name;
-  std::string type;  ///< "command"
+  std::string type;  ///< a registered rollback type (agent/rollback/rollback_action.cpp)
   Duration timeout{120'000};
-  std::variant<CommandRollbackSpec> kind;
+  Settings kind;  ///< the type's own settings, decoded in its home
 };
 
 struct RollbackOutcome {
@@ -54,5 +46,7 @@ struct RollbackRegistry : Registry<RollbackSpec, RollbackAction> {
 };
 
 void register_builtin_rollbacks(RollbackRegistry& registry);
+/// Every built-in type, registered once (the loader reads decoders from it).
+const RollbackRegistry& builtin_rollbacks();
 
 }  // namespace dg

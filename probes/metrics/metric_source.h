@@ -9,7 +9,6 @@
 #include <optional>
 #include <regex>
 #include <string>
-#include <variant>
 #include <utility>
 #include <vector>
 
@@ -17,32 +16,20 @@
 #include "agent/core/clock.h"
 #include "agent/core/metric_reading.h"
 #include "agent/core/registry.h"
+#include "agent/core/settings.h"
 #include "probes/metrics/exposition.h"
 
 namespace dg {
 
-struct PrometheusSourceSpec {
-  std::string url;  ///< base URL, e.g. http://127.0.0.1:9090
-  std::vector<std::pair<std::string, std::string>> headers;  ///< secrets resolved
-  Duration timeout{5000};
-  bool verify_tls = true;
-};
-
-struct ScrapeSourceSpec {
-  std::string url;  ///< the /metrics URL
-  std::vector<std::pair<std::string, std::string>> headers;
-  Duration timeout{5000};
-  bool verify_tls = true;
-  ExpositionLimits limits;  ///< bounds on one scrape's exposition
-  /// Cap on the (decompressed) exposition; the read stops there and the
-  /// reading is an error. Bounds memory against a hostile or runaway target.
-  size_t max_body = 16 * 1024 * 1024;
-};
-
 struct MetricSourceSpec {
   std::string name;
-  std::string type;  ///< "prometheus" | "scrape"
-  std::variant<PrometheusSourceSpec, ScrapeSourceSpec> kind;
+  std::string type;  ///< a registered source type (probes/metrics/registry.cpp)
+  /// How conditions select from it, and whether it can answer for a time
+  /// before the release (a baseline): set by the type's decoder, checked by
+  /// the loader against every condition that names the source.
+  enum class Queries { PromQL, Selection } queries = Queries::PromQL;
+  bool has_history = false;
+  Settings kind;  ///< the type's own settings, decoded in its home
 };
 
 class MetricSource {
@@ -62,5 +49,7 @@ struct MetricSourceRegistry : Registry<MetricSourceSpec, MetricSource> {
 };
 
 void register_builtin_metric_sources(MetricSourceRegistry& registry);
+/// Every built-in type, registered once (the loader reads decoders from it).
+const MetricSourceRegistry& builtin_metric_sources();
 
 }  // namespace dg

@@ -4,7 +4,8 @@
 #include "agent/core/async_http.h"
 #include "agent/core/http_client.h"
 #include "agent/core/text.h"
-#include "probes/metrics/metric_source.h"
+#include "probes/metrics/prometheus_source.h"
+#include "probes/metrics/endpoint_config.h"
 #include "probes/metrics/prometheus_response.h"
 
 namespace dg {
@@ -44,6 +45,7 @@ class PrometheusSource final : public MetricSource {
     req.headers = spec_.headers;
     req.timeout = spec_.timeout;
     req.verify_tls = spec_.verify_tls;
+    req.tls = spec_.tls;
     // Long queries go in a POST body: URLs have practical length limits.
     if (form.size() > 1500) {
       req.method = "POST";
@@ -77,6 +79,21 @@ class PrometheusSource final : public MetricSource {
 
 std::unique_ptr<MetricSource> make_prometheus_source(const PrometheusSourceSpec& spec) {
   return std::make_unique<PrometheusSource>(spec);
+}
+
+void register_prometheus_source(MetricSourceRegistry& registry) {
+  registry.add(
+      "prometheus",
+      [](const MetricSourceSpec& s) -> Result<std::unique_ptr<MetricSource>> {
+        return make_prometheus_source(s.kind.as<PrometheusSourceSpec>());
+      },
+      [](ConfigReader& r, MetricSourceSpec& spec) {
+        PrometheusSourceSpec p;
+        decode_endpoint(r, p, "the Prometheus base URL", "http://127.0.0.1:9090");
+        spec.queries = MetricSourceSpec::Queries::PromQL;
+        spec.has_history = true;
+        spec.kind = std::move(p);
+      });
 }
 
 }  // namespace dg

@@ -20,7 +20,8 @@
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "probes/metrics/exposition.h"
-#include "probes/metrics/metric_source.h"
+#include "probes/metrics/scrape_source.h"
+#include "probes/metrics/endpoint_config.h"
 #include "probes/metrics/series_math.h"
 
 namespace dg {
@@ -192,6 +193,7 @@ class ScrapeSource final : public MetricSource {
     req.headers.emplace_back("Accept", "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4");
     req.timeout = spec_.timeout;
     req.verify_tls = spec_.verify_tls;
+    req.tls = spec_.tls;
     req.max_body = spec_.max_body;
     return req;
   }
@@ -348,15 +350,28 @@ std::unique_ptr<MetricSource> make_scrape_source(const ScrapeSourceSpec& spec) {
   return std::make_unique<ScrapeSource>(spec);
 }
 
-std::unique_ptr<MetricSource> make_prometheus_source(const PrometheusSourceSpec& spec);
-
-void register_builtin_metric_sources(MetricSourceRegistry& registry) {
-  registry.add("prometheus", [](const MetricSourceSpec& s) -> Result<std::unique_ptr<MetricSource>> {
-    return make_prometheus_source(std::get<PrometheusSourceSpec>(s.kind));
-  });
-  registry.add("scrape", [](const MetricSourceSpec& s) -> Result<std::unique_ptr<MetricSource>> {
-    return make_scrape_source(std::get<ScrapeSourceSpec>(s.kind));
-  });
+void register_scrape_source(MetricSourceRegistry& registry) {
+  registry.add(
+      "scrape",
+      [](const MetricSourceSpec& s) -> Result<std::unique_ptr<MetricSource>> {
+        return make_scrape_source(s.kind.as<ScrapeSourceSpec>());
+      },
+      [](ConfigReader& r, MetricSourceSpec& spec) {
+        ScrapeSourceSpec sc;
+        decode_endpoint(r, sc, "the /metrics URL", "http://127.0.0.1:8080/metrics");
+        // Bounds on one scrape's exposition (docs/config.md); always bounded.
+        auto limit = [&](std::string_view key, size_t& field, long long max) {
+          if (auto v = r.integer(key, 1, max)) field = static_cast<size_t>(*v);
+        };
+        limit("max_labels_per_sample", sc.limits.max_labels_per_sample, 1'000'000);
+        limit("max_label_name_length", sc.limits.max_label_name_length, 64ll << 20);
+        limit("max_label_value_length", sc.limits.max_label_value_length, 64ll << 20);
+        limit("max_series", sc.limits.max_series, 100'000'000);
+        limit("max_line_length", sc.limits.max_line_length, 64ll << 20);
+        spec.queries = MetricSourceSpec::Queries::Selection;
+        spec.has_history = false;  // only the scrapes since it started
+        spec.kind = std::move(sc);
+      });
 }
 
 }  // namespace dg

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "agent/rollback/command_rollback.h"
 #include "agent/core/async_http.h"
 #include "agent/core/async_io.h"
 #include "agent/core/async_process.h"

@@ -7,6 +7,11 @@
 #include <optional>
 #include <thread>
 
+#include "probes/metrics/scrape_source.h"
+#include "probes/metrics/prometheus_source.h"
+#include "probes/command_probe.h"
+#include "probes/tcp_probe.h"
+#include "probes/http_probe.h"
 #include "agent/core/async_http.h"
 #include "agent/core/clock.h"
 #include "probes/metrics/metric_source.h"
@@ -122,7 +127,7 @@ TEST(AsyncHttpProbeErrors, NeedleBeyondTheCapIsErrorAsInRun) {
 int connections_for(bool keepalive) {
   KeepAliveServer server([](const Request&) { return Response{200, "ok"}; });
   ProbeSpec spec = http_spec(server.url("/"));
-  std::get<HttpProbeSpec>(spec.kind).keepalive = keepalive;
+  spec.kind.edit<HttpProbeSpec>()->keepalive = keepalive;
   auto probe = make_probe(spec);
   Loop l;
   SystemClock clock;

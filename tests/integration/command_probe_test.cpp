@@ -42,7 +42,7 @@ bool contains(const std::string& haystack, const std::string& needle) {
 
 TEST(CommandProbe, ExitZeroWithExpectedStdoutPasses) {
   auto spec = command_spec({"sh", "-c", "echo migrations: 42 applied; echo all good"});
-  std::get<CommandProbeSpec>(spec.kind).stdout_contains = {"42 applied", "all good"};
+  spec.kind.edit<CommandProbeSpec>()->stdout_contains = {"42 applied", "all good"};
   Observation obs = run_probe(spec);
   EXPECT_EQ(obs.outcome, Outcome::Passed) << obs.detail;
   EXPECT_EQ(obs.signal, "cmd-check");
@@ -51,7 +51,7 @@ TEST(CommandProbe, ExitZeroWithExpectedStdoutPasses) {
 
 TEST(CommandProbe, MissingStdoutNeedleFails) {
   auto spec = command_spec({"sh", "-c", "echo partial output"});
-  std::get<CommandProbeSpec>(spec.kind).stdout_contains = {"all good"};
+  spec.kind.edit<CommandProbeSpec>()->stdout_contains = {"all good"};
   Observation obs = run_probe(spec);
   EXPECT_EQ(obs.outcome, Outcome::Failed) << obs.detail;
   EXPECT_TRUE(contains(obs.detail, "stdout does not contain \"all good\"")) << obs.detail;
@@ -78,7 +78,7 @@ TEST(CommandProbe, StderrExcerptIsTheBoundedTail) {
 
 TEST(CommandProbe, ExpectedNonZeroExitPasses) {
   auto spec = command_spec({"sh", "-c", "exit 3"});
-  std::get<CommandProbeSpec>(spec.kind).expect_exit = 3;
+  spec.kind.edit<CommandProbeSpec>()->expect_exit = 3;
   Observation obs = run_probe(spec);
   EXPECT_EQ(obs.outcome, Outcome::Passed) << obs.detail;
 }
@@ -104,7 +104,7 @@ TEST(CommandProbe, ProgramNotOnPathIsError) {
 
 TEST(CommandProbe, BadWorkingDirectoryIsError) {
   auto spec = command_spec({"true"});
-  std::get<CommandProbeSpec>(spec.kind).cwd = "/nonexistent/dg-no-such-dir";
+  spec.kind.edit<CommandProbeSpec>()->cwd = "/nonexistent/dg-no-such-dir";
   Observation obs = run_probe(spec);
   EXPECT_EQ(obs.outcome, Outcome::Error) << obs.detail;
   EXPECT_TRUE(contains(obs.detail, "/nonexistent/dg-no-such-dir")) << obs.detail;
@@ -147,7 +147,7 @@ TEST(CommandProbe, LeaderExitLeavingBackgroundJobReturnsPromptlyAndKillsIt) {
 TEST(CommandProbe, EnvAndCwdAreHonoured) {
   TempDir dir;
   auto spec = command_spec({"sh", "-c", "echo \"FOO=$FOO\"; pwd"});
-  auto& cmd = std::get<CommandProbeSpec>(spec.kind);
+  auto& cmd = *spec.kind.edit<CommandProbeSpec>();
   cmd.env = {{"FOO", "bar baz"}};
   cmd.cwd = dir.path();
   std::string real_dir = std::filesystem::canonical(dir.path()).string();
@@ -193,7 +193,7 @@ TEST(RunCommand, AllowListedAgentVariablesAreVisible) {
 TEST(CommandProbe, SecretOfTheAgentIsNotVisibleToTheProbe) {
   ::setenv("DG_ITEST_DB_PASSWORD", "s3cr3t-of-the-agent", 1);
   auto spec = command_spec({"sh", "-c", "env"});
-  std::get<CommandProbeSpec>(spec.kind).stdout_contains = {"s3cr3t-of-the-agent"};
+  spec.kind.edit<CommandProbeSpec>()->stdout_contains = {"s3cr3t-of-the-agent"};
   Observation obs = run_probe(spec);
   ::unsetenv("DG_ITEST_DB_PASSWORD");
   EXPECT_EQ(obs.outcome, Outcome::Failed) << "the child saw the agent's secret: " << obs.excerpt;

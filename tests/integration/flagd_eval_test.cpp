@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "flags/flagd_file.h"
 #include "agent/core/process.h"
 #include "flags/flag_provider.h"
 #include "flags/segment.h"

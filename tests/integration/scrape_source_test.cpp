@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "probes/metrics/scrape_source.h"
 #include "agent/core/clock.h"
 #include "probes/metrics/metric_source.h"
 #include "tests/integration/integration_helpers.h"

@@ -1,6 +1,7 @@
 // TCP probe against real loopback sockets.
 #include <gtest/gtest.h>
 
+#include "probes/tcp_probe.h"
 #include "agent/core/clock.h"
 #include "probes/probe.h"
 #include "tests/integration/integration_helpers.h"

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "agent/incidents/sinks/file_sink.h"
+#include "agent/incidents/sinks/webhook_sink.h"
 #include "agent/core/fs.h"
 #include "agent/core/secrets.h"
 #include "agent/incidents/incident.h"

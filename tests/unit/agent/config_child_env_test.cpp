@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include "agent/config/config.h"
+#include "agent/rollback/command_rollback.h"
+#include "probes/command_probe.h"
 #include "tests/support/temp_dir.h"
 
 namespace dg {
@@ -30,10 +32,10 @@ TEST(ConfigChildEnv, AllowListAndGraceReachEveryCommand) {
   std::string path = dir.write("deployguard.toml", std::string("[agent]\nservice = \"wiki\"\nchild_env = [\"KUBECONFIG\", \"AWS_*\"]\n") + kBase);
   LoadResult r = load_config(path);
   ASSERT_TRUE(r.config) << (r.diagnostics.empty() ? "" : r.diagnostics.front().str());
-  const auto& probe = std::get<CommandProbeSpec>(r.config->probes.at(0).kind);
+  const auto& probe = r.config->probes.at(0).kind.as<CommandProbeSpec>();
   EXPECT_EQ(probe.pass_env, (std::vector<std::string>{"KUBECONFIG", "AWS_*"}));
   EXPECT_EQ(probe.kill_grace, Duration{1500});
-  const auto& rb = std::get<CommandRollbackSpec>(r.config->rollbacks.at(0).kind);
+  const auto& rb = r.config->rollbacks.at(0).kind.as<CommandRollbackSpec>();
   EXPECT_EQ(rb.pass_env, (std::vector<std::string>{"KUBECONFIG", "AWS_*"}));
   EXPECT_EQ(rb.kill_grace, Duration{3000}) << "the default grace";
 }

@@ -6,6 +6,10 @@
 #include <filesystem>
 
 #include "agent/config/config.h"
+#include "flags/flagd_file.h"
+#include "probes/command_probe.h"
+#include "probes/http_probe.h"
+#include "probes/metrics/scrape_source.h"
 #include "agent/core/secrets.h"
 #include "tests/support/temp_dir.h"
 
@@ -62,7 +66,7 @@ TEST(ConfigValid, MinimalConfigGetsDefaults) {
   // No sink configured: the file sink is the default.
   ASSERT_EQ(c.incident_sinks.size(), 1u);
   EXPECT_EQ(c.incident_sinks[0].type, "file");
-  const auto& provider = std::get<FlagdFileSpec>(c.flag_providers[0].kind);
+  const auto& provider = c.flag_providers[0].kind.as<FlagdFileSpec>();
   EXPECT_EQ(provider.path, kData + "/valid/flags.json");
 }
 
@@ -74,7 +78,7 @@ TEST(ConfigValid, FullConfigWithIncludesDecodesEveryKey) {
   EXPECT_EQ(c.files.size(), 2u);
   EXPECT_TRUE(c.agent.dry_run);
   EXPECT_EQ(c.agent.bake, Duration{90'000});
-  const auto& http = std::get<HttpProbeSpec>(c.probe("editor")->kind);
+  const auto& http = c.probe("editor")->kind.as<HttpProbeSpec>();
   EXPECT_EQ(http.method, "POST");
   EXPECT_FALSE(http.verify_tls);
   ASSERT_EQ(http.expect.status.size(), 3u);
@@ -84,7 +88,7 @@ TEST(ConfigValid, FullConfigWithIncludesDecodesEveryKey) {
   bool has_auth = false;
   for (const auto& [k, v] : http.headers) has_auth |= k == "Authorization" && v == "tok-123456";
   EXPECT_TRUE(has_auth) << "env: reference must be resolved";
-  const auto& cmd = std::get<CommandProbeSpec>(c.probe("browser")->kind);
+  const auto& cmd = c.probe("browser")->kind.as<CommandProbeSpec>();
   EXPECT_EQ(cmd.argv.size(), 4u);
   EXPECT_EQ(c.probe("browser")->timeout, Duration{20'000});
   const PolicySpec* editor = nullptr;
@@ -175,7 +179,7 @@ flag = "k"
 )");
   LoadResult r = load_config(path);
   ASSERT_TRUE(r.config) << render(r, "");
-  EXPECT_EQ(std::get<FlagdFileSpec>(r.config->flag_providers[0].kind).path, dir.file("sub/flags.json"));
+  EXPECT_EQ(r.config->flag_providers[0].kind.as<FlagdFileSpec>().path, dir.file("sub/flags.json"));
   EXPECT_EQ(r.config->agent.journal, dir.file("j/journal.jsonl"));
 }
 
@@ -212,13 +216,13 @@ url = "http://127.0.0.1:8081/metrics"
 )");
   LoadResult r = load_config(path);
   ASSERT_TRUE(r.config) << render(r, "");
-  const auto& l = std::get<ScrapeSourceSpec>(r.config->metric_sources[0].kind).limits;
+  const auto& l = r.config->metric_sources[0].kind.as<ScrapeSourceSpec>().limits;
   EXPECT_EQ(l.max_labels_per_sample, 64u);
   EXPECT_EQ(l.max_label_name_length, 100u);
   EXPECT_EQ(l.max_label_value_length, 2048u);
   EXPECT_EQ(l.max_series, 50000u);
   EXPECT_EQ(l.max_line_length, 65536u);
-  const auto& d = std::get<ScrapeSourceSpec>(r.config->metric_sources[1].kind).limits;
+  const auto& d = r.config->metric_sources[1].kind.as<ScrapeSourceSpec>().limits;
   EXPECT_EQ(d.max_series, ExpositionLimits{}.max_series);
 
   std::string bad = dir.write("bad.toml", base + R"([metric_sources.app]

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "probes/http_probe.h"
 #include "agent/verify/verify.h"
 #include "tests/support/fake_world.h"
 #include "tests/support/temp_dir.h"

@@ -7,6 +7,8 @@
 #include <boost/json.hpp>
 #include <chrono>
 
+#include "agent/incidents/sinks/webhook_sink.h"
+#include "agent/incidents/sinks/file_sink.h"
 #include "agent/core/secrets.h"
 #include "agent/incidents/incident.h"
 #include "agent/journal/journal.h"

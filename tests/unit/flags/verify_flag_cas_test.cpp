@@ -11,6 +11,7 @@
 #include <functional>
 #include <mutex>
 
+#include "probes/http_probe.h"
 #include "agent/core/fs.h"
 #include "agent/verify/verify.h"
 #include "flags/flagd_file.h"
