@@ -34,6 +34,7 @@ constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun"
 constexpr std::string_view kDays[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
 
 bool is_name_of(std::string_view t, std::span<const std::string_view> names) {
+  if (t.size() < 3 || !(std::isupper(static_cast<unsigned char>(t[0])) || t[0] == '[' || t[0] == '(')) return false;
   while (!t.empty() && (t.front() == '[' || t.front() == '(')) t.remove_prefix(1);
   while (!t.empty() && (t.back() == ',' || t.back() == '.')) t.remove_suffix(1);
   if (t.size() < 3) return false;

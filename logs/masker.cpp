@@ -160,23 +160,34 @@ struct Masker::Impl {
   MaskOptions options;
   std::vector<std::pair<boost::regex, std::string>> user;
 
-  void mask_core(std::string_view core, std::string& out) const;
-  void mask_token(std::string_view tok, std::string& out) const;
+  // What a token's masking emitted, for the collapse rule and the tree.
+  struct Emitted {
+    bool wildcard = false;  ///< a <*>
+    bool other = false;     ///< a character that is not a collapsing separator
+    bool digit = false;     ///< a digit kept as it was
+  };
+  void mask_core(std::string_view core, std::string& out, Emitted& e) const;
+  bool mask_token(std::string_view tok, std::string& out) const;
 };
 
-void Masker::Impl::mask_core(std::string_view s, std::string& out) const {
+void Masker::Impl::mask_core(std::string_view s, std::string& out, Emitted& em) const {
   const MaskOptions& o = options;
   if (s.empty()) return;
-  if (o.urls && s.find("://") != std::string_view::npos) {
+  auto wild = [&] {
     out += kWildcard;
+    em.wildcard = true;
+  };
+  if (o.urls && is(s[0], kAlpha) && s.size() > 4 && s.find("://") != std::string_view::npos) {
+    wild();
     return;
   }
-  if (o.paths && is_path(s)) {
-    out += kWildcard;
+  if (o.paths && (s[0] == '/' || s[0] == '.' || s[0] == '~' || (s.size() > 2 && s[1] == ':')) && is_path(s)) {
+    wild();
     return;
   }
   if (o.quoted && s.size() >= 2 && s.front() == '\'' && s.back() == '\'') {
     out += "'<*>'";
+    em.wildcard = em.other = true;
     return;
   }
   size_t n = s.size(), i = 0;
@@ -186,15 +197,17 @@ void Masker::Impl::mask_core(std::string_view s, std::string& out) const {
       size_t close = quote_end(s, i, 4096);
       if (close != std::string_view::npos) {
         out += "\"<*>\"";
+        em.wildcard = em.other = true;
         i = close + 1;
         continue;
       }
     }
     if (c == '=' && o.key_values && i > 0 && is(s[i - 1], kKey) && i + 1 < n && s[i + 1] != '=' && s[i + 1] != '"') {
       out += '=';
+      em.other = true;
       size_t e = i + 1;
       while (e < n && !is(s[e], kValueEnd)) ++e;
-      if (e > i + 1) out += kWildcard;
+      if (e > i + 1) wild();
       i = e;
       continue;
     }
@@ -208,7 +221,7 @@ void Masker::Impl::mask_core(std::string_view s, std::string& out) const {
       } else if (!sign && o.hex && c == '0' && (m = match_0x(s, i))) {
       }
       if (m) {
-        out += kWildcard;
+        wild();
         i += m;
         continue;
       }
@@ -232,21 +245,29 @@ void Masker::Impl::mask_core(std::string_view s, std::string& out) const {
           while (e < n && digit(s[e])) ++e;
         }
         while (e < n && is(s[e], kAlpha)) ++e;
-        out += kWildcard;
+        wild();
       } else if (has_digit && has_alpha && (o.mixed || (o.hex && all_hex && e - at >= 6))) {
-        out += kWildcard;
+        wild();
       } else {
         out.append(s.substr(i, e - i));
+        em.digit |= has_digit;
+        em.other |= has_alpha || (has_digit && !sign);
       }
       i = e;
       continue;
     }
+    if (c == '<' && s.compare(i, 3, kWildcard) == 0) {  // a user mask's <*>
+      wild();
+      i += 3;
+      continue;
+    }
     out += c;
+    em.other |= !is(c, kCollapse);
     ++i;
   }
 }
 
-void Masker::Impl::mask_token(std::string_view tok, std::string& out) const {
+bool Masker::Impl::mask_token(std::string_view tok, std::string& out) const {
   // Brackets around a token and its trailing punctuation are kept as they
   // are; the classes are matched on what is inside.
   size_t b = 0, e = tok.size();
@@ -258,21 +279,15 @@ void Masker::Impl::mask_token(std::string_view tok, std::string& out) const {
   }
   out.append(tok.substr(0, b));
   size_t core_at = out.size();
-  mask_core(tok.substr(b, e - b), out);
+  Emitted em;
+  mask_core(tok.substr(b, e - b), out, em);
   // A core left with wildcards and separators only is one variable.
-  std::string_view core(out.data() + core_at, out.size() - core_at);
-  if (core.size() > kWildcard.size() && core.find(kWildcard) != std::string_view::npos) {
-    bool only = true;
-    for (size_t k = 0; k < core.size() && only;) {
-      if (core.compare(k, 3, kWildcard) == 0) k += 3;
-      else only = is(core[k++], kCollapse);
-    }
-    if (only) {
-      out.resize(core_at);
-      out += kWildcard;
-    }
+  if (em.wildcard && !em.other && out.size() - core_at > kWildcard.size()) {
+    out.resize(core_at);
+    out += kWildcard;
   }
   out.append(tok.substr(e));
+  return em.wildcard || em.digit;
 }
 
 Masker::Masker() : impl_(std::make_shared<Impl>()) {}
@@ -333,9 +348,9 @@ void Masker::mask(std::string_view message, std::string& buf, std::vector<Token>
       ++i;
     }
     uint32_t off = static_cast<uint32_t>(buf.size());
-    impl_->mask_token(message.substr(s, i - s), buf);
+    bool variable = impl_->mask_token(message.substr(s, i - s), buf);
     uint32_t len = static_cast<uint32_t>(buf.size()) - off;
-    tokens.push_back({off, len, fnv1a(std::string_view(buf.data() + off, len))});
+    tokens.push_back({off, len, fnv1a(std::string_view(buf.data() + off, len)), variable});
   }
 }
 

@@ -34,6 +34,7 @@ struct MaskOptions {
 struct Token {
   uint32_t off = 0, len = 0;
   uint64_t hash = 0;
+  bool variable = false;  ///< holds a <*> or a digit: Drain's "probably a parameter"
 };
 
 inline constexpr std::string_view kWildcard = "<*>";

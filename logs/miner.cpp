@@ -101,7 +101,7 @@ struct Miner::Impl {
   }
 
   // The leaf for a token sequence; kNone when absent and !create.
-  uint32_t route(const std::vector<std::string_view>& t, const std::vector<uint64_t>& h, bool create) {
+  uint32_t route(const std::vector<std::string_view>& t, const std::vector<uint64_t>& h, const std::vector<char>& vars, bool create) {
     uint32_t n = 0;
     uint64_t len_key = t.size();
     auto it = nodes[0].kids.find(len_key);
@@ -115,7 +115,7 @@ struct Miner::Impl {
     // the leaf are layers too, so depth 4 routes by the first token.
     size_t prefix = o.depth > 3 ? static_cast<size_t>(o.depth - 3) : 0;
     for (size_t d = 0; d < prefix && d < t.size(); ++d) {
-      bool variable = o.drain_compat ? has_digit(t[d]) : (h[d] == kWildcardHash || variable_token(t[d]));
+      bool variable = o.drain_compat ? has_digit(t[d]) : (h[d] == kWildcardHash || vars[d]);
       uint64_t key = variable ? kWildcardHash : h[d];
       auto& kids = nodes[n].kids;
       auto k = kids.find(key);
@@ -227,7 +227,7 @@ struct Miner::Impl {
     masker.mask(message, buf, tokens);
     if (tokens.size() > o.max_tokens && o.max_tokens >= 1) {
       tokens.resize(o.max_tokens);
-      tokens.back() = Token{0, 0, kWildcardHash};
+      tokens.back() = Token{0, 0, kWildcardHash, true};
     }
     views.clear();
     static thread_local std::vector<uint64_t> hashes;
@@ -237,8 +237,8 @@ struct Miner::Impl {
       hashes.push_back(t.hash);
     }
     partly_variable.clear();
-    for (auto v : views) partly_variable.push_back(variable_token(v));
-    uint32_t leaf = route(views, hashes, false);
+    for (const auto& t : tokens) partly_variable.push_back(t.variable || t.len == 0);
+    uint32_t leaf = route(views, hashes, partly_variable, false);
     uint32_t best = kNone;
     if (leaf != kNone) {
       double best_sim = -1;
@@ -277,7 +277,7 @@ struct Miner::Impl {
     }
     Mined m;
     if (best == kNone) {
-      uint32_t at = route(views, hashes, true);
+      uint32_t at = route(views, hashes, partly_variable, true);
       std::vector<std::string> t(views.begin(), views.end());
       best = create(t, t, at);
       m.created = true;
@@ -421,8 +421,9 @@ Result<Miner> Miner::from_json(std::string_view text, MinerOptions options) {
     if (!want) return fail("miner state: bad signature id");
     std::vector<std::string_view> views(first->begin(), first->end());
     std::vector<uint64_t> hashes;
-    for (auto t : views) hashes.push_back(fnv1a(t));
-    uint32_t leaf = im.route(views, hashes, true);
+    std::vector<char> vars;
+    for (auto t : views) hashes.push_back(fnv1a(t)), vars.push_back(variable_token(t));
+    uint32_t leaf = im.route(views, hashes, vars, true);
     uint32_t c = im.create(*first, *tokens, leaf);
     Cluster& x = im.clusters[c];
     if (x.sig.id != *want) {

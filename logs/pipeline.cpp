@@ -7,7 +7,7 @@ Result<LogPipeline> LogPipeline::make(const HeaderOptions& header, const MinerOp
   if (!h) return std::unexpected(h.error());
   auto m = Miner::make(miner);
   if (!m) return std::unexpected(m.error());
-  return LogPipeline(std::move(*h), std::move(*m), keep);
+  return LogPipeline(std::move(*h), std::move(*m), keep, miner.max_signatures);
 }
 
 Mined LogPipeline::ingest(const LogLine& line, TimePoint now, TimePoint wall) {

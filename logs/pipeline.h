@@ -34,7 +34,7 @@ class LogPipeline {
   Result<void> restore(std::string_view state);
 
  private:
-  LogPipeline(HeaderParser h, Miner m, Duration keep) : header_(std::move(h)), miner_(std::move(m)), tally_(keep) {}
+  LogPipeline(HeaderParser h, Miner m, Duration keep, size_t cap) : header_(std::move(h)), miner_(std::move(m)), tally_(keep, cap) {}
   HeaderParser header_;
   Miner miner_;
   LogTally tally_;

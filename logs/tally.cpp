@@ -29,6 +29,12 @@ void LogTally::add(TimePoint at, SignatureId id, Level level, std::string_view t
   }
   ++b->total;
   if (level >= Level::Error) ++b->errors;
+  if (b->signatures.size() > max_) {
+    // A second's distinct signatures past the bound: kept as "other".
+    bool known = back ? back_index_.contains(id)
+                      : std::any_of(b->signatures.begin(), b->signatures.end(), [&](const auto& p) { return p.first == id; });
+    if (!known) id = kOther;
+  }
   if (back) {
     auto [pos, fresh] = back_index_.try_emplace(id, static_cast<uint32_t>(b->signatures.size()));
     if (fresh) b->signatures.emplace_back(id, 1);
@@ -39,6 +45,13 @@ void LogTally::add(TimePoint at, SignatureId id, Level level, std::string_view t
     else ++sig->second;
   }
 
+  if (info_.size() >= 2 * max_ && !info_.contains(id)) {
+    // Drop the least recently seen half: amortised O(1) per line.
+    std::vector<std::pair<TimePoint, SignatureId>> by_age;
+    for (const auto& [k, v] : info_) by_age.emplace_back(v.last_seen, k);
+    std::nth_element(by_age.begin(), by_age.begin() + static_cast<std::ptrdiff_t>(max_), by_age.end());
+    for (size_t k = 0; k < max_; ++k) info_.erase(by_age[k].second);
+  }
   auto [it, fresh] = info_.try_emplace(id);
   SignatureInfo& i = it->second;
   if (fresh) i.first_seen = i.last_seen = at;

@@ -7,6 +7,7 @@
 /// Bounded by `keep` (older seconds dropped) and by the miner's signature
 /// cap. Not thread-safe: the driver that feeds it judges from it.
 #include <cstdint>
+#include <algorithm>
 #include <deque>
 #include <string>
 #include <string_view>
@@ -36,7 +37,11 @@ struct SignatureInfo {
 
 class LogTally {
  public:
-  explicit LogTally(Duration keep) : keep_(keep) {}
+  /// `max_signatures`: per second, and in the per-signature table, at most
+  /// this many (beyond: a second's extra signatures count as kOther; the
+  /// table drops the least recently seen), so a flood of distinct lines
+  /// cannot grow the tally past the miner's own bound.
+  explicit LogTally(Duration keep, size_t max_signatures = 1000) : keep_(keep), max_(std::max<size_t>(1, max_signatures)) {}
   /// One mined line; `text` is the signature's template when it is new or
   /// just changed (else empty). Lines arriving out of order land in their
   /// own second if it is still kept, else in the oldest kept one.
@@ -50,6 +55,7 @@ class LogTally {
 
  private:
   Duration keep_;
+  size_t max_;
   std::deque<SecondBucket> buckets_;
   std::unordered_map<SignatureId, SignatureInfo> info_;
   std::unordered_map<SignatureId, uint32_t> back_index_;  ///< positions in the newest second
