@@ -71,6 +71,16 @@ int print_diagnostics(const dg::LoadResult& r) {
   return dg::kUsage;
 }
 
+// `logs mine --config --source` and `logs top`: a log source's settings from the config.
+int with_log_source(const std::string& config_path, const std::string& name, const std::function<int(const dg::logs::LogSourceSpec&)>& f) {
+  auto loaded = dg::load_config(config_path);
+  if (!loaded.config) return print_diagnostics(loaded);
+  for (const auto& s : loaded.config->log_sources)
+    if (s.name == name) return f(s);
+  std::cerr << config_path << ": no log source '" << name << "'\n";
+  return dg::kUsage;
+}
+
 int cmd_check(const std::string& config_path) {
   auto loaded = dg::load_config(config_path);
   if (!loaded.config) return print_diagnostics(loaded);
@@ -488,6 +498,15 @@ int main(int argc, char** argv) {
   lmine->add_option("--similarity", mine_args.miner.similarity, "share of positions that agree to join a signature")->check(CLI::Range(0.0, 1.0));
   lmine->add_option("--depth", mine_args.miner.depth, "tree depth")->check(CLI::Range(3, 16));
   lmine->add_option("--max-signatures", mine_args.miner.max_signatures, "signature cap (least recently used evicted)")->check(CLI::PositiveNumber);
+  std::string log_source, since_text = "10m";
+  lmine->add_option("--config,-c", config_path, "take the header and miner settings of --source from this config");
+  lmine->add_option("--source", log_source, "a [log_sources.NAME] of --config");
+  auto* ltop = logs->add_subcommand("top", "the source's signatures by count, with their change against the window before");
+  dg::logs::TopArgs top_args;
+  ltop->add_option("--config,-c", config_path, "config file")->required();
+  ltop->add_option("--source", log_source, "a [log_sources.NAME] of the config")->required();
+  ltop->add_option("--since", since_text, "the recent window, e.g. 10m (the baseline is the one before it)");
+  ltop->add_option("--limit", top_args.limit, "rows")->check(CLI::PositiveNumber);
 
   try {
     app.parse(argc, argv);
@@ -529,8 +548,33 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (*lmine) {
+    if (!log_source.empty() || !config_path.empty()) {
+      if (log_source.empty() || config_path.empty()) {
+        std::cerr << "deployguard logs mine: --config and --source go together\n";
+        return dg::kUsage;
+      }
+      return with_log_source(config_path, log_source, [&](const dg::logs::LogSourceSpec& s) {
+        mine_args.header = s.header;
+        mine_args.miner = s.miner;
+        if (!mine_header.empty()) mine_args.header = dg::logs::header_from_flag(mine_header);
+        return dg::logs::run_logs_mine(mine_args, std::cout, std::cerr);
+      });
+    }
     if (!mine_header.empty()) mine_args.header = dg::logs::header_from_flag(mine_header);
     return dg::logs::run_logs_mine(mine_args, std::cout, std::cerr);
+  }
+  if (*ltop) {
+    auto since = dg::parse_duration(since_text);
+    if (!since || since->count() <= 0) {
+      std::cerr << "deployguard logs top: --since: expected a duration such as 10m\n";
+      return dg::kUsage;
+    }
+    top_args.since = *since;
+    return with_log_source(config_path, log_source, [&](const dg::logs::LogSourceSpec& s) {
+      top_args.source = s;
+      dg::SystemClock clock;
+      return dg::logs::run_logs_top(top_args, clock, std::cout, std::cerr);
+    });
   }
   if (*check) return cmd_check(config_path);
   if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);

@@ -58,14 +58,17 @@ Span baseline_slice(const Windows& w, int64_t i) {
   return {static_cast<int64_t>(std::floor(a)), std::min(w.before.to, static_cast<int64_t>(std::floor(b)))};
 }
 
+// A second's contribution of one signature: room for a tenfold rise of its
+// baseline rate, not for a burst of hundreds of identical lines.
 double cap_for(double baseline_count, double baseline_seconds) {
   double lambda = baseline_seconds > 0 ? baseline_count / baseline_seconds : 0;
-  return 4 + std::ceil(3 * lambda);
+  return 4 + std::ceil(10 * lambda);
 }
 
 // Counts per interval of one "signature" (a predicate over a bucket).
 struct Series {
-  std::vector<double> after, after_total, before, before_total;
+  std::vector<double> after, after_total, before, before_total;  ///< counts capped per second; totals
+  std::vector<double> after_raw, before_raw;                     ///< counts as they were
 };
 
 LogEvidence evidence_of(const LogTally& t, SignatureId id, const Windows& w, double before, double after, double lb, double la) {
@@ -88,11 +91,15 @@ LogEvidence evidence_of(const LogTally& t, SignatureId id, const Windows& w, dou
   return e;
 }
 
-// The sequential test over the intervals of a series.
+// The sequential test over the intervals of a series. The exposure of each
+// arm is the volume of the other lines: a signature's own surge must not
+// inflate the denominator it is judged against.
 CanaryJudgement test(const Series& s, double min_ratio, double alpha) {
   CanaryState st = canary_start(3);
   for (size_t i = 0; i < s.after.size(); ++i) {
-    ArmCounts inc{s.after[i], s.after_total[i] * min_ratio, s.before[i], s.before_total[i]};
+    double others_after = std::max(0.0, s.after_total[i] - s.after_raw[i]);
+    double others_before = std::max(0.0, s.before_total[i] - s.before_raw[i]);
+    ArmCounts inc{s.after[i], others_after * min_ratio, s.before[i], others_before};
     st = canary_fold(std::move(st), inc);
   }
   return canary_judge(st, alpha);
@@ -101,15 +108,18 @@ CanaryJudgement test(const Series& s, double min_ratio, double alpha) {
 }  // namespace
 
 std::string LogEvidence::describe() const {
-  auto mins = [](Duration d) { return fmt::format("{:.0f} min", std::chrono::duration<double>(d).count() / 60); };
+  auto mins = [](Duration d) {
+    double s = std::chrono::duration<double>(d).count();
+    return s < 120 ? fmt::format("{:.0f} s", s) : fmt::format("{:.0f} min", s / 60);
+  };
   std::string head = fmt::format("{} [{}] \"{}\"", kind, id_text(id), template_text);
   if (kind == "new_signature")
     return fmt::format("{}: {} lines since the release, none in the {} before", head, after, mins(before_window));
   if (kind == "vanished")
     return fmt::format("{}: {} lines in the {} before, none in the {} after", head, before, mins(before_window), mins(after_window));
-  return fmt::format("{}: {} of {} lines in the {} before, {} of {} in the {} after ({:.1f}x; log e-value {:.1f} >= {:.1f})",
+  return fmt::format("{}: {} of {} lines in the {} before, {} of {} in the {} after ({:.1f}x; log e-value {:.1f} {} {:.1f})",
                      head, before, lines_before, mins(before_window), after, lines_after, mins(after_window), ratio,
-                     statistic, threshold);
+                     statistic, statistic >= threshold ? ">=" : "<", threshold);
 }
 
 LogJudgement judge_new_signature(const NewSignatureCondition& c, const LogTally& t, const LogWindows& lw, TimePoint now) {
@@ -189,7 +199,7 @@ LogJudgement judge_surge(const SurgeCondition& c, const LogTally& t, const LogWi
     caps.push_back(cap_for(n, base_seconds));
   }
   std::vector<Series> series(family.size());
-  for (auto& s : series) s.after.assign(k, 0), s.before.assign(k, 0);
+  for (auto& s : series) s.after.assign(k, 0), s.before.assign(k, 0), s.after_raw.assign(k, 0), s.before_raw.assign(k, 0);
   std::vector<double> after_total(k, 0), before_total(k, 0);
   int64_t r = w.after.from;
   for (size_t i = 0; i < k; ++i) {
@@ -197,14 +207,21 @@ LogJudgement judge_surge(const SurgeCondition& c, const LogTally& t, const LogWi
     each_second(t, a, [&](const SecondBucket& b) {
       after_total[i] += b.total;
       for (auto [id, n] : b.signatures)
-        if (auto it = index.find(id); it != index.end()) series[it->second].after[i] += std::min<double>(n, caps[it->second]);
+        if (auto it = index.find(id); it != index.end()) {
+          series[it->second].after[i] += std::min<double>(n, caps[it->second]);
+          series[it->second].after_raw[i] += n;
+        }
     });
     each_second(t, baseline_slice(w, static_cast<int64_t>(i)), [&](const SecondBucket& b) {
       before_total[i] += b.total;
       for (auto [id, n] : b.signatures)
-        if (auto it = index.find(id); it != index.end()) series[it->second].before[i] += std::min<double>(n, caps[it->second]);
+        if (auto it = index.find(id); it != index.end()) {
+          series[it->second].before[i] += std::min<double>(n, caps[it->second]);
+          series[it->second].before_raw[i] += n;
+        }
     });
   }
+  std::optional<LogEvidence> leader;
   for (size_t f = 0; f < family.size(); ++f) {
     auto [id, n_before] = family[f];
     double n_after = after.contains(id) ? after[id] : 0;
@@ -218,6 +235,9 @@ LogJudgement judge_surge(const SurgeCondition& c, const LogTally& t, const LogWi
     if (cj.regression) {
       e.kind = "surge";
       j.findings.push_back(std::move(e));
+    } else if (n_after > 0 && e.ratio > 1 && (!leader || e.statistic > leader->statistic)) {
+      e.kind = "rise";  // the strongest evidence short of a trip, for the record
+      leader = std::move(e);
     } else if (n_after == 0 && j.lines_after > 0 && n_before / j.lines_before * j.lines_after >= 10) {
       e.kind = "vanished";  // expected ten or more, saw none: worth a look, never a trip
       j.info.push_back(std::move(e));
@@ -232,6 +252,7 @@ LogJudgement judge_surge(const SurgeCondition& c, const LogTally& t, const LogWi
   } else {
     j.state = LogJudgement::State::Healthy;
     j.reason = fmt::format("no surge among {} signatures ({} lines before, {} after)", family.size(), j.lines_before, j.lines_after);
+    if (leader) j.reason += "; largest rise: " + leader->describe();
   }
   return j;
 }
@@ -259,12 +280,17 @@ LogJudgement judge_error_share(const ErrorShareCondition& c, const LogTally& t, 
   double cap = cap_for(before, base_seconds);
   size_t k = static_cast<size_t>(w.completed);
   Series s;
-  s.after.assign(k, 0), s.before.assign(k, 0), s.after_total.assign(k, 0), s.before_total.assign(k, 0);
+  for (auto* v : {&s.after, &s.before, &s.after_total, &s.before_total, &s.after_raw, &s.before_raw}) v->assign(k, 0);
   for (size_t i = 0; i < k; ++i) {
     Span a{w.after.from + static_cast<int64_t>(i) * w.step, w.after.from + static_cast<int64_t>(i + 1) * w.step};
-    each_second(t, a, [&](const SecondBucket& b) { s.after_total[i] += b.total, s.after[i] += std::min(at_level(b), cap); });
-    each_second(t, baseline_slice(w, static_cast<int64_t>(i)),
-                [&](const SecondBucket& b) { s.before_total[i] += b.total, s.before[i] += std::min(at_level(b), cap); });
+    each_second(t, a, [&](const SecondBucket& b) {
+      double e = at_level(b);
+      s.after_total[i] += b.total, s.after[i] += std::min(e, cap), s.after_raw[i] += e;
+    });
+    each_second(t, baseline_slice(w, static_cast<int64_t>(i)), [&](const SecondBucket& b) {
+      double e = at_level(b);
+      s.before_total[i] += b.total, s.before[i] += std::min(e, cap), s.before_raw[i] += e;
+    });
   }
   CanaryJudgement cj = test(s, c.min_ratio, c.alpha);
   LogEvidence e;

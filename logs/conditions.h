@@ -22,12 +22,15 @@
 ///    over the signatures present in the baseline (at most
 ///    `max_signatures`, the most frequent), each tested at alpha/m, so the
 ///    whole condition's false-trip rate stays at alpha. Bursts: a
-///    signature's count in one second is capped at 4 + ceil(3 λ) (λ its
-///    baseline rate per second), so one burst of identical lines is a few
-///    events of evidence, not hundreds. A signature that vanished is
+///    signature's count in one second is capped at 4 + ceil(10 λ) (λ its
+///    baseline rate per second: room for a tenfold rise), so one burst of
+///    identical lines is a few events of evidence, not hundreds. Each arm's
+///    exposure is the volume of the other lines, so a signature's own surge
+///    does not inflate the denominator it is judged against. A signature that vanished is
 ///    reported as info, never a trip.
 ///  - error_share: the same test on the lines at or above `level` as one
-///    "signature" (cap from the baseline error rate), alpha undivided.
+///    "signature" (cap from the baseline error rate; exposure the lines
+///    below the level), alpha undivided.
 #include <optional>
 #include <string>
 #include <vector>
@@ -69,7 +72,7 @@ struct ErrorShareCondition {
 };
 
 struct LogEvidence {
-  std::string kind;  ///< new_signature | surge | vanished | error_share
+  std::string kind;  ///< new_signature | surge | vanished | error_share | rise (the strongest short of a trip)
   SignatureId id = kOther;
   std::string template_text;
   Level level = Level::Unknown;
