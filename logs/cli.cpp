@@ -120,9 +120,10 @@ int run_logs_top(const TopArgs& a, const Clock& clock, std::ostream& out, std::o
   }
   std::vector<std::pair<SignatureId, std::pair<double, double>>> rows(counts.begin(), counts.end());
   std::sort(rows.begin(), rows.end(), [](const auto& x, const auto& y) { return x.second.second > y.second.second || (x.second.second == y.second.second && x.second.first > y.second.first); });
-  auto mins = std::chrono::duration<double>(a.since).count() / 60;
-  out << fmt::format("{}: {} lines in the last {:.0f} min, {} in the {:.0f} min before; {} signatures ({} lines in evicted ones)\n",
-                     a.source.name, total_recent, mins, total_before, mins, pipeline->miner().size(), pipeline->miner().other_count());
+  double secs_since = std::chrono::duration<double>(a.since).count();
+  std::string span = secs_since < 120 ? fmt::format("{:.0f} s", secs_since) : fmt::format("{:.0f} min", secs_since / 60);
+  out << fmt::format("{}: {} lines in the last {}, {} in the {} before; {} signatures ({} lines in evicted ones)\n",
+                     a.source.name, total_recent, span, total_before, span, pipeline->miner().size(), pipeline->miner().other_count());
   out << fmt::format("{:>8} {:>8} {:>8}  {:<8} {:<16}  {}\n", "recent", "before", "change", "level", "signature", "template");
   size_t shown = 0;
   for (const auto& [id, c] : rows) {

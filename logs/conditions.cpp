@@ -42,10 +42,11 @@ Windows windows_of(const LogWindows& w, TimePoint now) {
   int64_t judged = std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(w.judged()).count());
   x.step = std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(w.step).count());
   x.before = {r - base, r};
-  int64_t end = std::min(sec(now), r + judged);
+  // Counts include the second in progress; the test only whole steps.
+  int64_t end = std::min(sec(now) + 1, r + judged);
   x.after = {r, std::max(r, end)};
   x.scale = static_cast<double>(base) / static_cast<double>(judged);
-  x.completed = (x.after.to - r) / x.step;
+  x.completed = std::max<int64_t>(0, std::min(sec(now), r + judged) - r) / x.step;
   x.before_len = std::chrono::seconds(base);
   x.after_len = std::chrono::seconds(x.after.to - r);
   return x;
@@ -92,14 +93,15 @@ LogEvidence evidence_of(const LogTally& t, SignatureId id, const Windows& w, dou
 }
 
 // The sequential test over the intervals of a series. The exposure of each
-// arm is the volume of the other lines: a signature's own surge must not
-// inflate the denominator it is judged against.
+// arm is all its lines: a line is the signature's with some probability
+// (the canary's errors among requests). Not the other lines' volume: a
+// signature's count does not follow the others' (a dominant signature would
+// be judged against a few noisy lines, and every signature would "rise"
+// when another vanished).
 CanaryJudgement test(const Series& s, double min_ratio, double alpha) {
   CanaryState st = canary_start(3);
   for (size_t i = 0; i < s.after.size(); ++i) {
-    double others_after = std::max(0.0, s.after_total[i] - s.after_raw[i]);
-    double others_before = std::max(0.0, s.before_total[i] - s.before_raw[i]);
-    ArmCounts inc{s.after[i], others_after * min_ratio, s.before[i], others_before};
+    ArmCounts inc{s.after[i], s.after_total[i] * min_ratio, s.before[i], s.before_total[i]};
     st = canary_fold(std::move(st), inc);
   }
   return canary_judge(st, alpha);

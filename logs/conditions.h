@@ -24,13 +24,10 @@
 ///    whole condition's false-trip rate stays at alpha. Bursts: a
 ///    signature's count in one second is capped at 4 + ceil(10 λ) (λ its
 ///    baseline rate per second: room for a tenfold rise), so one burst of
-///    identical lines is a few events of evidence, not hundreds. Each arm's
-///    exposure is the volume of the other lines, so a signature's own surge
-///    does not inflate the denominator it is judged against. A signature that vanished is
+///    identical lines is a few events of evidence, not hundreds. A signature that vanished is
 ///    reported as info, never a trip.
 ///  - error_share: the same test on the lines at or above `level` as one
-///    "signature" (cap from the baseline error rate; exposure the lines
-///    below the level), alpha undivided.
+///    "signature" (cap from the baseline error rate), alpha undivided.
 #include <optional>
 #include <string>
 #include <vector>

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <mutex>
+#include <set>
 
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
@@ -18,6 +19,25 @@ class LogSignalSource final : public MetricSource {
     for (const auto& [q, c] : conditions_) keep_ = std::max(keep_, c.windows.baseline + c.windows.judged());
     keep_ += std::chrono::minutes(1);
   }
+
+  void release_started(const std::string& service, TimePoint at) override {
+    std::lock_guard lock(mu_);
+    if (!services_.empty() && !services_.contains(service)) return;
+    announced_ = std::chrono::time_point_cast<std::chrono::seconds>(at) + std::chrono::seconds(1);
+    if (source_) release_ = *announced_;
+  }
+
+  std::optional<std::string> state() {
+    std::lock_guard lock(mu_);
+    if (pipeline_) return pipeline_->checkpoint();
+    return restored_;
+  }
+  void restore(std::string state) {
+    std::lock_guard lock(mu_);
+    if (pipeline_) (void)pipeline_->restore(state);
+    else restored_ = std::move(state);
+  }
+  void add_service(const std::string& s) { services_.insert(s); }
 
   MetricReading read(const MetricQuery& query, const Clock& clock, std::optional<TimePoint>) override {
     std::lock_guard lock(mu_);
@@ -75,12 +95,19 @@ class LogSignalSource final : public MetricSource {
     TimePoint now = clock.now();
     Duration longest{0};
     for (const auto& [q, c] : conditions_) longest = std::max(longest, c.windows.baseline);
-    if (auto o = (*s)->open(now - longest); !o) return fail(fmt::format("log source {}: {}", spec_.name, o.error().message));
+    // The release starts at the next whole second: all that was there at
+    // open, and what arrives within this second, is baseline (unless a
+    // release was announced before the first read).
+    release_ = announced_.value_or(std::chrono::time_point_cast<std::chrono::seconds>(now) + std::chrono::seconds(1));
+    if (auto o = (*s)->open(std::min(now, release_) - longest); !o)
+      return fail(fmt::format("log source {}: {}", spec_.name, o.error().message));
     source_ = std::move(*s);
     pipeline_.emplace(std::move(*p));
-    // The release starts at the next whole second: all that was there at
-    // open, and what arrives within this second, is baseline.
-    release_ = std::chrono::time_point_cast<std::chrono::seconds>(now) + std::chrono::seconds(1);
+    if (restored_) {
+      // Signatures keep their ids across the restart; a state that does not fit starts fresh.
+      (void)pipeline_->restore(*restored_);
+      restored_.reset();
+    }
     return {};
   }
 
@@ -103,6 +130,9 @@ class LogSignalSource final : public MetricSource {
   std::unique_ptr<LogSource> source_;
   std::optional<LogPipeline> pipeline_;
   TimePoint release_{};
+  std::optional<TimePoint> announced_;     ///< the last release announced for its services
+  std::optional<std::string> restored_;    ///< a checkpoint's miner state, until the source opens
+  std::set<std::string> services_;         ///< of the policies whose conditions it serves
 };
 
 }  // namespace
@@ -116,8 +146,28 @@ void add_log_signal_sources(const std::vector<LogSourceSpec>& sources, const std
       for (const auto& m : p.metrics)
         if (m.source == key)
           if (const auto* c = m.log.get<LogConditionSpec>()) conditions.emplace(m.query.promql, *c);
-    if (!conditions.empty()) out[key] = std::make_unique<LogSignalSource>(s, std::move(conditions));
+    if (conditions.empty()) continue;
+    auto src = std::make_unique<LogSignalSource>(s, std::move(conditions));
+    for (const auto& p : policies)
+      for (const auto& m : p.metrics)
+        if (m.source == key && !p.service.empty()) src->add_service(p.service);
+    out[key] = std::move(src);
   }
+}
+
+std::vector<std::pair<std::string, std::string>> log_signal_states(const std::map<std::string, std::unique_ptr<MetricSource>>& sources) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [name, s] : sources)
+    if (auto* l = dynamic_cast<LogSignalSource*>(s.get()))
+      if (auto st = l->state()) out.emplace_back(name, std::move(*st));
+  return out;
+}
+
+void restore_log_signal_states(std::map<std::string, std::unique_ptr<MetricSource>>& sources,
+                               const std::vector<std::pair<std::string, std::string>>& states) {
+  for (const auto& [name, state] : states)
+    if (auto it = sources.find(name); it != sources.end())
+      if (auto* l = dynamic_cast<LogSignalSource*>(it->second.get())) l->restore(state);
 }
 
 }  // namespace dg::logs

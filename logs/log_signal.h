@@ -10,7 +10,9 @@
 /// seen, a redacted example, the test's statistic), which the evaluator
 /// makes the reason. The source is opened on the first read, with the
 /// release one whole second after it: what it found already written is the
-/// baseline. Thread-safe (verify reads from several threads).
+/// baseline; a release announced later (watch: release_started) moves the
+/// release, the tally keeping the baseline before it. Thread-safe (verify
+/// reads from several threads).
 #include <map>
 #include <memory>
 #include <string>
@@ -25,5 +27,13 @@ namespace dg::logs {
 /// uses, keyed "log:NAME".
 void add_log_signal_sources(const std::vector<LogSourceSpec>& sources, const std::vector<PolicySpec>& policies,
                             std::map<std::string, std::unique_ptr<MetricSource>>& out);
+
+/// The miners' states, per "log:NAME" (JSON text of Miner::to_json), for the
+/// watcher's checkpoint: signatures keep their ids across a restart.
+std::vector<std::pair<std::string, std::string>> log_signal_states(const std::map<std::string, std::unique_ptr<MetricSource>>& sources);
+/// Gives each log signal source its miner's state from a checkpoint, taken
+/// when it opens; a state that does not fit (another depth) is dropped.
+void restore_log_signal_states(std::map<std::string, std::unique_ptr<MetricSource>>& sources,
+                               const std::vector<std::pair<std::string, std::string>>& states);
 
 }  // namespace dg::logs
