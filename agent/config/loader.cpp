@@ -877,7 +877,8 @@ void Loader::check_refs() {
     for (const auto& name : p.probes)
       for (const auto& probe : cfg.probes)
         if (probe.name == name) slowest = std::max(slowest, probe.interval);
-    for (const auto& m : p.metrics) slowest = std::max(slowest, m.interval);
+    for (const auto& m : p.metrics)
+      if (m.log.empty()) slowest = std::max(slowest, m.interval);  // log conditions have no say in recovery
     if (slowest.count() > 0 && p.verify_for < slowest * (p.recovery_passes - 1)) {
       auto at = seen["policies"].count(p.name) ? seen["policies"][p.name] : Loc{cfg.path, 1, 1};
       error(at, "policies." + p.name + ".verify_for",
