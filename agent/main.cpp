@@ -19,10 +19,13 @@
 #include "agent/config/config.h"
 #include "agent/core/duration.h"
 #include "agent/core/fs.h"
+#include "agent/core/json_text.h"
 #include "agent/core/secrets.h"
 #include "agent/core/text.h"
 #include "agent/incidents/notifier.h"
 #include "agent/journal/journal.h"
+#include "agent/review/kpi.h"
+#include "agent/review/review.h"
 #include "agent/runtime.h"
 #include "agent/verify/reconcile.h"
 #include "agent/verify/report.h"
@@ -327,6 +330,73 @@ int cmd_journal_verify(std::string path, const std::string& config_path, const s
 }
 
 
+// Writes text to `out` (atomically) or stdout.
+int write_out(const std::string& out, const std::string& text, const char* what) {
+  if (out.empty() || out == "-") {
+    std::cout << text;
+    return 0;
+  }
+  if (auto r = dg::fs::write_file_atomic(out, text); !r) {
+    std::cerr << what << ": " << r.error().message << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+std::optional<dg::TimePoint> since_option(const std::string& since, const char* what, bool& bad) {
+  if (since.empty()) return std::nullopt;
+  auto t = dg::review::parse_since(since, std::chrono::system_clock::now());
+  if (!t) {
+    std::cerr << what << ": --since: expected an RFC 3339 time (2026-11-01T00:00:00Z), a date (2026-11-01) or an age (36h, 7d)\n";
+    bad = true;
+  }
+  return t;
+}
+
+bool journal_readable(const std::string& path, const char* what) {
+  if (dg::journal_files(path).empty()) {
+    std::cerr << what << ": no journal at " << path << "\n";
+    return false;
+  }
+  return true;
+}
+
+// The review draft of one incident (or of every incident since T), from the journal alone.
+int cmd_review(const std::string& journal, const std::string& incident, const std::string& since,
+               const std::string& format, const std::string& out) {
+  bool bad = false;
+  auto since_t = since_option(since, "review", bad);
+  if (bad) return dg::kUsage;
+  if (!journal_readable(journal, "review")) return dg::kUsage;
+  auto check = dg::verify_journal(journal);
+  dg::review::Model m = dg::review::build_from_journal(journal);
+  m.chain = check.ok ? fmt::format("verified, {} record(s)", check.records)
+                     : fmt::format("BROKEN: {} ({} record(s) before it verify)", check.message, check.records);
+  m = dg::review::select(std::move(m), {.incident = incident, .since = since_t});
+  if (!incident.empty() && m.incidents.empty()) {
+    std::cerr << "review: no incident " << incident << " in " << journal << "\n";
+    return 1;
+  }
+  int rc = write_out(out, format == "html" ? dg::review::render_html(m) : dg::review::render_markdown(m), "review");
+  if (rc == 0 && !check.ok) std::cerr << "review: WARNING: the journal's chain is broken: " << check.message << "\n";
+  return rc;
+}
+
+int cmd_kpi(const std::vector<std::string>& journals, const std::string& since, const std::string& format,
+            const std::string& out) {
+  bool bad = false;
+  auto since_t = since_option(since, "kpi", bad);
+  if (bad) return dg::kUsage;
+  std::vector<dg::review::Model> models;
+  for (const auto& j : journals) {
+    if (!journal_readable(j, "kpi")) return dg::kUsage;
+    models.push_back(dg::review::build_from_journal(j));
+  }
+  auto report = dg::kpi::compute(models, since_t);
+  return write_out(out, format == "json" ? dg::pretty_json(dg::kpi::to_json(report)) + "\n" : dg::kpi::render_table(report),
+                   "kpi");
+}
+
 int cmd_watch(const std::string& config_path, bool dry_run, const std::string& log_format, const std::string& log_level) {
   auto format = dg::parse_log_format(log_format);
   auto level = dg::parse_log_level(log_level);
@@ -486,6 +556,29 @@ int main(int argc, char** argv) {
   auto* resume = app.add_subcommand("resume", "resume a paused policy on the running watcher");
   resume->add_option("--config,-c", config_path, "config file")->required();
   resume->add_option("--policy", policy, "the policy")->required();
+  auto* approve = app.add_subcommand("approve", "approve a rollback waiting in its veto window (it runs now)");
+  approve->add_option("--config,-c", config_path, "config file")->required();
+  approve->add_option("--policy", policy, "the policy whose rollback waits")->required();
+  approve->add_option("--reason", reason, "why");
+  auto* veto = app.add_subcommand("veto", "veto a rollback waiting in its veto window (it is skipped; the ladder escalates)");
+  veto->add_option("--config,-c", config_path, "config file")->required();
+  veto->add_option("--policy", policy, "the policy whose rollback waits")->required();
+  veto->add_option("--reason", reason, "why");
+
+  std::string review_journal, review_incident, review_since, review_format = "md", review_out;
+  auto* review = app.add_subcommand("review", "write a post-incident review draft from the journal alone");
+  review->add_option("--journal,-j", review_journal, "journal file")->required();
+  auto* review_key = review->add_option("--incident", review_incident, "the incident key (default: every incident)");
+  review->add_option("--since", review_since, "incidents detected since: RFC 3339, a date, or an age (7d, 36h)")->excludes(review_key);
+  review->add_option("--format", review_format, "md or html")->check(CLI::IsMember({"md", "html"}));
+  review->add_option("--out,-o", review_out, "write here (default: stdout)");
+  std::vector<std::string> kpi_journals;
+  std::string kpi_since, kpi_format = "table", kpi_out;
+  auto* kpi = app.add_subcommand("kpi", "time to detect and to mitigate per incident, medians, p90, bests and worsts, monthly trend");
+  kpi->add_option("--journal,-j", kpi_journals, "journal files (one or more)")->required();
+  kpi->add_option("--since", kpi_since, "incidents detected since: RFC 3339, a date, or an age (7d, 36h)");
+  kpi->add_option("--format", kpi_format, "table or json")->check(CLI::IsMember({"table", "json"}));
+  kpi->add_option("--out,-o", kpi_out, "write here (default: stdout)");
 
   auto* logs = app.add_subcommand("logs", "log signatures: mine lines into templates, show the frequency dashboard");
   logs->require_subcommand(1);
@@ -538,6 +631,10 @@ int main(int argc, char** argv) {
   }
   if (*lift) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/release-mitigation", who_field({}), false);
   if (*pause) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/pause", who_field({{"reason", reason}}), false);
+  if (*approve)
+    return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/approve", who_field({{"reason", reason}}), false);
+  if (*veto)
+    return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/veto", who_field({{"reason", reason}}), false);
   if (*resume) return cmd_client(config_path, "POST", "/api/v1/policies/" + policy + "/resume", who_field({}), false);
 
   struct sigaction sa {};
@@ -580,5 +677,7 @@ int main(int argc, char** argv) {
   if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);
   if (*jverify) return cmd_journal_verify(journal_path, config_path, head_text);
   if (*echeck) return cmd_exposition_check(expo_path, expo_format, expo_limits);
+  if (*review) return cmd_review(review_journal, review_incident, review_since, review_format, review_out);
+  if (*kpi) return cmd_kpi(kpi_journals, kpi_since, kpi_format, kpi_out);
   return dg::kUsage;
 }

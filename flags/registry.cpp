@@ -1,5 +1,7 @@
 #include "flags/flag_provider.h"
 #include "flags/flagd_file.h"
+#include "flags/http/http_provider.h"
+#include "flags/unleash/unleash_provider.h"
 
 #include <boost/json.hpp>
 
@@ -20,6 +22,8 @@ bool same_state(const FlagSnapshot& a, const FlagSnapshot& b) {
 // in its own home.
 void register_builtin_flag_providers(FlagProviderRegistry& registry) {
   register_flagd_file_provider(registry);
+  register_http_provider(registry);
+  register_unleash_provider(registry);
 }
 
 const FlagProviderRegistry& builtin_flag_providers() { return built_in_once(register_builtin_flag_providers); }

@@ -14,13 +14,13 @@ class Parser {
  public:
   explicit Parser(std::string_view s) : s_(s) {}
 
-  Result<boost::json::value> parse() {
-    std::vector<boost::json::value> terms;
+  Result<ParsedSegment> parse() {
+    ParsedSegment out;
     std::string joiner;
     for (;;) {
       auto term = comparison();
       if (!term) return std::unexpected(term.error());
-      terms.push_back(std::move(*term));
+      out.terms.push_back(std::move(*term));
       skip_ws();
       if (at_end()) break;
       std::string word;
@@ -33,14 +33,12 @@ class Parser {
         return error("mixing 'and' and 'or' is ambiguous; use one of them");
       joiner = word;
     }
-    if (terms.size() == 1) return std::move(terms.front());
-    boost::json::object o;
-    o[joiner] = boost::json::array(terms.begin(), terms.end());
-    return boost::json::value(std::move(o));
+    out.join = joiner == "or" ? ParsedSegment::Join::kOr : ParsedSegment::Join::kAnd;
+    return out;
   }
 
  private:
-  Result<boost::json::value> comparison() {
+  Result<SegmentTerm> comparison() {
     skip_ws();
     size_t start = pos_;
     while (!at_end() && (std::isalnum(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '_' || s_[pos_] == '.' ||
@@ -48,54 +46,41 @@ class Parser {
       ++pos_;
     if (pos_ == start || std::isdigit(static_cast<unsigned char>(s_[start])))
       return error("expected a context attribute name (e.g. pluginCount)");
-    std::string var(s_.substr(start, pos_ - start));
+    SegmentTerm term;
+    term.attribute = std::string(s_.substr(start, pos_ - start));
     skip_ws();
-    std::string op;
     for (const char* candidate : {"==", "!=", "<=", ">=", "<", ">"}) {
       if (eat(candidate)) {
-        op = candidate;
+        term.op = candidate;
         break;
       }
     }
-    if (op.empty()) {
-      if (eat_word("in")) op = "in";
+    if (term.op.empty()) {
+      if (eat_word("in")) term.op = "in";
       else return error("expected an operator (==, !=, <, <=, >, >=, in)");
     }
     skip_ws();
-    boost::json::value rhs;
-    if (op == "in") {
+    if (term.op == "in") {
       if (!eat("[")) return error("expected '[' after 'in'");
-      boost::json::array list;
       for (;;) {
         skip_ws();
         auto lit = literal();
         if (!lit) return std::unexpected(lit.error());
-        list.push_back(std::move(*lit));
+        term.values.push_back(std::move(*lit));
         skip_ws();
         if (eat("]")) break;
         if (!eat(",")) return error("expected ',' or ']'");
       }
-      rhs = std::move(list);
     } else {
       auto lit = literal();
       if (!lit) return std::unexpected(lit.error());
-      rhs = std::move(*lit);
+      term.values.push_back(std::move(*lit));
     }
-    // JsonLogic's == is loose and treats a missing attribute like 0 or "":
-    // compare strictly, and only users that have the attribute are in the
-    // segment, so a flip never reaches users outside it.
-    if (op == "==") op = "===";
-    else if (op == "!=") op = "!==";
-    boost::json::object var_ref;
-    var_ref["var"] = var;
-    boost::json::object present, cmp, both;
-    present["!=="] = boost::json::array{var_ref, nullptr};  // strict: the engine coerces null to 0 under !=
-    cmp[op] = boost::json::array{var_ref, rhs};
-    both["and"] = boost::json::array{present, cmp};
-    return boost::json::value(std::move(both));
+    return term;
   }
 
-  Result<boost::json::value> literal() {
+  Result<SegmentLiteral> literal() {
+    using Kind = SegmentLiteral::Kind;
     if (at_end()) return error("expected a value");
     char c = s_[pos_];
     if (c == '"' || c == '\'') {
@@ -107,11 +92,11 @@ class Parser {
       }
       if (at_end()) return error("unterminated string");
       ++pos_;
-      return boost::json::value(out);
+      return SegmentLiteral{Kind::kString, out};
     }
-    if (eat_word("true")) return boost::json::value(true);
-    if (eat_word("false")) return boost::json::value(false);
-    if (eat_word("null")) return boost::json::value(nullptr);
+    if (eat_word("true")) return SegmentLiteral{Kind::kBool, "true"};
+    if (eat_word("false")) return SegmentLiteral{Kind::kBool, "false"};
+    if (eat_word("null")) return SegmentLiteral{Kind::kNull, "null"};
     size_t start = pos_;
     if (!at_end() && (s_[pos_] == '-' || s_[pos_] == '+')) ++pos_;
     while (!at_end() && (std::isdigit(static_cast<unsigned char>(s_[pos_])) || s_[pos_] == '.')) ++pos_;
@@ -119,10 +104,12 @@ class Parser {
     if (num.starts_with('+')) num.remove_prefix(1);
     long long i = 0;
     auto [p, ec] = std::from_chars(num.data(), num.data() + num.size(), i);
-    if (ec == std::errc{} && p == num.data() + num.size() && !num.empty()) return boost::json::value(i);
+    if (ec == std::errc{} && p == num.data() + num.size() && !num.empty())
+      return SegmentLiteral{Kind::kNumber, std::to_string(i)};
     double d = 0;
     auto [p2, ec2] = std::from_chars(num.data(), num.data() + num.size(), d);
-    if (ec2 == std::errc{} && p2 == num.data() + num.size() && !num.empty()) return boost::json::value(d);
+    if (ec2 == std::errc{} && p2 == num.data() + num.size() && !num.empty())
+      return SegmentLiteral{Kind::kNumber, std::string(num)};
     pos_ = start;
     return error("expected a number, a quoted string, true, false or null");
   }
@@ -153,12 +140,56 @@ class Parser {
   size_t pos_ = 0;
 };
 
+boost::json::value json_literal(const SegmentLiteral& l) {
+  switch (l.kind) {
+    case SegmentLiteral::Kind::kString: return boost::json::value(l.text);
+    case SegmentLiteral::Kind::kBool: return boost::json::value(l.text == "true");
+    case SegmentLiteral::Kind::kNull: return boost::json::value(nullptr);
+    case SegmentLiteral::Kind::kNumber: break;
+  }
+  long long i = 0;
+  auto [p, ec] = std::from_chars(l.text.data(), l.text.data() + l.text.size(), i);
+  if (ec == std::errc{} && p == l.text.data() + l.text.size()) return boost::json::value(i);
+  double d = 0;
+  std::from_chars(l.text.data(), l.text.data() + l.text.size(), d);
+  return boost::json::value(d);
+}
+
+boost::json::value json_term(const SegmentTerm& t) {
+  boost::json::value rhs;
+  if (t.op == "in") {
+    boost::json::array list;
+    for (const auto& v : t.values) list.push_back(json_literal(v));
+    rhs = std::move(list);
+  } else {
+    rhs = json_literal(t.values.front());
+  }
+  // JsonLogic's == is loose and treats a missing attribute like 0 or "":
+  // compare strictly, and only users that have the attribute are in the
+  // segment, so a flip never reaches users outside it.
+  std::string op = t.op == "==" ? "===" : t.op == "!=" ? "!==" : t.op;
+  boost::json::object var_ref;
+  var_ref["var"] = t.attribute;
+  boost::json::object present, cmp, both;
+  present["!=="] = boost::json::array{var_ref, nullptr};  // strict: the engine coerces null to 0 under !=
+  cmp[op] = boost::json::array{var_ref, rhs};
+  both["and"] = boost::json::array{present, cmp};
+  return boost::json::value(std::move(both));
+}
+
 }  // namespace
 
+Result<ParsedSegment> parse_segment(std::string_view expression) { return Parser(expression).parse(); }
+
 Result<std::string> compile_segment(std::string_view expression) {
-  auto v = Parser(expression).parse();
-  if (!v) return std::unexpected(v.error());
-  return boost::json::serialize(*v);
+  auto parsed = parse_segment(expression);
+  if (!parsed) return std::unexpected(parsed.error());
+  if (parsed->terms.size() == 1) return boost::json::serialize(json_term(parsed->terms.front()));
+  boost::json::array terms;
+  for (const auto& t : parsed->terms) terms.push_back(json_term(t));
+  boost::json::object o;
+  o[parsed->join == ParsedSegment::Join::kOr ? "or" : "and"] = std::move(terms);
+  return boost::json::serialize(boost::json::value(std::move(o)));
 }
 
 }  // namespace dg

@@ -24,6 +24,9 @@ struct FlagActionSpec {
 /// Run a named rollback action.
 struct RollbackActionSpec {
   std::string rollback;
+  /// The veto window: the rollback waits this long for a human to approve
+  /// (run now) or veto (skip) it; silence runs it. Unset: it runs at once.
+  std::optional<Duration> confirm_within;
 };
 
 struct ActionSpec {

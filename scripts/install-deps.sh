@@ -13,6 +13,8 @@ packages=(
   prometheus-cpp-dev libsystemd-dev
   curl ca-certificates python3
   prometheus
+  chromium chromium-driver python3-selenium tidy  # status page (headless browser e2e) and review HTML check
+  postgresql  # unleash flag provider tests (scripts/unleash.sh)
   systemd-journal-remote  # log signatures: journald source tests write journal files
 )
 

@@ -17,6 +17,15 @@
 
 namespace dg {
 
+/// Limits on automated rollbacks of one service, counted from the journal
+/// across runs and restarts. Flag flips are never limited nor delayed:
+/// switching a feature off is the safe direction.
+struct ActionRails {
+  int max_rollbacks = 3;                ///< per rollback_window; 0 = rollbacks never run automatically
+  Duration rollback_window{3'600'000};
+  Duration cooldown{0};                 ///< least time between two rollbacks (a later one waits)
+};
+
 struct AgentSpec {
   std::string service;
   std::string environment = "production";
@@ -28,6 +37,7 @@ struct AgentSpec {
   /// Agent variables command probes and rollbacks may see, beyond the
   /// defaults (PATH, HOME, LANG, LC_*, TZ, USER): "NAME" or "PREFIX*".
   std::vector<std::string> child_env;
+  ActionRails rails;  ///< every service's, unless its [services.NAME] sets its own
 };
 
 /// `deployguard watch`: its HTTP listener and how it runs.
@@ -36,6 +46,10 @@ struct WatchSpec {
   int port = 9464;
   std::string alarm_token;  ///< resolved from env:; empty = mutating endpoints refuse everyone
   std::string read_token;   ///< resolved from env:; empty = GET endpoints need no token
+  /// A header an authenticating proxy in front sets to the user's identity
+  /// (e.g. "X-Forwarded-User"); a request carrying it may read and mutate,
+  /// and its value is journaled as who. Empty (the default): not trusted.
+  std::string trusted_user_header;
   std::string tls_cert, tls_key;  ///< both or neither
   size_t max_body = 64 * 1024;
   int max_connections = 64;
@@ -62,6 +76,7 @@ struct ServiceSpec {
     Duration interval{10'000};
   };
   std::optional<ReleaseFrom> release_from;
+  ActionRails rails;
 };
 
 struct Config {

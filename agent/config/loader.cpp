@@ -207,6 +207,7 @@ class Loader : public ConfigSink {
   void load(const std::string& main_path);
   void read_file(const toml::table& root, const std::string& dir, bool is_main);
   void read_agent(Reader& r);
+  void read_rails(Reader& r, ActionRails& rails);
   void read_watch(Reader& r);
   std::string file_service;  // the current file's `service`, the default of its policies
   std::vector<ServiceSpec> declared_services;
@@ -304,15 +305,16 @@ void Loader::load(const std::string& main_path) {
   if (cfg.policies.empty() && diags.empty())
     error(Loc{main_path, 1, 1}, "policies", "no policy defined: nothing would be guarded");
   // Every policy guards a service; the agent's is the default and comes first.
-  cfg.services.push_back(ServiceSpec{.name = cfg.agent.service});
+  cfg.services.push_back(ServiceSpec{.name = cfg.agent.service, .rails = cfg.agent.rails});
   for (auto& p : cfg.policies) {
     if (p.service.empty()) p.service = cfg.agent.service;
-    if (!cfg.service(p.service)) cfg.services.push_back(ServiceSpec{.name = p.service});
+    if (!cfg.service(p.service)) cfg.services.push_back(ServiceSpec{.name = p.service, .rails = cfg.agent.rails});
   }
   for (auto& d : declared_services) {
     if (ServiceSpec* s = const_cast<ServiceSpec*>(cfg.service(d.name))) {
       s->release = d.release;
       s->release_from = d.release_from;
+      s->rails = d.rails;
     } else {
       cfg.services.push_back(d);
     }
@@ -352,8 +354,10 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
   r.each_named("services", [&](Reader& sr, const std::string& name, const toml::source_region& src) {
     Loc at = loc_of(src);
     claim("services", "service", name, at, sr.base_path());
-    ServiceSpec s{.name = name};
+    // [agent] is read first: a service's rails replace the agent's key by key.
+    ServiceSpec s{.name = name, .rails = cfg.agent.rails};
     if (auto v = sr.str("release")) s.release = *v;
+    read_rails(sr, s.rails);
     if (const toml::table* t = sr.table("release_from")) {
       Reader fr = sr.child(*t, sr.key_path("release_from"));
       ServiceSpec::ReleaseFrom f;
@@ -449,6 +453,19 @@ void Loader::read_watch(Reader& r) {
       *out = *v;
     }
   }
+  if (auto v = r.str("trusted_user_header")) {
+    // An HTTP field name (RFC 9110 token), kept lower-case as the listener stores names.
+    std::string name = *v;
+    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+    bool token = !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+      return std::isalnum(c) || std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+    });
+    const toml::node* n = r.raw().get("trusted_user_header");
+    if (!token) r.error_at(n, "watch.trusted_user_header", "must be an HTTP header name such as \"X-Forwarded-User\"");
+    else if (name == "authorization" || name == "cookie" || name == "host")
+      r.error_at(n, "watch.trusted_user_header", "must be a header only the authenticating proxy sets, not " + *v);
+    else w.trusted_user_header = name;
+  }
   if (auto v = r.path("tls_cert")) w.tls_cert = *v;
   if (auto v = r.path("tls_key")) w.tls_key = *v;
   if (w.tls_cert.empty() != w.tls_key.empty())
@@ -490,6 +507,14 @@ void Loader::read_agent(Reader& r) {
     a.child_env = *v;
     decode_context.child_env = *v;
   }
+  read_rails(r, a.rails);
+}
+
+// The rollback budget and cooldown ([agent] for every service, or one service's).
+void Loader::read_rails(Reader& r, ActionRails& rails) {
+  if (auto v = r.integer("max_rollbacks", 0, 1000)) rails.max_rollbacks = static_cast<int>(*v);
+  if (auto v = r.duration("rollback_window", Duration{1000})) rails.rollback_window = *v;
+  if (auto v = r.duration("rollback_cooldown", Duration{0})) rails.cooldown = *v;
 }
 
 
@@ -626,9 +651,12 @@ void Loader::read_action(Reader& r, ActionSpec& action) {
         f.segment_jsonlogic = *compiled;
       }
     }
+    if (r.node("confirm_within"))
+      r.error("confirm_within", "a flag flip never waits: confirm_within is a rollback's veto window");
     action.kind = std::move(f);
   } else {
     RollbackActionSpec rb;
+    if (auto v = r.duration("confirm_within", Duration{1000})) rb.confirm_within = *v;
     if (auto v = r.str("rollback", true, "the name of a rollback")) {
       rb.rollback = *v;
       r.reference(r.raw().get("rollback"), "rollback", *v, r.key_path("rollback"));
@@ -652,6 +680,12 @@ void Loader::read_rollback(Reader& r, const std::string& name) {
   if (auto v = r.duration("timeout")) s.timeout = *v;
   if (!type) return;
   s.type = *type;
+  // Every type's read-back check ("is the previous release serving now?").
+  r.with_table("check", [&](Reader& c) {
+    RollbackCheckSpec check;
+    decode_rollback_check(c, check);
+    s.check = std::move(check);
+  });
   decode_plugin(builtin_rollbacks(), r, s);
   cfg.rollbacks.push_back(std::move(s));
 }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <deque>
 
 #include "agent/core/duration.h"
 #include "agent/core/json_text.h"
@@ -182,6 +183,11 @@ struct Ladder {
   size_t step = 0;
   ActionRecord rec;
   std::optional<FlagOutcome> undo;  ///< a flip this step wrote: what it replaced and what it wrote
+  // A rollback step held back by the rails: until when, and why.
+  std::optional<TimePoint> wait_until;
+  std::string waiting;    ///< "cooldown" | "confirm" | "" (not waiting)
+  bool confirmed = false;  ///< this step's veto window has passed or was approved
+  std::string waited;      ///< what the step waited for, for its record
   // verification of the current step
   TimePoint since{}, deadline{};
   History fresh;
@@ -215,6 +221,10 @@ struct Engine::Impl {
     return it == limits.end() ? kHistoryLimit : it->second;
   }
   std::set<std::string> urgent;
+  // Automated rollbacks per service (their intents), for the budget and the
+  // cooldown: from the journal at start (since its checkpoint, which carries
+  // the earlier ones), then as they happen.
+  std::map<std::string, std::deque<TimePoint>> rollback_times;
   std::set<std::string> warned;
   std::map<std::string, std::string> last_said;
   bool stopping = false;
@@ -239,6 +249,145 @@ struct Engine::Impl {
       ladders.push_back(std::move(l));
       for (const auto& m : p.metrics) conditions[m.id] = &m;
     }
+    load_rollback_times();
+  }
+
+  // The rollbacks the journal holds (every run's, across restarts), as
+  // times on this clock; only those inside a service's budget window matter.
+  void load_rollback_times() {
+    TimePoint now = env.clock.now();
+    auto wall_now = env.clock.wall();
+    auto add = [&](const std::string& service, const std::string& at) {
+      auto t = text::parse_rfc3339(at);
+      if (!t) return;
+      rollback_times[service].push_back(now - (wall_now - *t));
+    };
+    for_each_record_since_checkpoint(env.journal.path(), [&](const json::object& rec) {
+      std::string kind = string_at(rec, "kind");
+      const json::object* d = rec.if_contains("data") && rec.at("data").is_object() ? &rec.at("data").as_object() : nullptr;
+      if (!d) return true;
+      if (kind == "checkpoint") {
+        rollback_times.clear();  // the checkpoint's list is everything before it
+        const auto* sec = d->if_contains("sections");
+        const auto* eng = sec && sec->is_object() ? sec->as_object().if_contains("engine") : nullptr;
+        const auto* rb = eng && eng->is_object() ? eng->as_object().if_contains("rollbacks") : nullptr;
+        if (rb && rb->is_object())
+          for (const auto& [svc, times] : rb->as_object())
+            if (times.is_array())
+              for (const auto& t : times.as_array())
+                if (t.is_string()) add(std::string(svc), std::string(t.as_string()));
+      } else if (kind == "action_intent" && string_at(*d, "action") == "rollback") {
+        const PolicySpec* p = cfg->policy(string_at(rec, "policy"));
+        add(p ? p->service : string_at(rec, "service"), string_at(rec, "time"));
+      }
+      return true;
+    });
+    for (auto& [svc, times] : rollback_times) std::sort(times.begin(), times.end());
+  }
+
+  ActionRails rails_of(const PolicySpec& p) const {
+    const ServiceSpec* s = cfg->service(p.service);
+    return s ? s->rails : cfg->agent.rails;
+  }
+
+  // The rails a rollback passes before it runs (a flip never waits): the
+  // budget (spent: the step is blocked and the ladder escalates), the
+  // cooldown after the service's last rollback and the veto window (the step
+  // waits). True when it may run now.
+  bool rollback_may_run(Ladder& l, size_t i, const RollbackActionSpec& rb) {
+    const PolicySpec& policy = *l.spec;
+    ActionRails rails = rails_of(policy);
+    TimePoint now = env.clock.now();
+    auto& times = rollback_times[policy.service];
+    while (!times.empty() && times.front() <= now - rails.rollback_window) times.pop_front();
+    auto wall = [&](TimePoint t) { return text::rfc3339(env.clock.to_wall(t)); };
+    if (static_cast<int>(times.size()) >= rails.max_rollbacks) {
+      std::string why =
+          rails.max_rollbacks == 0
+              ? fmt::format("automated rollbacks are off for service {} (max_rollbacks = 0)", policy.service)
+              : fmt::format("rollback budget of service {} spent: {} automated rollback(s) in the last {} (max_rollbacks "
+                            "= {}); the next is allowed at {}",
+                            policy.service, times.size(), format_duration(rails.rollback_window), rails.max_rollbacks,
+                            wall(times.front() + rails.rollback_window));
+      append("action_blocked", {{"policy", policy.name},
+                                {"data", {{"action", "rollback"}, {"step", i + 1}, {"rollback", rb.rollback},
+                                          {"reason", "budget"}, {"detail", why}, {"used", times.size()},
+                                          {"max_rollbacks", rails.max_rollbacks},
+                                          {"window_ms", rails.rollback_window.count()}}}});
+      env.progress.event("  " + why);
+      l.rec.outcome = "blocked";
+      l.rec.detail = why;
+      emit({.kind = EngineEvent::Kind::Action, .policy = policy.name, .action = "rollback", .outcome = "blocked"});
+      step_done(l, false);
+      return false;
+    }
+    if (rails.cooldown.count() > 0 && !times.empty() && now < times.back() + rails.cooldown) {
+      hold(l, i, rb, "cooldown", times.back() + rails.cooldown,
+           fmt::format("waits for the cooldown of service {} ({} after its last rollback)", policy.service,
+                       format_duration(rails.cooldown)));
+      return false;
+    }
+    if (rb.confirm_within && !l.confirmed) {
+      hold(l, i, rb, "confirm", now + *rb.confirm_within,
+           fmt::format("waits {} for a human to approve or veto it (deployguard approve|veto --policy {})",
+                       format_duration(*rb.confirm_within), policy.name));
+      return false;
+    }
+    return true;
+  }
+
+  void hold(Ladder& l, size_t i, const RollbackActionSpec& rb, const char* why, TimePoint until, std::string what) {
+    l.waiting = why;
+    l.wait_until = until;
+    std::string line = fmt::format("rollback {} (step {}) {}, until {}", rb.rollback, i + 1, what,
+                                   text::rfc3339(env.clock.to_wall(until)));
+    l.waited += (l.waited.empty() ? "" : "; ") + std::string(why == std::string("confirm") ? "veto window" : "cooldown");
+    append("action_delayed", {{"policy", l.spec->name},
+                              {"data", {{"action", "rollback"}, {"step", i + 1}, {"rollback", rb.rollback},
+                                        {"reason", why}, {"until", text::rfc3339(env.clock.to_wall(until))},
+                                        {"detail", line}}}});
+    env.progress.event("  " + line);
+    l.incident.actions.push_back(line);
+    send(l, "updated");
+    note(l);
+  }
+
+  // A held rollback's wait ended: its window passed (silence runs it) or its
+  // cooldown did; the step starts again and passes the rails again.
+  void wait_over(Ladder& l) {
+    std::string why = std::exchange(l.waiting, "");
+    l.wait_until.reset();
+    if (why == "confirm") {
+      l.confirmed = true;
+      append("rollback_confirmed", {{"policy", l.spec->name},
+                                    {"data", {{"step", l.step + 1}, {"by", "nobody vetoed within the window"}}}});
+    }
+    start_step(l, l.step);
+  }
+
+  // A human's answer to a rollback held in its veto window.
+  Result<void> decide(const std::string& name, bool approve, const std::string& who, const std::string& reason) {
+    Ladder* l = find(name);
+    if (!l) return fail(fmt::format("no policy named '{}'", name));
+    if (l->waiting != "confirm")
+      return fail(fmt::format("policy {} has no rollback waiting for approval (state {})", name, to_string(l->state)));
+    const auto& rb = std::get<RollbackActionSpec>(l->spec->actions[l->step].kind);
+    l->waiting.clear();
+    l->wait_until.reset();
+    append(approve ? "rollback_approved" : "rollback_vetoed",
+           {{"policy", name}, {"data", {{"step", l->step + 1}, {"rollback", rb.rollback}, {"by", who}, {"reason", reason}}}});
+    if (approve) {
+      l->confirmed = true;
+      l->waited += " (approved by " + (who.empty() ? std::string("an operator") : who) + ")";
+      start_step(*l, l->step);
+    } else {
+      l->rec.outcome = "vetoed";
+      l->rec.detail = fmt::format("vetoed by {}{}", who.empty() ? "an operator" : who, reason.empty() ? "" : ": " + reason);
+      env.progress.event(fmt::format("  rollback {} {}", rb.rollback, l->rec.detail));
+      emit({.kind = EngineEvent::Kind::Action, .policy = name, .action = "rollback", .outcome = "vetoed"});
+      step_done(*l, false);
+    }
+    return {};
   }
 
   // Journal failures must not be silent: the engine carries on acting (the
@@ -334,6 +483,8 @@ struct Engine::Impl {
           env.progress.status(fmt::format("verifying {}: {}", l.spec->name, text::join(l.last_recovery.reasons, "; ")));
         }
         if (now >= l.deadline || stopping) unconfirmed(l);
+      } else if (l.state == LadderState::Mitigating && l.wait_until && (now >= *l.wait_until || stopping)) {
+        wait_over(l);
       }
     }
   }
@@ -386,6 +537,8 @@ struct Engine::Impl {
     l.ended = false;
     l.dry = opt.dry_run || policy.dry_run;
     l.res = PolicyResult{.name = policy.name, .reasons = v.reasons, .probe = v.probe, .release = l.release};
+    l.waiting.clear();
+    l.wait_until.reset();
     PolicyResult& res = l.res;
     res.first_failure = v.since;
     res.tripped_at = env.clock.now();
@@ -508,6 +661,10 @@ struct Engine::Impl {
       send(l, "updated");
       return end(l, LadderState::Failed);
     }
+    if (l.step != i || l.state != LadderState::Mitigating) {
+      l.confirmed = false;
+      l.waited.clear();
+    }
     l.step = i;
     l.state = LadderState::Mitigating;
     // A flip is done within this call, and its intent and outcome are
@@ -519,12 +676,14 @@ struct Engine::Impl {
     env.progress.event(fmt::format("step {}: {}", i + 1, l.rec.description));
     if (const auto* f = std::get_if<FlagActionSpec>(&action.kind)) return step_done(l, flip(l, *f, i + 1));
     const auto& rb = std::get<RollbackActionSpec>(action.kind);
+    if (!rollback_may_run(l, i, rb)) return;
     if (!append("action_intent",
                 {{"policy", policy.name}, {"data", {{"action", "rollback"}, {"step", i + 1}, {"rollback", rb.rollback}}}})) {
       l.rec.outcome = "failed";
       l.rec.detail = "not attempted: the intent could not be journaled";
       return step_done(l, false);
     }
+    rollback_times[policy.service].push_back(env.clock.now());
     Ladder* lp = &l;
     env.run_rollback(*env.runtime.rollbacks.at(rb.rollback), [this, lp, i, name = rb.rollback](Result<RollbackOutcome> r) {
       json::object out{{"action", "rollback"}, {"step", i + 1}, {"rollback", name}};
@@ -541,6 +700,7 @@ struct Engine::Impl {
         lp->rec.detail = r.error().message;
       }
       lp->rec.outcome = ok ? "applied" : "failed";
+      if (!lp->waited.empty()) lp->rec.detail = "after the " + lp->waited + ": " + lp->rec.detail;
       append("action_outcome", {{"policy", lp->spec->name}, {"data", out}});
       env.progress.event(fmt::format("  rollback {}: {} — {}", name, lp->rec.outcome, lp->rec.detail));
       step_done(*lp, ok);
@@ -754,6 +914,10 @@ struct Engine::Impl {
                    {"written_state", embed_json(l.undo->current.state_json)}};
     if (l.lifting_until) o["lifting_until"] = wall(*l.lifting_until);
     if (l.lifted) o["lifted_incident"] = to_json(*l.lifted);
+    if (l.wait_until) {
+      o["waiting"] = l.waiting;
+      o["wait_until"] = wall(*l.wait_until);
+    }
     return o;
   }
 
@@ -1169,7 +1333,13 @@ struct Engine::Impl {
     for (const auto& [id, i] : alarms) al.push_back(to_json(i));
     json::object can;
     for (const auto& [id, c] : canary) can[id] = canary_json(c);
-    return {{"policies", pol}, {"alarms", al}, {"canary", can}};
+    json::object rb;
+    for (const auto& [svc, times] : rollback_times) {
+      json::array a;
+      for (TimePoint t : times) a.emplace_back(text::rfc3339(env.clock.to_wall(t)));
+      if (!a.empty()) rb[svc] = std::move(a);
+    }
+    return {{"policies", pol}, {"alarms", al}, {"canary", can}, {"rollbacks", rb}};
   }
 
   // Intent (with what is needed to undo) is durable before the side effect;
@@ -1238,7 +1408,10 @@ bool Engine::wants(const std::string& signal) const {
 std::optional<TimePoint> Engine::next_deadline() const {
   std::optional<TimePoint> t;
   for (const auto& l : impl_->ladders)
-    if (l.state == LadderState::Verifying && impl_->judged(l)) t = t ? std::min(*t, l.deadline) : l.deadline;
+    if (impl_->judged(l)) {
+      if (l.state == LadderState::Verifying) t = t ? std::min(*t, l.deadline) : l.deadline;
+      if (l.state == LadderState::Mitigating && l.wait_until) t = t ? std::min(*t, *l.wait_until) : *l.wait_until;
+    }
   return t;
 }
 
@@ -1279,6 +1452,12 @@ Result<void> Engine::pause(const std::string& policy, const std::string& who, co
   return impl_->pause(policy, who, reason);
 }
 Result<void> Engine::resume(const std::string& policy, const std::string& who) { return impl_->resume(policy, who); }
+Result<void> Engine::approve(const std::string& policy, const std::string& who, const std::string& reason) {
+  return impl_->decide(policy, true, who, reason);
+}
+Result<void> Engine::veto(const std::string& policy, const std::string& who, const std::string& reason) {
+  return impl_->decide(policy, false, who, reason);
+}
 boost::json::object Engine::snapshot() const { return impl_->snapshot(); }
 void Engine::restore(const boost::json::object& states, const std::map<std::string, std::vector<InheritedFlip>>& kept,
                      bool clean_stop) {

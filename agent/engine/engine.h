@@ -179,6 +179,10 @@ class Engine {
   /// policy, starts its ladder. Returns the incident key.
   Result<std::string> alarm(const Alarm& a);
   Result<void> pause(const std::string& policy, const std::string& who, const std::string& reason);
+  /// A rollback held in its veto window (confirm_within): approve runs it
+  /// now, veto skips it (the ladder escalates). An error when none is held.
+  Result<void> approve(const std::string& policy, const std::string& who, const std::string& reason);
+  Result<void> veto(const std::string& policy, const std::string& who, const std::string& reason);
   Result<void> resume(const std::string& policy, const std::string& who);
 
   // ---- restart ----

@@ -4,6 +4,7 @@
 /// an Error means the action could not be started at all.
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "agent/core/error.h"
 #include "agent/core/registry.h"
 #include "agent/core/settings.h"
+#include "agent/rollback/rollback_check.h"
 
 namespace dg {
 
@@ -21,15 +23,21 @@ struct RollbackSpec {
   std::string type;  ///< a registered rollback type (agent/rollback/rollback_action.cpp)
   Duration timeout{120'000};
   Settings kind;  ///< the type's own settings, decoded in its home
+  /// The read-back check run after the action succeeded (any type: the
+  /// `check` sub-table, decoded by the loader).
+  std::optional<RollbackCheckSpec> check;
 };
 
 struct RollbackOutcome {
   bool ok = false;
   int exit_code = -1;
   bool timed_out = false;
-  std::string output;  ///< bounded stdout + stderr excerpt
-  Duration elapsed{0};
+  std::string output;  ///< bounded, redacted: stdout + stderr, or an HTTP answer; the check's line last
+  Duration elapsed{0};  ///< the action's own time (the check's is in check->elapsed)
   std::string detail;
+  /// The read-back check, when configured and the action succeeded; `ok`
+  /// then also needs the check to pass.
+  std::optional<RollbackCheckResult> check;
 };
 
 class RollbackAction {
@@ -43,6 +51,9 @@ class RollbackAction {
 
 struct RollbackRegistry : Registry<RollbackSpec, RollbackAction> {
   RollbackRegistry() : Registry("rollback") {}
+  /// The type's action, wrapped with the spec's check when it has one (hides
+  /// Registry::make, so every caller of a RollbackRegistry gets the check).
+  Result<std::unique_ptr<RollbackAction>> make(const RollbackSpec& spec) const;
 };
 
 void register_builtin_rollbacks(RollbackRegistry& registry);

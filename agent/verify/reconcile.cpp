@@ -176,7 +176,10 @@ void inherit(DeadRun& r, const json::object& rec) {
 
 // Reads the journal into runs, in journal order.
 // Streams the journal: memory follows the runs still open, not its length.
-std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string& self) {
+// `opened`: per incident key, the sinks that acknowledged its opening event,
+// whichever run sent it.
+std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string& self,
+                                      std::map<std::string, std::set<std::string>>& opened) {
   std::map<std::string, DeadRun> runs;
   std::vector<std::string> order;
   std::set<std::string> closed;
@@ -241,8 +244,10 @@ std::vector<DeadRun> interrupted_runs(const std::string& path, const std::string
     if (kind.starts_with("incident_") && kind != "incident_intent" && kind != "interrupted_incident_closed") {
       // A delivery (notifier.cpp): the final one closes an ended trip (judged
       // after the walk, since a trip may be learnt after its delivery).
-      if (d.contains("ok") && d.at("ok") == json::value(true))
+      if (d.contains("ok") && d.at("ok") == json::value(true)) {
         r.deliveries.push_back({seq_of(rec), str(d, "key"), kind.substr(9), str(d, "status"), str(d, "sink")});
+        if (kind == "incident_opened") opened[str(d, "key")].insert(str(d, "sink"));
+      }
     }
     if (kind == "action_intent") {
       std::string k = intent_key(rec);
@@ -309,7 +314,7 @@ class Reconciler {
         progress_(progress) {}
 
   Reconciliation run() {
-    auto dead = interrupted_runs(journal_.path(), run_);
+    auto dead = interrupted_runs(journal_.path(), run_, opened_);
     out_.runs = static_cast<int>(dead.size());
     for (auto& d : dead) reconcile(d);
     return std::move(out_);
@@ -474,7 +479,12 @@ class Reconciler {
         send(old, "updated");
         entry(old, "updated", {});
       }
-      send(i, "updated");
+      // A sink that never acknowledged the opening (the dead run was killed
+      // between its trip and the delivery) gets it now; the others an update.
+      std::vector<std::string> fresh, known;
+      for (const auto& sink : sinks_of(trip->policy)) (opened_[i.key].contains(sink) ? known : fresh).push_back(sink);
+      if (!fresh.empty()) send(i, "opened", fresh);
+      if (!known.empty()) send(i, "updated", known);
       // Held for a human, that update is the incident's last word.
       entry(i, held ? "updated" : "", kept_states);
       out_.incidents[trip->policy] = std::move(inh);
@@ -580,6 +590,7 @@ class Reconciler {
   Runtime& rt_;
   Journal& journal_;
   IncidentNotifier& notifier_;
+  std::map<std::string, std::set<std::string>> opened_;  // incident key -> sinks that acknowledged "opened"
   const Clock& clock_;
   std::string release_, run_;
   bool dry_;

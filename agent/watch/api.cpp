@@ -12,8 +12,10 @@
 #include "agent/core/duration.h"
 #include "agent/core/json_text.h"
 #include "agent/core/secrets.h"
+#include "agent/core/sha256.h"
 #include "agent/core/text.h"
 #include "agent/watch/auth.h"
+#include "agent/watch/status_page.h"
 #include "agent/watch/watch_metrics.h"
 
 namespace dg {
@@ -77,6 +79,97 @@ std::string who_of(const json::object& body, const ServerRequest& req) {
   if (said.size() > 200) said.resize(200);
   std::string from = fmt::format("token holder at {}", req.remote_address);
   return said.empty() ? from : fmt::format("{} ({})", said, from);
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Who the authenticating proxy says sent the request: "" when the header is
+// not trusted (the default) or absent. Printable, bounded.
+std::string trusted_identity(const WatchSpec& w, const ServerRequest& req) {
+  if (w.trusted_user_header.empty()) return "";
+  const std::string* v = req.header(w.trusted_user_header);
+  if (!v) return "";
+  std::string out;
+  for (unsigned char c : *v)
+    if (c >= 0x20 && c != 0x7f) out += static_cast<char>(c);
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  out.erase(0, out.find_first_not_of(' ') == std::string::npos ? out.size() : out.find_first_not_of(' '));
+  if (out.size() > 200) out.resize(200);
+  return out;
+}
+
+// A browser names the page a request comes from: a mutation is taken only
+// from this origin (as the client or the proxy in front sees the host), or
+// from a client that sends no Origin at all (curl, the CLI).
+bool same_origin(const ServerRequest& req) {
+  if (const std::string* site = req.header("sec-fetch-site"); site && *site != "same-origin" && *site != "none")
+    return false;
+  const std::string* origin = req.header("origin");
+  if (!origin) return true;
+  auto p = origin->find("://");
+  if (p == std::string::npos) return false;  // "null" (a sandboxed page, a file) included
+  std::string host = lower(origin->substr(p + 3));
+  for (const char* name : {"host", "x-forwarded-host"})
+    if (const std::string* h = req.header(name); h && lower(*h) == host) return true;
+  return false;
+}
+
+// "sha256-BASE64" of a text, for a Content-Security-Policy source.
+std::string csp_hash(std::string_view text) {
+  std::string hex = sha256_hex(text), bytes;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) bytes += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out = "sha256-";
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    unsigned v = static_cast<unsigned char>(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+    if (i + 2 < bytes.size()) v |= static_cast<unsigned char>(bytes[i + 2]);
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kB64[(v >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? kB64[v & 63] : '=';
+  }
+  return out;
+}
+
+// Headers every HTML answer carries: its policy, no sniffing, no framing, no referrer, no cache.
+ServerResponse html_response(int status, std::string body, std::string csp) {
+  ServerResponse r{.status = status, .content_type = "text/html; charset=utf-8", .body = std::move(body)};
+  r.headers = {{"Content-Security-Policy", std::move(csp)}, {"X-Content-Type-Options", "nosniff"},
+               {"X-Frame-Options", "DENY"}, {"Referrer-Policy", "no-referrer"}, {"Cache-Control", "no-store"}};
+  return r;
+}
+
+ServerResponse static_response(std::string_view content_type, const std::string& body) {
+  ServerResponse r{.status = 200, .content_type = std::string(content_type), .body = body};
+  r.headers = {{"X-Content-Type-Options", "nosniff"}, {"Cache-Control", "no-cache"}};
+  return r;
+}
+
+constexpr size_t kRecentDecisions = 15;
+
+// The watcher's journal as incidents: the records appended since the last look, added.
+const IncidentCache& incidents_of(ApiContext& ctx, IncidentCache& local) {
+  IncidentCache& c = ctx.incidents ? *ctx.incidents : local;
+  if (c.head >= 0 && c.head == ctx.journal.head().seq) return c;
+  for (;;) {
+    json::array page = journal_records_since(ctx.journal.path(), c.builder.last_seq(), 5000);
+    for (const auto& r : page)
+      if (r.is_object()) {
+        c.builder.add(r.as_object());
+        c.recent.push_back(r.as_object());
+        if (c.recent.size() > kRecentDecisions) c.recent.pop_front();
+      }
+    if (page.size() < 5000) break;
+  }
+  c.model = c.builder.finish();
+  c.model.journal = ctx.journal.path();
+  c.kpis = kpi::compute({c.model});
+  c.head = c.model.head_seq;
+  return c;
 }
 
 json::object status_json(ApiContext& ctx) {
@@ -198,19 +291,62 @@ ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
     return ApiResult{.response = std::move(r)};
   };
 
+  const std::string identity = trusted_identity(w, req);
   if (req.method == "GET" || req.method == "HEAD") {
     if (path == "/healthz") return {.response = text_response(200, "ok")};
     // Readiness is for orchestrators, which hold no token; it says nothing secret.
     if (path == "/readyz")
       return {.response = ctx.ready ? text_response(200, "ready") : text_response(503, "not ready: stopping or the journal cannot be written")};
-    if (!w.read_token.empty() && !bearer_token_ok(auth_value, w.read_token) && !bearer_token_ok(auth_value, w.alarm_token))
-      return deny("this endpoint needs the read token (Authorization: Bearer ...)");
+    // The page's script and stylesheet hold no data: the locked page needs them too.
+    if (path == "/static/app.js") return {.response = static_response("text/javascript; charset=utf-8", status_page::app_js())};
+    if (path == "/static/app.css") return {.response = static_response("text/css; charset=utf-8", status_page::app_css())};
+    bool read_ok = w.read_token.empty() || bearer_token_ok(auth_value, w.read_token) ||
+                   bearer_token_ok(auth_value, w.alarm_token) || !identity.empty();
+    if (!read_ok && path == "/") {
+      ServerResponse r = html_response(401, status_page::render_locked_page(), status_page::kPageCsp);
+      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"deployguard\"");
+      return {.response = std::move(r)};
+    }
+    if (!read_ok) return deny("this endpoint needs the read token (Authorization: Bearer ...)");
     if (path == "/metrics")
       return {.response = ServerResponse{.status = 200, .content_type = std::string(WatchMetrics::kContentType),
                                          .body = ctx.metrics_text()}};
-    if (path == "/readyz")
-      return {.response = ctx.ready ? text_response(200, "ready") : text_response(503, "not ready: stopping or the journal cannot be written")};
     if (path == "/api/v1/status") return {.response = json_response(200, status_json(ctx))};
+    if (path == "/" || path == "/index.html") {
+      IncidentCache local;
+      const IncidentCache& inc = incidents_of(ctx, local);
+      json::object status = status_json(ctx);
+      json::array decisions(inc.recent.begin(), inc.recent.end());
+      status_page::PageInput in{.status = status, .decisions = decisions, .kpis = inc.kpis, .identity = identity,
+                                .trusted_header = w.trusted_user_header,
+                                .alarm_token_configured = !w.alarm_token.empty(),
+                                .read_token_configured = !w.read_token.empty()};
+      const std::string* part = req.query_param("part");
+      bool live = part && *part == "live";
+      return {.response = html_response(200, live ? status_page::render_live(in) : status_page::render_page(in),
+                                        status_page::kPageCsp)};
+    }
+    if (path == "/api/v1/kpi") {
+      IncidentCache local;
+      return {.response = json_response(200, kpi::to_json(incidents_of(ctx, local).kpis))};
+    }
+    constexpr std::string_view kIncidents = "/incidents/";
+    if (path.starts_with(kIncidents)) {
+      // The review draft of one incident; its one inline style is allowed by its hash.
+      static const std::string kReviewCsp = fmt::format(
+          "default-src 'none'; style-src '{}'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+          csp_hash(review::html_style()));
+      IncidentCache local;
+      std::string key = path.substr(kIncidents.size());
+      review::Model m = review::select(incidents_of(ctx, local).model, {.incident = key});
+      if (m.incidents.empty())
+        return {.response = html_response(404, fmt::format("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                                                           "<title>No such incident</title></head><body><p>No incident {} "
+                                                           "in this watcher's journal.</p></body></html>\n",
+                                                           text::xml_escape(key)),
+                                          kReviewCsp)};
+      return {.response = html_response(200, review::render_html(m), kReviewCsp)};
+    }
     if (path == "/api/v1/decisions") {
       auto since = to_number(req.query_param("since"));
       auto limit = to_number(req.query_param("limit"));
@@ -228,13 +364,32 @@ ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
     r.headers.emplace_back("Allow", "GET, HEAD, POST");
     return {.response = std::move(r)};
   }
-  // Every mutation needs the alarm token; without one nothing is journaled.
-  if (w.alarm_token.empty())
-    return deny("no alarm token is configured (watch.alarm_token = \"env:NAME\"): mutations are refused");
-  if (!bearer_token_ok(auth_value, w.alarm_token)) return deny("missing or wrong bearer token");
+  // A browser on another site never mutates, whatever it holds.
+  if (!same_origin(req))
+    return {.response = error_response(403, "cross-origin request refused: mutations come from the status page itself or "
+                                            "from a client that sends no Origin")};
+  // Every mutation needs the alarm token, or the identity the trusted proxy
+  // set; without either nothing is journaled.
+  bool token_ok = !w.alarm_token.empty() && bearer_token_ok(auth_value, w.alarm_token);
+  if (!token_ok && identity.empty()) {
+    if (w.alarm_token.empty() && w.trusted_user_header.empty())
+      return deny("no alarm token is configured (watch.alarm_token = \"env:NAME\"): mutations are refused");
+    if (w.alarm_token.empty())
+      return deny(fmt::format("mutations come only through the sign-in proxy (it sets {}), and this request did not", w.trusted_user_header));
+    return deny("missing or wrong bearer token");
+  }
+  if (!token_ok) {
+    // Authorized by a header the proxy adds to every request of a signed-in
+    // browser: only JSON, which a page on another site cannot send here
+    // without a CORS preflight this listener never grants.
+    const std::string* ct = req.header("content-type");
+    if (!ct || !lower(*ct).starts_with("application/json"))
+      return {.response = error_response(415, "mutations must be JSON (Content-Type: application/json); form posts are refused")};
+  }
   auto body = body_object(req);
   if (!body) return {.response = error_response(400, body.error().message)};
-  std::string who = who_of(*body, req);
+  // The proxy's identity, when there is one, is who: the body cannot claim another.
+  std::string who = identity.empty() ? who_of(*body, req) : identity;
 
   if (path == "/api/v1/alarm") {
     auto reason = field(*body, "reason", true);
@@ -291,7 +446,9 @@ ApiResult handle_api(ApiContext& ctx, const ServerRequest& req) {
     if (action == "pause") r = ctx.engine.pause(name, who, *reason);
     else if (action == "resume") r = ctx.engine.resume(name, who);
     else if (action == "release-mitigation") r = ctx.engine.lift(name, who);
-    else return {.response = error_response(404, fmt::format("no action '{}' (pause, resume, release-mitigation)", action))};
+    else if (action == "approve") r = ctx.engine.approve(name, who, *reason);
+    else if (action == "veto") r = ctx.engine.veto(name, who, *reason);
+    else return {.response = error_response(404, fmt::format("no action '{}' (pause, resume, release-mitigation, approve, veto)", action))};
     if (!r) return {.response = error_response(409, r.error().message)};
     return {.response = json_response(200, json::object{{"policy", name}, {"state", to_string(ctx.engine.state(name))}}),
             .changed = true};

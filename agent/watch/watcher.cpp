@@ -348,10 +348,20 @@ class Watcher {
         states_changed_ = true;
         break;
       case EngineEvent::Kind::IncidentOpened:
+        states_changed_ = true;
+        // Time to detect is observed for every incident a trip opens (a
+        // mitigation that fails was detected too); a trip that continues an
+        // incident opens none, so nothing is counted twice.
+        if (engine_ && !e.policy.empty()) {
+          PolicyResult res = engine_->ladder(e.policy);
+          if (res.tripped_at)
+            metrics_.time_to_detect(std::max(Duration{0}, std::chrono::duration_cast<Duration>(
+                                                              *res.tripped_at - engine_->release_of(e.policy).second)));
+        }
+        break;
       case EngineEvent::Kind::IncidentClosed: states_changed_ = true; break;
       case EngineEvent::Kind::Action: metrics_.action(e.action, e.outcome); break;
       case EngineEvent::Kind::Recovered:
-        metrics_.time_to_detect(Duration{static_cast<long long>(e.detect_seconds * 1000)});
         metrics_.time_to_mitigate(Duration{static_cast<long long>(e.mitigate_seconds * 1000)});
         break;
       default: break;
@@ -832,7 +842,8 @@ class Watcher {
                    .releases = releases_,
                    .run_id = opt_.run_id,
                    .ready = !stopping_ && journal_ok(),
-                   .last_signals = [this](const std::string& name) { return last_signal(name); }};
+                   .last_signals = [this](const std::string& name) { return last_signal(name); },
+                   .incidents = &incidents_};
     ApiResult r = handle_api(ctx, req);
     if (r.changed) {
       if (!r.release_service.empty()) releases_[r.release_service] = r.release;
@@ -877,6 +888,7 @@ class Watcher {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<HttpListener> listener_;
   std::map<std::string, Signal> signals_;
+  IncidentCache incidents_;  // the page's KPIs and /incidents/{key}, from the journal
   struct ReleasePoll {
     std::unique_ptr<asio::steady_timer> timer;
     std::string candidate;     // the value the last read saw

@@ -44,7 +44,7 @@ struct EngineHarness {
   std::vector<std::function<void(Result<RollbackOutcome>)>> pending_rollbacks;
   std::vector<EngineEvent> events;
 
-  explicit EngineHarness(bool two_policies = false) {
+  explicit EngineHarness(bool two_policies = false, bool other_rolls_back = false) {
     cfg->agent.service = "wiki";
     cfg->agent.environment = "prod";
     cfg->agent.journal = dir.file("journal.jsonl");
@@ -52,7 +52,7 @@ struct EngineHarness {
     cfg->policies = {policy("editor", "zero", true)};
     rt.probes["zero"] = std::make_unique<FakeProbe>("zero", world, true);
     if (two_policies) {
-      cfg->policies.push_back(policy("other", "other_probe", false));
+      cfg->policies.push_back(policy("other", "other_probe", other_rolls_back));
       rt.probes["other_probe"] = std::make_unique<FakeProbe>("other_probe", world, true);
     }
     rt.flag_providers["flags"] = std::make_unique<FakeProvider>(world);
@@ -334,6 +334,120 @@ TEST(Engine, CanaryCountingGoesOnAcrossARestart) {
   h.engine->read(look("canary/errors", h.clock.now(), 102, 1200, 102, 1200));
   EXPECT_DOUBLE_EQ(counted().canary_total, 200) << "counting goes on from the saved bases, not from zero";
   EXPECT_DOUBLE_EQ(counted().baseline_errors, 2);
+}
+
+// Both policies of one service end on a rollback that does not help: the
+// flips fail verification at once, and the ladders escalate.
+void escalate_both(EngineHarness& h) {
+  h.world.flag_helps = false;
+  h.world.rollback_helps = false;
+  h.tick();
+  h.tick("other_probe");
+  h.tick();
+  h.tick("other_probe");
+  h.clock.advance(Duration{6000});
+  h.engine->advance();
+}
+
+TEST(Engine, TheRollbackBudgetOfAServiceHoldsAcrossPoliciesAndRestarts) {
+  EngineHarness h(true, true);
+  h.cfg->services[0].rails.max_rollbacks = 1;
+  escalate_both(h);
+  h.finish_rollbacks();
+  EXPECT_EQ(h.world.rollbacks, 1) << "the second rollback of the hour is over the budget";
+  auto blocked = h.records("action_blocked");
+  ASSERT_EQ(blocked.size(), 1u);
+  EXPECT_EQ(blocked[0].at("data").at("reason").as_string(), "budget");
+  EXPECT_EQ(blocked[0].at("policy").as_string(), "other");
+  EXPECT_EQ(h.engine->state("other"), LadderState::Failed) << "a blocked last step leaves it to a human";
+  const auto& other = h.engine->ladder("other");
+  ASSERT_FALSE(other.actions.empty());
+  EXPECT_EQ(other.actions.back().outcome, "blocked") << "visible in the report";
+
+  // A restart counts the rollbacks the journal holds: still spent.
+  h.open();
+  h.start();
+  h.world.incidents.clear();
+  h.tick();
+  h.tick();
+  h.clock.advance(Duration{6000});
+  h.engine->advance();
+  h.finish_rollbacks();
+  EXPECT_EQ(h.world.rollbacks, 1) << "the budget is counted from the journal, across restarts";
+  EXPECT_EQ(h.records("action_blocked").size(), 2u);
+  // An hour later the budget has room again.
+  h.clock.advance(Duration{3'600'000});
+  h.open();
+  h.start();
+  h.tick();
+  h.tick();
+  h.clock.advance(Duration{6000});
+  h.engine->advance();
+  h.finish_rollbacks();
+  EXPECT_EQ(h.world.rollbacks, 2);
+}
+
+TEST(Engine, TheCooldownDelaysASecondRollbackButNeverAFlip) {
+  EngineHarness h(true, true);
+  h.cfg->services[0].rails.cooldown = Duration{30'000};
+  escalate_both(h);
+  EXPECT_EQ(h.world.applies, 2) << "both flips ran at once";
+  ASSERT_EQ(h.pending_rollbacks.size(), 1u) << "only the first rollback started";
+  auto delayed = h.records("action_delayed");
+  ASSERT_EQ(delayed.size(), 1u);
+  EXPECT_EQ(delayed[0].at("data").at("reason").as_string(), "cooldown");
+  ASSERT_TRUE(h.engine->next_deadline()) << "the driver wakes the engine when the cooldown ends";
+  h.finish_rollbacks();
+  EXPECT_EQ(h.world.rollbacks, 1);
+  h.clock.advance(Duration{25'000});
+  h.engine->advance();
+  EXPECT_TRUE(h.pending_rollbacks.empty()) << "still cooling down";
+  h.clock.advance(Duration{6'000});
+  h.engine->advance();
+  ASSERT_EQ(h.pending_rollbacks.size(), 1u);
+  h.finish_rollbacks();
+  EXPECT_EQ(h.world.rollbacks, 2);
+}
+
+TEST(Engine, ARollbackInItsVetoWindowWaitsForAHumanAndSilenceRunsIt) {
+  for (std::string answer : {"approve", "veto", "silence"}) {
+    SCOPED_TRACE(answer);
+    EngineHarness h;
+    std::get<RollbackActionSpec>(h.cfg->policies[0].actions[1].kind).confirm_within = Duration{60'000};
+    h.world.flag_helps = false;
+    h.tick();
+    h.tick();
+    EXPECT_EQ(h.world.applies, 1) << "the flip never waits";
+    h.clock.advance(Duration{6000});
+    h.engine->advance();
+    EXPECT_EQ(h.engine->state("editor"), LadderState::Mitigating);
+    EXPECT_TRUE(h.pending_rollbacks.empty()) << "the rollback waits in its window";
+    EXPECT_FALSE(h.engine->approve("nope", "alice", "")) << "an unknown policy";
+    if (answer == "approve") {
+      ASSERT_TRUE(h.engine->approve("editor", "alice", "go"));
+      EXPECT_EQ(h.pending_rollbacks.size(), 1u);
+      EXPECT_EQ(h.records("rollback_approved").size(), 1u);
+      EXPECT_FALSE(h.engine->veto("editor", "bob", "")) << "nothing waits any more";
+    } else if (answer == "veto") {
+      ASSERT_TRUE(h.engine->veto("editor", "bob", "we are on it"));
+      EXPECT_TRUE(h.pending_rollbacks.empty());
+      EXPECT_EQ(h.engine->state("editor"), LadderState::Failed);
+      auto v = h.records("rollback_vetoed");
+      ASSERT_EQ(v.size(), 1u);
+      EXPECT_EQ(v[0].at("data").at("by").as_string(), "bob");
+      EXPECT_EQ(h.engine->ladder("editor").actions.back().outcome, "vetoed");
+    } else {
+      h.clock.advance(Duration{59'000});
+      h.engine->advance();
+      EXPECT_TRUE(h.pending_rollbacks.empty());
+      h.clock.advance(Duration{2'000});
+      h.engine->advance();
+      EXPECT_EQ(h.pending_rollbacks.size(), 1u) << "nobody vetoed within the window";
+      EXPECT_EQ(h.records("rollback_confirmed").size(), 1u);
+    }
+    h.finish_rollbacks();
+    EXPECT_EQ(h.world.rollbacks, answer == "veto" ? 0 : 1);
+  }
 }
 
 }  // namespace

@@ -72,7 +72,7 @@ struct Fixture {
   }
 
   // A run of release 2 that flipped the flag and died verifying it.
-  void dead_run(bool with_outcome = true, bool with_intended = false) {
+  void dead_run(bool with_outcome = true, bool with_intended = false, bool opened_delivered = true) {
     auto j = Journal::open(cfg.agent.journal, clock);
     ASSERT_TRUE(j);
     (*j)->set_context({"wiki", "prod", "2", "dead"});
@@ -87,6 +87,10 @@ struct Fixture {
                                       {"data", {{"action", "flag"}, {"step", 1}, {"flag", "f"}, {"ok", true},
                                                 {"changed", true}, {"previous_state", {{"v", "on"}}},
                                                 {"new_state", {{"v", "off"}}}}}});
+    // The opening goes out after the first step's side effect (engine.cpp).
+    if (opened_delivered)
+      (*j)->append("incident_opened",
+                   {{"policy", "editor"}, {"data", {{"sink", "log"}, {"key", "dg-k1"}, {"status", "mitigating"}, {"ok", true}}}});
   }
 
   // A dead run whose ladder ended (users recovered, or not) and that was
@@ -151,6 +155,16 @@ struct Fixture {
     return out;
   }
 };
+
+TEST(Reconcile, ASinkThatNeverGotTheOpeningGetsItFromTheRunThatContinues) {
+  Fixture f;
+  f.dead_run(true, false, false);  // killed between the flip and the delivery
+  Reconciliation r = f.reconcile("r2", "2", false);
+  ASSERT_TRUE(r.incidents.contains("editor"));
+  ASSERT_FALSE(f.sink->got.empty());
+  EXPECT_EQ(f.sink->got[0].event, "opened") << "the sink never acknowledged it";
+  EXPECT_EQ(f.sink->got[0].key, "dg-k1");
+}
 
 TEST(Reconcile, AnotherReleaseUndoesTheDeadRunsFlipOnceAndContinuesItsIncident) {
   Fixture f;
