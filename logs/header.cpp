@@ -102,7 +102,7 @@ bool is_logger(std::string_view t) {
   return !parse_level(t, false);
 }
 
-void parse_auto(std::string_view line, ParsedLine& out) {
+void parse_auto(std::string_view line, ParsedLine& out, bool want_time) {
   size_t i = 0, n = line.size();
   bool saw_time = false, saw_level = false;
   size_t time_from = std::string_view::npos, time_to = 0;
@@ -201,7 +201,7 @@ void parse_auto(std::string_view line, ParsedLine& out) {
     }
   }
   out.message = rest;
-  if (time_from != std::string_view::npos && time_to > time_from)
+  if (want_time && time_from != std::string_view::npos && time_to > time_from)
     out.time = parse_log_time(line.substr(time_from, time_to - time_from));
 }
 
@@ -352,7 +352,7 @@ Result<HeaderParser> HeaderParser::make(HeaderOptions o) {
   return p;
 }
 
-void HeaderParser::parse(std::string_view line, ParsedLine& out) const {
+void HeaderParser::parse(std::string_view line, ParsedLine& out, bool want_time) const {
   out.level = Level::Unknown;
   out.time.reset();
   out.owned.clear();
@@ -363,7 +363,7 @@ void HeaderParser::parse(std::string_view line, ParsedLine& out) const {
       out.message = line;
       return;
     case Impl::Kind::Auto:
-      parse_auto(line, out);
+      parse_auto(line, out, want_time);
       return;
     case Impl::Kind::Regex: {
       boost::match_results<std::string_view::const_iterator> r;
@@ -387,7 +387,7 @@ void HeaderParser::parse(std::string_view line, ParsedLine& out) const {
         if (!g.empty() && std::from_chars(g.data(), g.data() + g.size(), pri).ec == std::errc{})
           out.level = level_of_priority(pri & 7);
       }
-      if (m.has_time) out.time = parse_log_time(group("time"));
+      if (m.has_time && want_time) out.time = parse_log_time(group("time"));
       return;
     }
     case Impl::Kind::Logfmt: {
@@ -438,7 +438,7 @@ void HeaderParser::parse(std::string_view line, ParsedLine& out) const {
       return;
     }
   }
-  parse_auto(line, out);
+  parse_auto(line, out, want_time);
 }
 
 }  // namespace dg::logs

@@ -42,7 +42,8 @@ class HeaderParser {
   static Result<HeaderParser> make(HeaderOptions options);
   HeaderParser();
   /// Never fails: a line that does not fit the format is parsed as `auto`.
-  void parse(std::string_view line, ParsedLine& out) const;
+  /// `want_time` false skips parsing the time (a live line is stamped when read).
+  void parse(std::string_view line, ParsedLine& out, bool want_time = true) const;
   const HeaderOptions& options() const;
 
  private:

@@ -83,6 +83,7 @@ struct Miner::Impl {
   std::vector<Token> tokens;
   std::vector<std::string_view> views;
   std::vector<char> partly_variable;  ///< per token: holds a <*> (or a digit)
+  std::vector<uint64_t> hashes;
 
   uint32_t new_node(uint32_t parent, uint64_t key) {
     uint32_t i;
@@ -230,7 +231,6 @@ struct Miner::Impl {
       tokens.back() = Token{0, 0, kWildcardHash, true};
     }
     views.clear();
-    static thread_local std::vector<uint64_t> hashes;
     hashes.clear();
     for (const auto& t : tokens) {
       views.push_back(t.len ? std::string_view(buf.data() + t.off, t.len) : kWildcard);

@@ -11,7 +11,7 @@ Result<LogPipeline> LogPipeline::make(const HeaderOptions& header, const MinerOp
 }
 
 Mined LogPipeline::ingest(const LogLine& line, TimePoint now, TimePoint wall) {
-  header_.parse(line.text, parsed_);
+  header_.parse(line.text, parsed_, line.backlog);  // only history takes the header's time
   Mined m = miner_.add(parsed_.message);
   TimePoint at = line.at;
   if (line.backlog && parsed_.time) {
