@@ -34,6 +34,7 @@
 #include "agent/watch/log.h"
 #include "agent/watch/systemd.h"
 #include "agent/watch/watcher.h"
+#include "logs/cli.h"
 #include "probes/metrics/exposition.h"
 
 namespace {
@@ -70,6 +71,16 @@ class ConsoleProgress final : public dg::Progress {
 int print_diagnostics(const dg::LoadResult& r) {
   // Only file:line:column lines, so tools can read them all the same way.
   for (const auto& d : r.diagnostics) std::cerr << d.str() << "\n";
+  return dg::kUsage;
+}
+
+// `logs mine --config --source` and `logs top`: a log source's settings from the config.
+int with_log_source(const std::string& config_path, const std::string& name, const std::function<int(const dg::logs::LogSourceSpec&)>& f) {
+  auto loaded = dg::load_config(config_path);
+  if (!loaded.config) return print_diagnostics(loaded);
+  for (const auto& s : loaded.config->log_sources)
+    if (s.name == name) return f(s);
+  std::cerr << config_path << ": no log source '" << name << "'\n";
   return dg::kUsage;
 }
 
@@ -573,6 +584,27 @@ int main(int argc, char** argv) {
   kpi->add_option("--format", kpi_format, "table or json")->check(CLI::IsMember({"table", "json"}));
   kpi->add_option("--out,-o", kpi_out, "write here (default: stdout)");
 
+  auto* logs = app.add_subcommand("logs", "log signatures: mine lines into templates, show the frequency dashboard");
+  logs->require_subcommand(1);
+  auto* lmine = logs->add_subcommand("mine", "print each line's signature id and template (TSV, or JSON lines)");
+  dg::logs::MineArgs mine_args;
+  std::string mine_header;
+  lmine->add_option("files", mine_args.files, "log files (- or none: stdin)");
+  lmine->add_option("--header", mine_header, "a header format (auto, none, syslog, iso8601-level, logfmt, json) or a regex with (?<message>...)");
+  lmine->add_flag("--json", mine_args.json, "JSON lines instead of TSV");
+  lmine->add_option("--similarity", mine_args.miner.similarity, "share of positions that agree to join a signature")->check(CLI::Range(0.0, 1.0));
+  lmine->add_option("--depth", mine_args.miner.depth, "tree depth")->check(CLI::Range(3, 16));
+  lmine->add_option("--max-signatures", mine_args.miner.max_signatures, "signature cap (least recently used evicted)")->check(CLI::PositiveNumber);
+  std::string log_source, since_text = "10m";
+  lmine->add_option("--config,-c", config_path, "take the header and miner settings of --source from this config");
+  lmine->add_option("--source", log_source, "a [log_sources.NAME] of --config");
+  auto* ltop = logs->add_subcommand("top", "the source's signatures by count, with their change against the window before");
+  dg::logs::TopArgs top_args;
+  ltop->add_option("--config,-c", config_path, "config file")->required();
+  ltop->add_option("--source", log_source, "a [log_sources.NAME] of the config")->required();
+  ltop->add_option("--since", since_text, "the recent window, e.g. 10m (the baseline is the one before it)");
+  ltop->add_option("--limit", top_args.limit, "rows")->check(CLI::PositiveNumber);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -616,6 +648,35 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  if (*lmine) {
+    if (!log_source.empty() || !config_path.empty()) {
+      if (log_source.empty() || config_path.empty()) {
+        std::cerr << "deployguard logs mine: --config and --source go together\n";
+        return dg::kUsage;
+      }
+      return with_log_source(config_path, log_source, [&](const dg::logs::LogSourceSpec& s) {
+        mine_args.header = s.header;
+        mine_args.miner = s.miner;
+        if (!mine_header.empty()) mine_args.header = dg::logs::header_from_flag(mine_header);
+        return dg::logs::run_logs_mine(mine_args, std::cout, std::cerr);
+      });
+    }
+    if (!mine_header.empty()) mine_args.header = dg::logs::header_from_flag(mine_header);
+    return dg::logs::run_logs_mine(mine_args, std::cout, std::cerr);
+  }
+  if (*ltop) {
+    auto since = dg::parse_duration(since_text);
+    if (!since || since->count() <= 0) {
+      std::cerr << "deployguard logs top: --since: expected a duration such as 10m\n";
+      return dg::kUsage;
+    }
+    top_args.since = *since;
+    return with_log_source(config_path, log_source, [&](const dg::logs::LogSourceSpec& s) {
+      top_args.source = s;
+      dg::SystemClock clock;
+      return dg::logs::run_logs_top(top_args, clock, std::cout, std::cerr);
+    });
+  }
   if (*check) return cmd_check(config_path);
   if (*verify) return cmd_verify(config_path, release, bake, dry_run, json_path, junit_path);
   if (*jverify) return cmd_journal_verify(journal_path, config_path, head_text);

@@ -1,5 +1,7 @@
 #include "agent/runtime.h"
 
+#include "logs/log_signal.h"
+
 #include <fmt/format.h>
 
 #include "agent/core/duration.h"
@@ -35,6 +37,8 @@ Result<Runtime> build_runtime(const Config& config) {
   if (auto r = build_all(builtin_incident_sinks(), config.incident_sinks, rt.sinks); !r) return std::unexpected(r.error());
   if (auto r = build_all(builtin_metric_sources(), config.metric_sources, rt.metric_sources); !r)
     return std::unexpected(r.error());
+  // Log conditions are read like metric conditions, from "log:NAME".
+  logs::add_log_signal_sources(config.log_sources, config.policies, rt.metric_sources);
   return rt;
 }
 

@@ -236,6 +236,10 @@ Recovery evaluate_recovery(const PolicySpec& policy, const History& fresh, const
     out.evidence = pr.evidence;
   }
   for (const auto& c : policy.metrics) {
+    // A log condition judges the whole window since the release: what it
+    // found before the action stays in its evidence, so it can neither
+    // confirm nor refute a recovery; the probes and metrics do.
+    if (!c.log.empty()) continue;
     std::string reason;
     RecoveryState st = condition_recovery(c, fresh_metrics, policy.recovery_passes, reason);
     bool refutes = c.kind == MetricCondition::Kind::Canary;

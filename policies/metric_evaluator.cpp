@@ -32,7 +32,7 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
   ConditionVerdict v{.state = VerdictState::Healthy};
   auto out = [&](VerdictState s, std::string reason) {
     v.state = s;
-    v.reason = fmt::format("metric {}: {}", c.id, reason);
+    v.reason = fmt::format("{} {}: {}", c.log.empty() ? "metric" : "logs", c.id, reason);
     return v;
   };
 
@@ -72,6 +72,16 @@ ConditionVerdict evaluate_condition(const MetricCondition& c, const MetricHistor
       case OnNoData::Trip: return out(VerdictState::Tripped, why + "; on_no_data = trip");
       case OnNoData::Ignore: return out(VerdictState::Healthy, why + "; ignored (on_no_data = ignore)");
     }
+  }
+
+  if (!c.log.empty()) {
+    // A log condition: the source judged it (logs/conditions.h, a sequential
+    // test that is valid at every look); its reading is 1 when it trips and
+    // carries the evidence in its detail.
+    v.evidence = {newest};
+    v.since = newest.at;
+    bool tripped = !newest.series.empty() && newest.series.front().value >= 0.5;
+    return out(tripped ? VerdictState::Tripped : VerdictState::Healthy, newest.detail);
   }
 
   if (c.kind == MetricCondition::Kind::Canary) {

@@ -13,6 +13,7 @@ std::string ActionSpec::describe() const {
 }
 
 std::string MetricCondition::describe() const {
+  if (!log.empty()) return query.text();  // the log condition's own words
   switch (kind) {
     case Kind::Threshold: {
       std::string cmp = above ? fmt::format("above {}", *above) : fmt::format("below {}", below.value_or(0));

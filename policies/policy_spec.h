@@ -8,6 +8,7 @@
 
 #include "agent/core/clock.h"
 #include "agent/core/metric_reading.h"
+#include "agent/core/settings.h"
 
 namespace dg {
 
@@ -57,6 +58,9 @@ struct MetricCondition {
   OnNoData on_no_data = OnNoData::Inconclusive;
   int max_source_errors = 3;   ///< consecutive errors before "cannot judge"
   Duration interval{5000};
+  /// A log condition's settings (logs/config.h), read from the signal source
+  /// "log:NAME"; empty for a metric condition.
+  Settings log;
   std::string describe() const;
 };
 

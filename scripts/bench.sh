@@ -4,6 +4,9 @@
 #   scripts/bench.sh [GOOGLE-BENCHMARK-FLAGS...]  agent overhead, then the parser comparison
 #   scripts/bench.sh parser                       the parser comparison only
 #   scripts/bench.sh browser                      the browser probe's cost only (also run after the others)
+#   scripts/bench.sh logs                         log signatures only: grouping accuracy on the
+#                                                 Loghub samples (../shared/loghub, in place; skipped
+#                                                 when absent), throughput, peak RSS, detection
 # The parser comparison runs, in one go on the same files: our parser in
 # process (bench/exposition_bench), Prometheus' own parsers (the anchor at
 # ../shared/anchors/go-parsers/run.sh next to the checkout, or $GO_ANCHOR), and
@@ -36,6 +39,20 @@ browser_bench() {
   rm -rf "$state"
 }
 if [[ "${1:-}" == browser ]]; then browser_bench; exit 0; fi
+log_signatures() {
+  local loghub=${LOGHUB_DIR:-../shared/loghub}
+  echo "== log signatures: grouping accuracy (bench/loghub_accuracy, samples in place at $loghub)"
+  ./build-bench/loghub_accuracy "$loghub"
+  echo "== log signatures: the same, (a) with our token classes on top of the published masks"
+  ./build-bench/loghub_accuracy "$loghub" --ours | tail -1
+  echo "== log signatures: throughput, one core (bench/log_throughput, 10 M lines)"
+  ./build-bench/log_throughput "$loghub"
+  echo "== log signatures: peak RSS, 1 M distinct lines under the cap"
+  ./build-bench/log_throughput --rss
+  echo "== log signatures: detection and A/A false trips (bench/log_detection)"
+  ./build-bench/log_detection --runs 100 --aa 1000
+}
+if [[ "${1:-}" == logs ]]; then log_signatures; exit 0; fi
 if [[ "${1:-}" != parser ]]; then ./build-bench/agent_overhead_bench "$@"; fi
 
 anchor=${GO_ANCHOR:-../shared/anchors/go-parsers/run.sh}
@@ -109,3 +126,4 @@ print(f"10 MiB: deployguard exposition check {pw:.0f} MiB/s wall, {pc:.0f} MiB/c
 EOF
 
 browser_bench
+if [[ "${1:-}" != parser ]]; then log_signatures; fi

@@ -27,7 +27,9 @@ cp "$wiki/flags.json" "$wiki/tenants.json" "$state/"
 echo 1 >"$state/release"
 
 server_pid=""
+users_pid=""
 cleanup() {
+  if [[ -n "$users_pid" ]]; then kill "$users_pid" 2>/dev/null || true; wait "$users_pid" 2>/dev/null || true; fi
   if [[ -n "$server_pid" ]]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT INT TERM
@@ -53,8 +55,20 @@ editor() {  # tenant -> one line saying whether its editor works
 }
 tenants() { for t in acme initech globex umbrella; do editor "$t"; done; }
 
-echo "== release 1 is running (acme and initech have zero plugins)"
+# Users editing pages in every tenant, all along: their requests fill the
+# wiki's log (the log conditions' baseline is the 8 s before the release).
+users() {
+  while :; do
+    for t in acme initech globex umbrella; do curl -fsS -o /dev/null "http://127.0.0.1:$port/edit?tenant=$t" || true; done
+    sleep 0.1
+  done
+}
+users &
+users_pid=$!
+
+echo "== release 1 is running (acme and initech have zero plugins); users editing for 8 s"
 tenants
+sleep 8
 echo "== deploying release 2"
 "$wiki/deploy.sh" "$state" 2 >/dev/null
 tenants
@@ -66,6 +80,8 @@ rc=$?
 set -e
 echo "== after deployguard (exit code $rc)"
 tenants
+echo "== the wiki's log signatures now (deployguard logs top --source wiki --since 10s)"
+./build/deployguard logs top --config "$wiki/deployguard.toml" --source wiki --since 10s --limit 5 || true
 echo "== the incident it opened ($state/incidents.jsonl)"
 python3 - "$state/incidents.jsonl" <<'PY'
 import json, sys

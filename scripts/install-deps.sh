@@ -17,6 +17,7 @@ packages=(
   postgresql  # unleash flag provider tests (scripts/unleash.sh)
   prometheus-alertmanager  # alertmanager incident sink tests
   fonts-dejavu-core libldns-dev dnsmasq-base python3-grpcio  # probes: browser, dns (+ its test server), grpc test server
+  systemd-journal-remote  # log signatures: journald source tests write journal files
 )
 
 SUDO=""

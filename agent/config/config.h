@@ -10,6 +10,7 @@
 #include "agent/incidents/incident.h"
 #include "agent/rollback/rollback_action.h"
 #include "flags/flag_provider.h"
+#include "logs/log_source.h"
 #include "policies/policy_spec.h"
 #include "probes/metrics/metric_source.h"
 #include "probes/probe_spec.h"
@@ -89,6 +90,7 @@ struct Config {
   std::vector<RollbackSpec> rollbacks;
   std::vector<IncidentSinkSpec> incident_sinks;
   std::vector<MetricSourceSpec> metric_sources;
+  std::vector<logs::LogSourceSpec> log_sources;  ///< [log_sources.NAME], decoded in logs/config.cpp
   WatchSpec watch;
   std::vector<ServiceSpec> services;  ///< every service a policy names (the agent's first)
 

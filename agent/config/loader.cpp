@@ -31,6 +31,7 @@
 #include "agent/core/text.h"
 #include "agent/incidents/sinks/file_sink.h"
 #include "flags/segment.h"
+#include "logs/config.h"
 #include "probes/probe.h"
 
 namespace dg {
@@ -178,7 +179,8 @@ class Loader : public ConfigSink {
                                                           {"flag_providers", "flag provider"},
                                                           {"rollbacks", "rollback"},
                                                           {"incident_sinks", "incident sink"},
-                                                          {"metric_sources", "metric source"}};
+                                                          {"metric_sources", "metric source"},
+                                                          {"log_sources", "log source"}};
       if (std::regex_search(desc, m, redefine) && what.contains(m[1].str()))
         error(l, m[1].str() + "." + m[2].str(),
               fmt::format("duplicate {} name '{}' (a table may be defined only once)", what.at(m[1].str()), m[2].str()));
@@ -411,6 +413,13 @@ void Loader::read_file(const toml::table& root, const std::string& dir, bool is_
     claim("metric_sources", "metric source", name, at, pr.base_path());  // a duplicate is still checked
     read_metric_source(pr, name);
   });
+  r.each_named("log_sources", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
+    Loc at = loc_of(src);
+    claim("log_sources", "log source", name, at, pr.base_path());  // a duplicate is still checked
+    logs::LogSourceSpec s;
+    logs::decode_log_source(pr, name, s);
+    cfg.log_sources.push_back(std::move(s));
+  });
   r.each_named("incident_sinks", [&](Reader& pr, const std::string& name, const toml::source_region& src) {
     Loc at = loc_of(src);
     claim("incident_sinks", "incident sink", name, at, pr.base_path());  // a duplicate is still checked
@@ -563,6 +572,11 @@ void Loader::read_policy(Reader& r, const std::string& name) {
   }
   if (auto i = r.choice("combine", {"any", "all"})) p.combine = *i == 0 ? Combine::Any : Combine::All;
   r.each_table("metrics", "a metric condition table", [&](Reader& mr, size_t i) { read_metric_condition(mr, p, i); });
+  r.each_table("logs", "a log condition table", [&](Reader& lr, size_t i) {
+    MetricCondition c;
+    logs::decode_log_condition(lr, p.name, i, c);
+    p.metrics.push_back(std::move(c));
+  });
   if (p.probes.empty() && p.metrics.empty() && !r.raw().get("probes"))
     r.error_at(nullptr, r.key_path("probes"), "policy judges nothing: list probes or add [[policies." + name + ".metrics]]");
   bool window_set = false;
@@ -885,7 +899,8 @@ void Loader::check_refs() {
                                                 {"metric source", "metric_sources"},
                                                 {"flag provider", "flag_providers"},
                                                 {"rollback", "rollbacks"},
-                                                {"incident sink", "incident_sinks"}};
+                                                {"incident sink", "incident_sinks"},
+                                                {"log source", "log_sources"}};
   for (const auto& r : refs) {
     auto known = names(section_of[r.kind]);
     if (std::find(known.begin(), known.end(), r.name) != known.end()) continue;
@@ -901,7 +916,8 @@ void Loader::check_refs() {
     for (const auto& name : p.probes)
       for (const auto& probe : cfg.probes)
         if (probe.name == name) slowest = std::max(slowest, probe.interval);
-    for (const auto& m : p.metrics) slowest = std::max(slowest, m.interval);
+    for (const auto& m : p.metrics)
+      if (m.log.empty()) slowest = std::max(slowest, m.interval);  // log conditions have no say in recovery
     if (slowest.count() > 0 && p.verify_for < slowest * (p.recovery_passes - 1)) {
       auto at = seen["policies"].count(p.name) ? seen["policies"][p.name] : Loc{cfg.path, 1, 1};
       error(at, "policies." + p.name + ".verify_for",

@@ -205,6 +205,7 @@ class Run final : public CommandHandle, public std::enable_shared_from_this<Run>
         timeout_(spec.timeout),
         grace_(spec.kill_grace),
         limit_(spec.output_limit),
+        on_stdout_(spec.on_stdout),
         done_(std::move(done)),
         out_(loop, &result_.out, &result_.out_truncated),
         err_(loop, &result_.err, &result_.err_truncated),
@@ -249,6 +250,7 @@ class Run final : public CommandHandle, public std::enable_shared_from_this<Run>
   asio::io_context& loop_;
   Duration timeout_, grace_;
   size_t limit_;
+  std::function<void(std::string_view)> on_stdout_;
   CommandDone done_;
   CommandResult result_;
   Stream out_, err_;
@@ -374,6 +376,10 @@ void Run::arm(Steady::time_point at, F f) {
 }
 
 void Run::keep(Stream& s, const char* data, size_t n) {
+  if (&s == &out_ && on_stdout_) {
+    if (n) on_stdout_(std::string_view(data, n));
+    return;
+  }
   size_t room = s.into->size() < limit_ ? limit_ - s.into->size() : 0;
   size_t k = std::min(room, n);
   s.into->append(data, k);

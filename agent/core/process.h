@@ -5,7 +5,9 @@
 /// an explicit environment, never the agent's whole one (it holds secrets).
 /// run_command is blocking and safe to call from several threads at once:
 /// it is start_command (async_process.h) on an io_context of its own.
+#include <functional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -29,6 +31,10 @@ struct CommandSpec {
   /// (e.g. Chromium's DevTools pipe on 3 and 4); child fds must be 3 … 7
   /// and distinct. Every other descriptor but stdio is closed at exec.
   std::vector<std::pair<int, int>> inherit_fds;
+  /// Streaming (start_command only): stdout handed over chunk by chunk as it
+  /// is read, on the loop's thread, instead of kept in `out` (a long-running
+  /// command such as `kubectl logs -f`). stderr is kept as usual.
+  std::function<void(std::string_view)> on_stdout;
 };
 
 struct CommandResult {

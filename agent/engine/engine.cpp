@@ -1038,6 +1038,8 @@ struct Engine::Impl {
       l->dirty = true;
       note(*l);
     }
+    // Sources that judge "since the release" (log signals) move their window.
+    for (auto& [name, source] : env.runtime.metric_sources) source->release_started(a.service, now);
     for (const auto& f : a.fixes)
       if (auto r = lift(f, a.who.empty() ? "release " + a.release : a.who); !r)
         env.progress.event(fmt::format("release {}: {}", a.release, r.error().message));

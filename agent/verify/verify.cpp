@@ -116,6 +116,15 @@ class Bake {
         if (policy.name != acted.name)
           report_.policies.push_back(PolicyResult{.name = policy.name, .state = "not_judged",
                                                   .reasons = {"the bake ended when policy " + acted.name + " tripped"}});
+      // What the log conditions saw by the end, whatever decided the bake: a
+      // signature with its counts before and after is evidence for the review.
+      for (auto& r : report_.policies)
+        for (const auto& policy : cfg_.policies)
+          if (policy.name == r.name)
+            for (const auto& c : policy.metrics)
+              if (!c.log.empty())
+                if (auto it = rt_.metric_sources.find(c.source); it != rt_.metric_sources.end())
+                  r.reasons.push_back("logs " + c.id + " at the end: " + it->second->read(c.query, clock_).detail);
     }
     journal_failed_ |= engine.journal_failed();
     engine_ = nullptr;

@@ -1,5 +1,7 @@
 #include "agent/watch/watcher.h"
 
+#include "logs/log_signal.h"
+
 #include <fmt/format.h>
 #include <sys/stat.h>
 
@@ -154,6 +156,7 @@ class Watcher {
     for (const auto& [policy, inc] : rec.incidents) kept[policy] = inc.flips;
     make_engine(continued_incidents(rec));
     engine_->restore(replay.states, kept, replay.clean);
+    logs::restore_log_signal_states(gen_->rt->metric_sources, replay.log_miners);
     for (const auto& s : cfg.services)
       if (!replay.releases.contains(s.name) || replay.releases[s.name] != releases_[s.name]) {
         // The config names a release the journal has not seen start: it starts now.
@@ -190,6 +193,7 @@ class Watcher {
     std::map<std::string, std::string> releases;  // last release_started per service
     std::map<std::string, std::string> config_releases;  // what the config said at the last start
     bool clean = true;                            // the last run stopped cleanly
+    std::vector<std::pair<std::string, std::string>> log_miners;  // "log:NAME" -> miner state (JSON text)
   };
 
   bool dry_run() const { return opt_.dry_run || gen_->cfg->agent.dry_run; }
@@ -260,6 +264,10 @@ class Watcher {
         if (const auto* rel = obj("releases"))
           for (const auto& [k, v] : *rel)
             if (v.is_string()) r.releases[std::string(k)] = std::string(v.as_string());
+        if (const auto* lg = obj("logs")) {
+          r.log_miners.clear();
+          for (const auto& [k, v] : *lg) r.log_miners.emplace_back(std::string(k), json::serialize(v));
+        }
         if (const auto* rel = obj("config_releases"))
           for (const auto& [k, v] : *rel)
             if (v.is_string()) r.config_releases[std::string(k)] = std::string(v.as_string());
@@ -734,9 +742,17 @@ class Watcher {
     json::object releases, config_releases;
     for (const auto& [s, r] : releases_) releases[s] = r;
     for (const auto& s : gen_->cfg->services) config_releases[s.name] = s.release;
-    auto r = journal_->append_checkpoint(
-        {{"engine", engine_->snapshot()}, {"releases", releases}, {"config_releases", config_releases},
-         {"incident_sinks", sink_memory_->to_json()}});
+    json::object miners;  // the log sources' signatures, so their ids survive a restart
+    for (const auto& [name, state] : logs::log_signal_states(gen_->rt->metric_sources)) {
+      boost::system::error_code ec;
+      json::value v = json::parse(state, ec);
+      if (!ec) miners[name] = std::move(v);
+    }
+    auto r = journal_->append_checkpoint({{"engine", engine_->snapshot()},
+                                          {"releases", releases},
+                                          {"config_releases", config_releases},
+                                          {"logs", miners},
+                                          {"incident_sinks", sink_memory_->to_json()}});
     if (!r) log_.event("JOURNAL WRITE FAILED: checkpoint: " + r.error().message);
     return r.has_value();
   }

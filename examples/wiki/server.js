@@ -44,6 +44,18 @@ function warn(msg) {
   process.stderr.write(`wiki: warning: ${msg}\n`);
 }
 
+// The request log (DIR/wiki.log) that deployguard's log source tails: one
+// line per request, and now and then an ordinary warning about the editor's
+// module list (an optional module not found).
+const LOG_FILE = `${stateDir}/wiki.log`;
+function logLine(level, msg) {
+  try {
+    fs.appendFileSync(LOG_FILE, `${new Date().toISOString()} ${level} ${msg}\n`);
+  } catch (e) {
+    // The log is for diagnosis; a full disk must not take requests down.
+  }
+}
+
 // flagd-core logs through this; debug/info would flood stderr on every request.
 const flagLogger = {
   debug() {},
@@ -240,6 +252,14 @@ function handle(req, res) {
       const flag = evalFramework(tenant);
       const page = editorPage(tenant, release, flag.value);
       brokenPage = !page.withBootstrap;
+      // The module list: normally a rare warning; release 2's bug drops the
+      // bootstrap module for zero-plugin tenants and the same warning shows
+      // on every one of their requests (a frequency shift, not a new message).
+      if (!page.withBootstrap || Math.random() < 0.05) {
+        logLine('WARN', `editor module list for tenant ${tenant.id}: ${page.withBootstrap ? 4 : 3} modules resolved, ` +
+          `optional module '${page.withBootstrap ? 'spellcheck' : 'editor-bootstrap'}' not found`);
+      }
+      logLine('INFO', `GET /edit tenant=${tenant.id} release=${release} status=200`);
       if (editorFault.mode === 'slow') {
         return setTimeout(() => send(200, 'text/html; charset=utf-8', page.html), editorFault.delayMs);
       }

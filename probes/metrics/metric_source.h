@@ -42,6 +42,13 @@ class MetricSource {
   /// config snapshot the caller holds). Default: read() offloaded to a thread.
   virtual void start_read(AsyncIo& io, const MetricQuery& query, const Clock& clock, std::optional<TimePoint> at,
                           std::function<void(MetricReading)> done);
+  /// A release of `service` started at `at`. Sources whose answers are "since
+  /// the release" (the log signals, logs/log_signal.h) move their window;
+  /// the others have nothing to do. Called on the engine's thread.
+  virtual void release_started(const std::string& service, TimePoint at) {
+    (void)service;
+    (void)at;
+  }
 };
 
 struct MetricSourceRegistry : Registry<MetricSourceSpec, MetricSource> {
