@@ -58,7 +58,7 @@ std::string one_line(std::string s, size_t max = 300) {
   return text::excerpt(s, max);
 }
 
-std::string describe_intent(const json::object& d) {
+std::string describe_intent(const json::object& d, bool lifting) {
   std::string action = string_at(d, "action");
   std::string attempt;
   if (auto a = int_at(d, "attempt"); a && *a > 1) attempt = fmt::format(" (attempt {})", *a);
@@ -70,8 +70,8 @@ std::string describe_intent(const json::object& d) {
                        provider.empty() ? "" : " (provider " + provider + ")", attempt);
   }
   if (action == "undo_flag")
-    return fmt::format("restore flag {} as it was before step {} (that flip did not help){}", string_at(d, "flag"),
-                       int_at(d, "step").value_or(0), attempt);
+    return fmt::format("restore flag {} as it was before step {} ({}){}", string_at(d, "flag"), int_at(d, "step").value_or(0),
+                       lifting ? "the fix shipped: the mitigation is lifted" : "that flip did not help", attempt);
   if (action == "rollback") return fmt::format("run rollback {}{}", string_at(d, "rollback"), attempt);
   return action.empty() ? "an action" : action + attempt;
 }
@@ -238,6 +238,7 @@ void ReviewBuilder::add(const json::object& rec) {
       i = &n;
     }
     active_[policy] = key;
+    lifting_.erase(key);
     note(*i, rec, "trip",
          i->alarm && string_at(d, "probe") == "alarm"
              ? fmt::format("policy {} tripped by the alarm: {}", policy, text::join(strings_at(d, "reasons"), "; "))
@@ -311,7 +312,7 @@ void ReviewBuilder::add(const json::object& rec) {
 
   if (kind == "action_intent") {
     ActionEntry a{.step = static_cast<int>(int_at(d, "step").value_or(0)), .action = string_at(d, "action"),
-                  .intent = describe_intent(d), .outcome = "no outcome journaled", .intent_time = time,
+                  .intent = describe_intent(d, lifting_.contains(i->key)), .outcome = "no outcome journaled", .intent_time = time,
                   .intent_seq = int_at(rec, "seq").value_or(0)};
     if (a.action == "flag" && !string_at(d, "segment").empty() &&
         std::find(i->segments.begin(), i->segments.end(), string_at(d, "segment")) == i->segments.end())
@@ -365,6 +366,7 @@ void ReviewBuilder::add(const json::object& rec) {
   } else if (kind == "policy_resumed") {
     note(*i, rec, "people", fmt::format("policy resumed by {}", string_at(d, "who")));
   } else if (kind == "mitigation_lifting") {
+    lifting_.insert(i->key);
     note(*i, rec, "release", fmt::format("mitigation being lifted (the fix shipped; by {})", string_at(d, "who")));
   } else if (kind == "mitigation_lifted") {
     i->state = "fixed";

@@ -13,6 +13,7 @@
 #include <boost/json/object.hpp>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,7 @@ class ReviewBuilder {
   std::map<std::string, Start> release_start_;  ///< service \x1f release → its release_started
   std::map<std::string, std::string> current_release_;  ///< service → its last release_started's release
   std::map<std::string, std::string> policy_service_;    ///< policy → service (release_started lists them)
+  std::set<std::string> lifting_;  ///< incidents whose mitigation is being lifted (the fix shipped)
   std::map<std::string, boost::json::object> pending_alarm_;  ///< policy → its alarm_raised record (a trip follows)
 };
 

@@ -238,13 +238,16 @@ TEST(ReviewModel, RecordsGoToTheIncidentOfTheirPolicysLatestTrip) {
   j.add(101, "action_intent", {{"action", "flag"}, {"step", 1}}, "p");
   j.add(200, "policy_tripped", tripped(j, "dg-b", 150, {}), "q");
   j.add(201, "action_intent", {{"action", "rollback"}, {"step", 1}, {"rollback", "rb"}}, "q");
+  j.add(250, "mitigation_lifting", {{"who", "ci"}}, "p");
+  j.add(251, "action_intent", {{"action", "undo_flag"}, {"step", 1}, {"flag", "f"}}, "p");
   j.add(300, "mitigation_lifted", {}, "p");
   j.add(400, "policy_tripped", tripped(j, "dg-c", 350, {}), "p");
   j.add(401, "action_intent", {{"action", "flag"}, {"step", 1}}, "p");
   j.add(402, "action_intent", {{"action", "flag"}, {"step", 1}, {"attempt", 2}}, "p");
   Model m = j.model();
   ASSERT_EQ(m.incidents.size(), 3u);
-  EXPECT_EQ(m.incidents[0].actions.size(), 1u);
+  ASSERT_EQ(m.incidents[0].actions.size(), 2u);
+  EXPECT_NE(m.incidents[0].actions[1].intent.find("the fix shipped"), std::string::npos) << m.incidents[0].actions[1].intent;
   EXPECT_EQ(m.incidents[0].state, "fixed");
   EXPECT_EQ(m.incidents[1].actions.size(), 1u);
   EXPECT_EQ(m.incidents[1].actions[0].action, "rollback");
