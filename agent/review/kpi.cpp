@@ -64,8 +64,14 @@ Report compute(const std::vector<review::Model>& models, std::optional<TimePoint
         auto t = text::parse_rfc3339(i.tripped);
         if (!t || *t < *since) continue;
       }
-      r.incidents.push_back({.key = i.key, .service = i.service, .policy = i.policy, .state = i.state,
-                             .tripped = i.tripped, .journal = m.journal, .alarm = i.alarm, .ttd_ms = i.ttd_ms,
+      r.incidents.push_back({.key = i.key,
+                             .service = i.service,
+                             .policy = i.policy,
+                             .state = i.state,
+                             .tripped = i.tripped,
+                             .journal = m.journal,
+                             .alarm = i.alarm,
+                             .ttd_ms = i.ttd_ms,
                              .ttm_ms = i.ttm_ms});
     }
   std::stable_sort(r.incidents.begin(), r.incidents.end(),
@@ -92,16 +98,19 @@ Report compute(const std::vector<review::Model>& models, std::optional<TimePoint
   r.ttm = summarize(ttm);
   for (auto& [name, s] : services) r.services.push_back(std::move(s));
   for (const auto& [month, n] : month_count)
-    r.months.push_back({.month = month, .incidents = n, .ttd = summarize(month_values[month].first),
+    r.months.push_back({.month = month,
+                        .incidents = n,
+                        .ttd = summarize(month_values[month].first),
                         .ttm = summarize(month_values[month].second)});
   return r;
 }
 
 std::string render_table(const Report& r) {
   std::string o;
-  o += fmt::format("{} incident(s). TTD: release start → detected (tripped or alarm raised); TTM: release start → users "
-                   "recovered. Percentiles are nearest-rank (the ⌈p·n⌉-th smallest value).\n\n",
-                   r.incidents.size());
+  o += fmt::format(
+      "{} incident(s). TTD: release start → detected (tripped or alarm raised); TTM: release start → users "
+      "recovered. Percentiles are nearest-rank (the ⌈p·n⌉-th smallest value).\n\n",
+      r.incidents.size());
   o += fmt::format("{:<28} {:<12} {:<22} {:<18} {:<24} {:>12} {:>12}\n", "incident", "service", "policy", "state",
                    "detected", "TTD", "TTM");
   for (const auto& i : r.incidents)
@@ -125,19 +134,27 @@ std::string render_table(const Report& r) {
 json::object to_json(const Report& r) {
   json::array incidents, services, months;
   for (const auto& i : r.incidents)
-    incidents.push_back({{"key", i.key}, {"service", i.service}, {"policy", i.policy}, {"state", i.state},
-                         {"alarm", i.alarm}, {"detected", i.tripped}, {"journal", i.journal},
-                         {"ttd_ms", opt_json(i.ttd_ms)}, {"ttm_ms", opt_json(i.ttm_ms)}});
+    incidents.push_back({{"key", i.key},
+                         {"service", i.service},
+                         {"policy", i.policy},
+                         {"state", i.state},
+                         {"alarm", i.alarm},
+                         {"detected", i.tripped},
+                         {"journal", i.journal},
+                         {"ttd_ms", opt_json(i.ttd_ms)},
+                         {"ttm_ms", opt_json(i.ttm_ms)}});
   for (const auto& s : r.services)
-    services.push_back({{"service", s.service}, {"incidents", s.incidents}, {"best_ttd", extreme_json(s.best_ttd)},
-                        {"worst_ttd", extreme_json(s.worst_ttd)}, {"best_ttm", extreme_json(s.best_ttm)},
+    services.push_back({{"service", s.service},
+                        {"incidents", s.incidents},
+                        {"best_ttd", extreme_json(s.best_ttd)},
+                        {"worst_ttd", extreme_json(s.worst_ttd)},
+                        {"best_ttm", extreme_json(s.best_ttm)},
                         {"worst_ttm", extreme_json(s.worst_ttm)}});
   for (const auto& m : r.months)
-    months.push_back({{"month", m.month}, {"incidents", m.incidents}, {"ttd", summary_json(m.ttd)},
-                      {"ttm", summary_json(m.ttm)}});
-  json::value v = json::object{{"percentiles", "nearest-rank"}, {"incidents", incidents},
-                               {"ttd", summary_json(r.ttd)},    {"ttm", summary_json(r.ttm)},
-                               {"services", services},          {"months", months}};
+    months.push_back(
+        {{"month", m.month}, {"incidents", m.incidents}, {"ttd", summary_json(m.ttd)}, {"ttm", summary_json(m.ttm)}});
+  json::value v = json::object{{"percentiles", "nearest-rank"}, {"incidents", incidents}, {"ttd", summary_json(r.ttd)},
+                               {"ttm", summary_json(r.ttm)},    {"services", services},   {"months", months}};
   secrets::redact_json(v);
   return v.as_object();
 }

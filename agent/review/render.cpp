@@ -25,12 +25,23 @@ std::string md(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '|': out += "\\|"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '\n': out += ' '; break;
-      default: out += c;
+      case '|':
+        out += "\\|";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '\n':
+        out += ' ';
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -53,7 +64,8 @@ std::string summary_of(const Incident& i) {
                     or_unknown(i.scope), or_unknown(i.service), or_unknown(i.release), i.tripped, i.alarm_reason);
   else if (i.alarm)
     s = fmt::format("{} raised the alarm at {} (\"{}\"), which started the ladder of policy {} for {} release {}.",
-                    or_unknown(i.raised_by), i.tripped, i.alarm_reason, i.policy, or_unknown(i.service), or_unknown(i.release));
+                    or_unknown(i.raised_by), i.tripped, i.alarm_reason, i.policy, or_unknown(i.service),
+                    or_unknown(i.release));
   else
     s = fmt::format("Release {} of {} hurt users: policy {} tripped at {} ({}).", or_unknown(i.release),
                     or_unknown(i.service), i.policy, i.tripped, text::join(i.reasons, "; "));
@@ -83,7 +95,8 @@ std::string duration_of(const Incident& i) {
   if (!i.impact_ms) return "unknown";
   std::string from = i.first_failure.empty() ? "the trip" : "the first failing observation";
   if (i.impact_ongoing)
-    return fmt::format("at least {} (from {} to the last record; not recovered in this journal)", ms_or(i.impact_ms), from);
+    return fmt::format("at least {} (from {} to the last record; not recovered in this journal)", ms_or(i.impact_ms),
+                       from);
   return fmt::format("{} (from {} to users recovered)", ms_or(i.impact_ms), from);
 }
 
@@ -91,15 +104,13 @@ std::vector<std::string> other_signals(const Incident& i) {
   std::vector<std::string> out;
   for (const auto& s : i.signals) {
     if (s.signal == i.signal || s.judged == 0) continue;
-    out.push_back(fmt::format("{}: {} of {} failed{}", s.signal, s.failed, s.judged,
-                              s.failed == 0 ? " (not affected)" : ""));
+    out.push_back(
+        fmt::format("{}: {} of {} failed{}", s.signal, s.failed, s.judged, s.failed == 0 ? " (not affected)" : ""));
   }
   return out;
 }
 
-std::string proof_line(const Model& m) {
-  return fmt::format("journal head {}:{}", m.head_seq, m.head_hash);
-}
+std::string proof_line(const Model& m) { return fmt::format("journal head {}:{}", m.head_seq, m.head_hash); }
 
 // ---- Markdown ----
 
@@ -114,21 +125,24 @@ void md_incident(std::string& o, const Model& m, const Incident& i, int level) {
   o += fmt::format("| Outcome | {} |\n", md(state_words(i)));
   o += fmt::format("| Time to detect | {} from the release start; {} from the first failing observation |\n",
                    ms_or(i.ttd_ms), ms_or(i.ttd_first_failure_ms));
-  o += fmt::format("| Time to mitigate | {} |\n", i.ttm_ms ? ms_or(i.ttm_ms) + " from the release start" : "not mitigated");
+  o += fmt::format("| Time to mitigate | {} |\n",
+                   i.ttm_ms ? ms_or(i.ttm_ms) + " from the release start" : "not mitigated");
   o += fmt::format("| Times from | {} |\n\n", i.times_from);
 
   o += fmt::format("{}# Summary\n\n{}\n\n", hh, md(summary_of(i)));
 
   o += fmt::format("{}# Impact\n\n", hh);
   o += fmt::format("- **Who was affected:** {}\n", md(or_unknown(i.scope)));
-  if (!i.segments.empty()) o += fmt::format("- **Segment targeted by the mitigation:** {}\n", md(text::join(i.segments, "; ")));
+  if (!i.segments.empty())
+    o += fmt::format("- **Segment targeted by the mitigation:** {}\n", md(text::join(i.segments, "; ")));
   o += fmt::format("- **What they experienced:** {}\n", md(or_unknown(i.experience)));
   o += fmt::format("- **Every time or sometimes:** {}\n", md(frequency_of(i)));
   for (const auto& s : other_signals(i)) o += fmt::format("- **Other signals:** {}\n", md(s));
   o += fmt::format("- **For how long:** {}\n\n", md(duration_of(i)));
 
   o += fmt::format("{}# Detection\n\n", hh);
-  o += fmt::format("- **Signal:** {}\n", md(i.signal == "alarm" ? "the alarm, raised by " + or_unknown(i.raised_by) : or_unknown(i.signal)));
+  o += fmt::format("- **Signal:** {}\n",
+                   md(i.signal == "alarm" ? "the alarm, raised by " + or_unknown(i.raised_by) : or_unknown(i.signal)));
   for (const auto& r : i.reasons) o += fmt::format("- **Reason:** {}\n", md(r));
   o += fmt::format("- **Release started:** {}\n", or_unknown(i.release_started));
   if (!i.first_failure.empty()) o += fmt::format("- **First failing observation:** {}\n", i.first_failure);
@@ -158,12 +172,15 @@ void md_incident(std::string& o, const Model& m, const Incident& i, int level) {
   o += "\n";
 
   o += fmt::format("{}# Proof\n\n", hh);
-  o += fmt::format("This review was written from `{}` alone: {} record(s), {}{}. The incident's last record is seq {} "
-                   "(hash `{}`). Check that the journal still holds it: `deployguard journal verify {} --head {}:{}`.\n\n",
-                   m.journal, m.records, proof_line(m), m.chain.empty() ? "" : " (chain: " + m.chain + ")", i.last_seq,
-                   i.last_hash, m.journal, m.head_seq, m.head_hash);
+  o += fmt::format(
+      "This review was written from `{}` alone: {} record(s), {}{}. The incident's last record is seq {} "
+      "(hash `{}`). Check that the journal still holds it: `deployguard journal verify {} --head {}:{}`.\n\n",
+      m.journal, m.records, proof_line(m), m.chain.empty() ? "" : " (chain: " + m.chain + ")", i.last_seq, i.last_hash,
+      m.journal, m.head_seq, m.head_hash);
 
-  o += fmt::format("{}# Contributing factors\n\n_To be written by the people involved (blameless: conditions, not culprits)._\n\n", hh);
+  o += fmt::format(
+      "{}# Contributing factors\n\n_To be written by the people involved (blameless: conditions, not culprits)._\n\n",
+      hh);
   o += fmt::format("{}# Lessons learned\n\n_What went well, what went badly, where we got lucky._\n\n", hh);
   o += fmt::format("{}# Corrective actions\n\n| action | owner | due | ticket |\n|---|---|---|---|\n| | | | |\n\n", hh);
 }
@@ -191,8 +208,12 @@ std::string svg_timeline(const Incident& i) {
   for (const auto* e : es) t0 = std::min(t0, *e->at), t1 = std::max(t1, *e->at);
   double span = std::max<double>(1, std::chrono::duration_cast<std::chrono::milliseconds>(t1 - t0).count());
   const std::vector<std::pair<std::string, std::vector<std::string>>> lanes = {
-      {"release", {"release"}},       {"signals", {"signal"}},        {"trip / alarm", {"trip", "alarm", "people"}},
-      {"actions", {"action"}},        {"verification", {"verification"}}, {"recovery", {"recovery", "failure"}},
+      {"release", {"release"}},
+      {"signals", {"signal"}},
+      {"trip / alarm", {"trip", "alarm", "people"}},
+      {"actions", {"action"}},
+      {"verification", {"verification"}},
+      {"recovery", {"recovery", "failure"}},
       {"incident", {"incident", "other"}}};
   const int left = 120, width = 940, right = 50, lane_h = 34, top = 24;
   const int plot = width - left - right;
@@ -210,9 +231,10 @@ std::string svg_timeline(const Incident& i) {
       TimePoint b = t1;
       if (auto r = text::parse_rfc3339(i.recovered)) b = *r;
       int xa = std::max(left, x_of(*a)), xb = std::max(xa + 2, x_of(b));
-      s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fecaca\" opacity=\"0.5\">"
-                       "<title>users affected: {}</title></rect>\n",
-                       xa, top - 6, xb - xa, lane_h * static_cast<int>(lanes.size()), h(duration_of(i)));
+      s += fmt::format(
+          "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#fecaca\" opacity=\"0.5\">"
+          "<title>users affected: {}</title></rect>\n",
+          xa, top - 6, xb - xa, lane_h * static_cast<int>(lanes.size()), h(duration_of(i)));
     }
   for (size_t l = 0; l < lanes.size(); ++l) {
     int y = top + lane_h * static_cast<int>(l) + lane_h / 2;
@@ -225,39 +247,45 @@ std::string svg_timeline(const Incident& i) {
       int x = x_of(*e->at);
       std::string title = h(fmt::format("{} {}", e->time, e->text));
       if (e->category == "trip" || e->category == "alarm")
-        s += fmt::format("<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"><title>{}</title></polygon>\n", x, y - 8, x - 7,
-                         y + 6, x + 7, y + 6, color_of(e->category), title);
+        s += fmt::format("<polygon points=\"{},{} {},{} {},{}\" fill=\"{}\"><title>{}</title></polygon>\n", x, y - 8,
+                         x - 7, y + 6, x + 7, y + 6, color_of(e->category), title);
       else if (e->category == "action")
-        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"><title>{}</title></rect>\n", x - 5,
-                         y - 5, color_of(e->category), title);
+        s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"10\" height=\"10\" fill=\"{}\"><title>{}</title></rect>\n",
+                         x - 5, y - 5, color_of(e->category), title);
       else
         s += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"5\" fill=\"{}\"><title>{}</title></circle>\n", x, y,
                          color_of(e->category), title);
       // Labels for the few entries people look for; alternating above and below.
       std::string label;
-      if (e->category == "trip") label = "trip";
-      else if (e->category == "alarm") label = "alarm";
-      else if (e->category == "recovery") label = "recovered";
-      else if (e->category == "failure") label = "failed";
-      else if (e->kind == "action_outcome") label = "step " + e->text.substr(5, e->text.find(' ', 5) - 5);
+      if (e->category == "trip")
+        label = "trip";
+      else if (e->category == "alarm")
+        label = "alarm";
+      else if (e->category == "recovery")
+        label = "recovered";
+      else if (e->category == "failure")
+        label = "failed";
+      else if (e->kind == "action_outcome")
+        label = "step " + e->text.substr(5, e->text.find(' ', 5) - 5);
       if (!label.empty())
-        s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#111827\">{}</text>\n", x,
-                         n++ % 2 ? y + 17 : y - 10, h(label));
+        s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#111827\">{}</text>\n",
+                         x, n++ % 2 ? y + 17 : y - 10, h(label));
     }
   }
   // The axis: seconds (or minutes) from the first entry.
   int axis_y = top + lane_h * static_cast<int>(lanes.size()) + 4;
-  s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#111827\" stroke-width=\"1\"/>\n", left, axis_y,
-                   width - right, axis_y);
+  s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#111827\" stroke-width=\"1\"/>\n", left,
+                   axis_y, width - right, axis_y);
   for (int k = 0; k <= 4; ++k) {
     int x = left + plot * k / 4;
     s += fmt::format("<text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\" fill=\"#374151\">+{}</text>\n", x,
                      axis_y + 16, h(human_ms(static_cast<long long>(span * k / 4))));
   }
   s += "</svg>\n";
-  s += fmt::format("<p class=\"legend\">Time runs from {} (left). Triangles: trip or alarm; squares: actions; circles: "
-                   "signals, verifications, recovery, incident events; the shaded band: users affected. Hover for details.</p>\n",
-                   h(es.front()->time));
+  s += fmt::format(
+      "<p class=\"legend\">Time runs from {} (left). Triangles: trip or alarm; squares: actions; circles: "
+      "signals, verifications, recovery, incident events; the shaded band: users affected. Hover for details.</p>\n",
+      h(es.front()->time));
   return s;
 }
 
@@ -283,7 +311,8 @@ void html_incident(std::string& o, const Model& m, const Incident& i) {
   o += "<h3>Impact</h3>\n<ul>\n";
   o += fmt::format("<li><strong>Who was affected:</strong> {}</li>\n", h(or_unknown(i.scope)));
   if (!i.segments.empty())
-    o += fmt::format("<li><strong>Segment targeted by the mitigation:</strong> {}</li>\n", h(text::join(i.segments, "; ")));
+    o += fmt::format("<li><strong>Segment targeted by the mitigation:</strong> {}</li>\n",
+                     h(text::join(i.segments, "; ")));
   o += fmt::format("<li><strong>What they experienced:</strong> {}</li>\n", h(or_unknown(i.experience)));
   o += fmt::format("<li><strong>Every time or sometimes:</strong> {}</li>\n", h(frequency_of(i)));
   for (const auto& s : other_signals(i)) o += fmt::format("<li><strong>Other signals:</strong> {}</li>\n", h(s));
@@ -294,10 +323,13 @@ void html_incident(std::string& o, const Model& m, const Incident& i) {
                    h(i.signal == "alarm" ? "the alarm, raised by " + or_unknown(i.raised_by) : or_unknown(i.signal)));
   for (const auto& r : i.reasons) o += fmt::format("<li><strong>Reason:</strong> {}</li>\n", h(r));
   o += fmt::format("<li><strong>Release started:</strong> {}</li>\n", h(or_unknown(i.release_started)));
-  if (!i.first_failure.empty()) o += fmt::format("<li><strong>First failing observation:</strong> {}</li>\n", h(i.first_failure));
+  if (!i.first_failure.empty())
+    o += fmt::format("<li><strong>First failing observation:</strong> {}</li>\n", h(i.first_failure));
   o += fmt::format("<li><strong>Detected (tripped):</strong> {}</li>\n", h(i.tripped));
-  o += fmt::format("<li><strong>Time to detect:</strong> {} from the release start; {} from the first failing observation</li>\n</ul>\n",
-                   h(ms_or(i.ttd_ms)), h(ms_or(i.ttd_first_failure_ms)));
+  o += fmt::format(
+      "<li><strong>Time to detect:</strong> {} from the release start; {} from the first failing "
+      "observation</li>\n</ul>\n",
+      h(ms_or(i.ttd_ms)), h(ms_or(i.ttd_first_failure_ms)));
 
   o += "<h3>Response and recovery</h3>\n";
   if (i.actions.empty()) {
@@ -307,11 +339,13 @@ void html_incident(std::string& o, const Model& m, const Incident& i) {
          "<th>at</th><th>after the trip</th></tr></thead>\n<tbody>\n";
     int n = 0;
     for (const auto& a : i.actions)
-      o += fmt::format("<tr class=\"action\"><td>{}</td><td>{}</td><td>{}</td><td class=\"o-{}\">{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                       ++n, a.step, h(a.intent), h(a.outcome.substr(0, a.outcome.find(' '))), h(a.outcome),
-                       a.detail.empty() ? "" : ": " + h(a.detail), h(a.evidence.empty() ? "—" : a.evidence),
-                       h(a.outcome_time.empty() ? a.intent_time : a.outcome_time),
-                       h(a.after_trip_ms ? human_ms(*a.after_trip_ms) : "—"));
+      o += fmt::format(
+          "<tr class=\"action\"><td>{}</td><td>{}</td><td>{}</td><td "
+          "class=\"o-{}\">{}{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+          ++n, a.step, h(a.intent), h(a.outcome.substr(0, a.outcome.find(' '))), h(a.outcome),
+          a.detail.empty() ? "" : ": " + h(a.detail), h(a.evidence.empty() ? "—" : a.evidence),
+          h(a.outcome_time.empty() ? a.intent_time : a.outcome_time),
+          h(a.after_trip_ms ? human_ms(*a.after_trip_ms) : "—"));
     o += "</tbody>\n</table>\n";
   }
   o += fmt::format("<p><strong>Users recovered:</strong> {}. <strong>Time to mitigate:</strong> {}.</p>\n",
@@ -325,15 +359,18 @@ void html_incident(std::string& o, const Model& m, const Incident& i) {
   o += "</tbody>\n</table>\n";
 
   o += "<h3>Proof</h3>\n";
-  o += fmt::format("<p>Written from <code>{}</code> alone: {} record(s), {}{}. The incident's last record is seq {} (hash "
-                   "<code>{}</code>). Check that the journal still holds it: <code>deployguard journal verify {} --head "
-                   "{}:{}</code>.</p>\n",
-                   h(m.journal), m.records, h(proof_line(m)), h(m.chain.empty() ? "" : " (chain: " + m.chain + ")"),
-                   i.last_seq, h(i.last_hash), h(m.journal), m.head_seq, h(m.head_hash));
-  o += "<h3>Contributing factors</h3>\n<p class=\"todo\">To be written by the people involved (blameless: conditions, not culprits).</p>\n";
+  o += fmt::format(
+      "<p>Written from <code>{}</code> alone: {} record(s), {}{}. The incident's last record is seq {} (hash "
+      "<code>{}</code>). Check that the journal still holds it: <code>deployguard journal verify {} --head "
+      "{}:{}</code>.</p>\n",
+      h(m.journal), m.records, h(proof_line(m)), h(m.chain.empty() ? "" : " (chain: " + m.chain + ")"), i.last_seq,
+      h(i.last_hash), h(m.journal), m.head_seq, h(m.head_hash));
+  o += "<h3>Contributing factors</h3>\n<p class=\"todo\">To be written by the people involved (blameless: conditions, "
+       "not culprits).</p>\n";
   o += "<h3>Lessons learned</h3>\n<p class=\"todo\">What went well, what went badly, where we got lucky.</p>\n";
   o += "<h3>Corrective actions</h3>\n<table class=\"corrective\">\n<thead><tr><th>action</th><th>owner</th><th>due</th>"
-       "<th>ticket</th></tr></thead>\n<tbody><tr><td>&nbsp;</td><td>&nbsp;</td><td>&nbsp;</td><td>&nbsp;</td></tr></tbody>\n</table>\n";
+       "<th>ticket</th></tr></thead>\n<tbody><tr><td>&nbsp;</td><td>&nbsp;</td><td>&nbsp;</td><td>&nbsp;</td></tr></"
+       "tbody>\n</table>\n";
   o += "</section>\n";
 }
 
@@ -378,21 +415,22 @@ std::string render_markdown(const Model& m) {
     o += "<!-- A draft written by deployguard from the journal alone. Blameless: what happened and when. -->\n";
   }
   for (const auto& i : m.incidents) md_incident(o, m, i, one ? 1 : 2);
-  if (m.incidents.empty())
-    o += fmt::format("Journal `{}`: {} record(s), {}.\n", m.journal, m.records, proof_line(m));
+  if (m.incidents.empty()) o += fmt::format("Journal `{}`: {} record(s), {}.\n", m.journal, m.records, proof_line(m));
   return secrets::redact(o);
 }
 
 std::string render_html(const Model& m) {
-  std::string o = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  std::string o =
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
   std::string title = m.incidents.size() == 1 ? "Post-incident review: " + m.incidents.front().title
                                               : fmt::format("Post-incident review: {} incident(s)", m.incidents.size());
   o += fmt::format("<title>{}</title>\n<style>{}</style>\n</head>\n<body>\n", h(title), html_style());
-  o += fmt::format("<header><h1>{}</h1>\n<p class=\"note\">A draft written by deployguard from the journal alone "
-                   "(<code>{}</code>, {}). Blameless: it says what happened and when; the last three sections are for "
-                   "people to write.</p></header>\n<main>\n",
-                   h(title), h(m.journal), h(proof_line(m)));
+  o += fmt::format(
+      "<header><h1>{}</h1>\n<p class=\"note\">A draft written by deployguard from the journal alone "
+      "(<code>{}</code>, {}). Blameless: it says what happened and when; the last three sections are for "
+      "people to write.</p></header>\n<main>\n",
+      h(title), h(m.journal), h(proof_line(m)));
   if (m.incidents.empty()) o += "<p>No incident in the journal for this selection.</p>\n";
   for (const auto& i : m.incidents) html_incident(o, m, i);
   o += "</main>\n</body>\n</html>\n";

@@ -70,7 +70,8 @@ std::string describe_intent(const json::object& d, bool lifting) {
                        provider.empty() ? "" : " (provider " + provider + ")", attempt);
   }
   if (action == "undo_flag")
-    return fmt::format("restore flag {} as it was before step {} ({}){}", string_at(d, "flag"), int_at(d, "step").value_or(0),
+    return fmt::format("restore flag {} as it was before step {} ({}){}", string_at(d, "flag"),
+                       int_at(d, "step").value_or(0),
                        lifting ? "the fix shipped: the mitigation is lifted" : "that flip did not help", attempt);
   if (action == "rollback") return fmt::format("run rollback {}{}", string_at(d, "rollback"), attempt);
   return action.empty() ? "an action" : action + attempt;
@@ -113,8 +114,11 @@ Incident* ReviewBuilder::find(const std::string& key) {
 }
 
 void ReviewBuilder::note(Incident& i, const json::object& rec, std::string category, std::string text) {
-  TimelineEntry e{.seq = int_at(rec, "seq").value_or(0), .time = string_at(rec, "time"), .kind = string_at(rec, "kind"),
-                  .category = std::move(category), .text = one_line(std::move(text), 400)};
+  TimelineEntry e{.seq = int_at(rec, "seq").value_or(0),
+                  .time = string_at(rec, "time"),
+                  .kind = string_at(rec, "kind"),
+                  .category = std::move(category),
+                  .text = one_line(std::move(text), 400)};
   e.at = text::parse_rfc3339(e.time);
   i.timeline.push_back(std::move(e));
   i.last_seq = int_at(rec, "seq").value_or(i.last_seq);
@@ -172,7 +176,8 @@ void ReviewBuilder::add(const json::object& rec) {
       n.reasons = strings_at(d, "reasons");
       n.first_failure = string_at(d, "since");
       n.tripped = time;
-      if (const Start* st = start_of(n.run, n.service, n.release)) n.release_started = st->time, n.release_seq = st->seq;
+      if (const Start* st = start_of(n.run, n.service, n.release))
+        n.release_started = st->time, n.release_seq = st->seq;
       if (bool_at(d, "dry_run")) n.state = "dry_run";
       std::optional<json::object> alarm_rec;
       if (auto a = pending_alarm_.find(policy); a != pending_alarm_.end()) {
@@ -191,7 +196,10 @@ void ReviewBuilder::add(const json::object& rec) {
       std::vector<std::string> order;
       std::map<std::string, bool> first_noted;
       if (!n.release_started.empty()) {
-        TimelineEntry e{.seq = n.release_seq, .time = n.release_started, .kind = "release_started", .category = "release",
+        TimelineEntry e{.seq = n.release_seq,
+                        .time = n.release_started,
+                        .kind = "release_started",
+                        .category = "release",
                         .text = fmt::format("release {} of {} started", n.release, n.service)};
         e.at = text::parse_rfc3339(e.time);
         n.timeline.push_back(std::move(e));
@@ -211,7 +219,9 @@ void ReviewBuilder::add(const json::object& rec) {
               first_noted[sig] = true;
               std::string det = string_at(o, "detail");
               if (!string_at(o, "excerpt").empty()) det += " | evidence: " + string_at(o, "excerpt");
-              TimelineEntry e{.time = string_at(o, "at"), .kind = "observation", .category = "signal",
+              TimelineEntry e{.time = string_at(o, "at"),
+                              .kind = "observation",
+                              .category = "signal",
                               .text = fmt::format("first failing observation of {}: {}", sig, det)};
               e.at = text::parse_rfc3339(e.time);
               n.timeline.push_back(std::move(e));
@@ -233,8 +243,7 @@ void ReviewBuilder::add(const json::object& rec) {
       else
         n.frequency = n.alarm ? "as reported by a person" : "unknown";
       std::stable_sort(n.timeline.begin(), n.timeline.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
-      if (alarm_rec)
-        note(n, *alarm_rec, "alarm", fmt::format("alarm raised by {}: {}", n.raised_by, n.alarm_reason));
+      if (alarm_rec) note(n, *alarm_rec, "alarm", fmt::format("alarm raised by {}: {}", n.raised_by, n.alarm_reason));
       i = &n;
     }
     active_[policy] = key;
@@ -272,9 +281,13 @@ void ReviewBuilder::add(const json::object& rec) {
       n.tripped = time;
       n.frequency = "as reported by a person";
       n.title = fmt::format("{}: alarm raised by {}", n.service, who);
-      if (const Start* st = start_of(n.run, n.service, n.release)) n.release_started = st->time, n.release_seq = st->seq;
+      if (const Start* st = start_of(n.run, n.service, n.release))
+        n.release_started = st->time, n.release_seq = st->seq;
       if (!n.release_started.empty()) {
-        TimelineEntry e{.seq = n.release_seq, .time = n.release_started, .kind = "release_started", .category = "release",
+        TimelineEntry e{.seq = n.release_seq,
+                        .time = n.release_started,
+                        .kind = "release_started",
+                        .category = "release",
                         .text = fmt::format("release {} of {} started", n.release, n.service)};
         e.at = text::parse_rfc3339(e.time);
         n.timeline.push_back(std::move(e));
@@ -291,16 +304,19 @@ void ReviewBuilder::add(const json::object& rec) {
     if (!i) return;
     std::string event = kind.substr(9);
     bool ok = bool_at(d, "ok");
-    std::string what = ok ? fmt::format("incident {} at sink {} (status {})", event, string_at(d, "sink"), string_at(d, "status"))
-                          : fmt::format("incident {} NOT delivered to sink {}: {}", event, string_at(d, "sink"), string_at(d, "error"));
+    std::string what =
+        ok ? fmt::format("incident {} at sink {} (status {})", event, string_at(d, "sink"), string_at(d, "status"))
+           : fmt::format("incident {} NOT delivered to sink {}: {}", event, string_at(d, "sink"),
+                         string_at(d, "error"));
     note(*i, rec, "incident", what);
     return;
   }
 
   if (kind == "interrupted_incident_closed") {
     if (Incident* i = find(string_at(d, "key")))
-      note(*i, rec, "incident", fmt::format("the interrupted run's incident closed by a later run ({}, status {})",
-                                            string_at(d, "event"), string_at(d, "status")));
+      note(*i, rec, "incident",
+           fmt::format("the interrupted run's incident closed by a later run ({}, status {})", string_at(d, "event"),
+                       string_at(d, "status")));
     return;
   }
 
@@ -311,8 +327,11 @@ void ReviewBuilder::add(const json::object& rec) {
   if (!i) return;
 
   if (kind == "action_intent") {
-    ActionEntry a{.step = static_cast<int>(int_at(d, "step").value_or(0)), .action = string_at(d, "action"),
-                  .intent = describe_intent(d, lifting_.contains(i->key)), .outcome = "no outcome journaled", .intent_time = time,
+    ActionEntry a{.step = static_cast<int>(int_at(d, "step").value_or(0)),
+                  .action = string_at(d, "action"),
+                  .intent = describe_intent(d, lifting_.contains(i->key)),
+                  .outcome = "no outcome journaled",
+                  .intent_time = time,
                   .intent_seq = int_at(rec, "seq").value_or(0)};
     if (a.action == "flag" && !string_at(d, "segment").empty() &&
         std::find(i->segments.begin(), i->segments.end(), string_at(d, "segment")) == i->segments.end())
@@ -357,8 +376,9 @@ void ReviewBuilder::add(const json::object& rec) {
     i->state = "mitigation_failed";
     note(*i, rec, "failure", "mitigation failed: " + string_at(d, "reason") + " — a human is needed");
   } else if (kind == "escalated") {
-    note(*i, rec, "action", fmt::format("escalated from step {} to step {}: {}", int_at(d, "from_step").value_or(0),
-                                        int_at(d, "to_step").value_or(0), string_at(d, "to")));
+    note(*i, rec, "action",
+         fmt::format("escalated from step {} to step {}: {}", int_at(d, "from_step").value_or(0),
+                     int_at(d, "to_step").value_or(0), string_at(d, "to")));
   } else if (kind == "would_have") {
     note(*i, rec, "action", "dry run: would " + string_at(d, "description"));
   } else if (kind == "policy_paused") {
@@ -373,20 +393,24 @@ void ReviewBuilder::add(const json::object& rec) {
     note(*i, rec, "recovery", "mitigation lifted: the fix holds, the flag is back as before");
     active_.erase(act);
   } else if (kind == "action_blocked") {
-    note(*i, rec, "action", fmt::format("step {}: {} {} not run ({}): {}", int_at(d, "step").value_or(0), string_at(d, "action"),
-                                        string_at(d, "rollback"), string_at(d, "reason"), string_at(d, "detail")));
+    note(*i, rec, "action",
+         fmt::format("step {}: {} {} not run ({}): {}", int_at(d, "step").value_or(0), string_at(d, "action"),
+                     string_at(d, "rollback"), string_at(d, "reason"), string_at(d, "detail")));
   } else if (kind == "action_delayed") {
-    note(*i, rec, "action", fmt::format("step {}: {} {} held until {}: {}", int_at(d, "step").value_or(0),
-                                        string_at(d, "action"), string_at(d, "rollback"), string_at(d, "until"),
-                                        string_at(d, "detail")));
+    note(*i, rec, "action",
+         fmt::format("step {}: {} {} held until {}: {}", int_at(d, "step").value_or(0), string_at(d, "action"),
+                     string_at(d, "rollback"), string_at(d, "until"), string_at(d, "detail")));
   } else if (kind == "rollback_confirmed") {
-    note(*i, rec, "action", fmt::format("step {}: rollback confirmed ({})", int_at(d, "step").value_or(0), string_at(d, "by")));
+    note(*i, rec, "action",
+         fmt::format("step {}: rollback confirmed ({})", int_at(d, "step").value_or(0), string_at(d, "by")));
   } else if (kind == "rollback_approved" || kind == "rollback_vetoed") {
-    note(*i, rec, "people", fmt::format("step {}: rollback {} {} by {}{}", int_at(d, "step").value_or(0), string_at(d, "rollback"),
-                                        kind == "rollback_approved" ? "approved" : "vetoed", string_at(d, "by"),
-                                        string_at(d, "reason").empty() ? "" : ": " + string_at(d, "reason")));
+    note(*i, rec, "people",
+         fmt::format("step {}: rollback {} {} by {}{}", int_at(d, "step").value_or(0), string_at(d, "rollback"),
+                     kind == "rollback_approved" ? "approved" : "vetoed", string_at(d, "by"),
+                     string_at(d, "reason").empty() ? "" : ": " + string_at(d, "reason")));
   } else if (kind == "ladder_resumed" || kind == "reconciled") {
-    note(*i, rec, "other", kind == "reconciled" ? "an interrupted run was reconciled" : "the ladder resumed after a restart");
+    note(*i, rec, "other",
+         kind == "reconciled" ? "an interrupted run was reconciled" : "the ladder resumed after a restart");
   }
 }
 
@@ -398,7 +422,8 @@ Model ReviewBuilder::finish() const {
       i.ttd_ms = ms_between(i.release_started, i.tripped);
       if (i.ttd_ms && i.times_from.empty()) i.times_from = "record times";
     }
-    if (!i.ttm_ms && !i.release_started.empty() && !i.recovered.empty()) i.ttm_ms = ms_between(i.release_started, i.recovered);
+    if (!i.ttm_ms && !i.release_started.empty() && !i.recovered.empty())
+      i.ttm_ms = ms_between(i.release_started, i.recovered);
     if (i.times_from.empty()) i.times_from = "record times";
     if (!i.first_failure.empty()) i.ttd_first_failure_ms = ms_between(i.first_failure, i.tripped);
     std::string from = i.first_failure.empty() ? i.tripped : i.first_failure;
@@ -446,7 +471,8 @@ std::string human_ms(long long ms) {
 std::optional<TimePoint> parse_since(std::string_view text, TimePoint now) {
   if (auto t = text::parse_rfc3339(text)) return t;
   // An offset instead of Z: 2026-11-01T02:00:00+02:00.
-  if (text.size() > 6 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-') && text[text.size() - 3] == ':') {
+  if (text.size() > 6 && (text[text.size() - 6] == '+' || text[text.size() - 6] == '-') &&
+      text[text.size() - 3] == ':') {
     int hh = 0, mm = 0;
     std::string_view off = text.substr(text.size() - 5);
     auto r1 = std::from_chars(off.data(), off.data() + 2, hh);
@@ -465,10 +491,14 @@ std::optional<TimePoint> parse_since(std::string_view text, TimePoint now) {
     auto [p, ec] = std::from_chars(text.data(), text.data() + text.size() - 1, n);
     if (ec == std::errc() && p == text.data() + text.size() - 1 && n >= 0) {
       switch (text.back()) {
-        case 'm': return now - std::chrono::minutes(n);
-        case 'h': return now - std::chrono::hours(n);
-        case 'd': return now - std::chrono::hours(24 * n);
-        default: break;
+        case 'm':
+          return now - std::chrono::minutes(n);
+        case 'h':
+          return now - std::chrono::hours(n);
+        case 'd':
+          return now - std::chrono::hours(24 * n);
+        default:
+          break;
       }
     }
   }

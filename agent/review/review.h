@@ -27,19 +27,20 @@ struct TimelineEntry {
   long long seq = 0;
   std::string time;  ///< RFC 3339, as journaled
   std::optional<TimePoint> at;
-  std::string kind;      ///< the record kind, or "observation"
-  std::string category;  ///< release | signal | trip | action | verification | recovery | failure | incident | alarm | people | other
-  std::string text;      ///< what happened, in one line
+  std::string kind;  ///< the record kind, or "observation"
+  /// release | signal | trip | action | verification | recovery | failure | incident | alarm | people | other
+  std::string category;
+  std::string text;  ///< what happened, in one line
 };
 
 /// One step the guard took (an `action_intent` and its `action_outcome`).
 struct ActionEntry {
   int step = 0;
-  std::string action;   ///< flag | undo_flag | rollback
-  std::string intent;   ///< what it set out to do
-  std::string outcome;  ///< applied | unchanged | failed | conflict | no outcome journaled
-  std::string detail;   ///< the outcome's detail, exit code, output or error
-  std::string evidence; ///< the verification of that step: result and reasons
+  std::string action;    ///< flag | undo_flag | rollback
+  std::string intent;    ///< what it set out to do
+  std::string outcome;   ///< applied | unchanged | failed | conflict | no outcome journaled
+  std::string detail;    ///< the outcome's detail, exit code, output or error
+  std::string evidence;  ///< the verification of that step: result and reasons
   std::string intent_time, outcome_time;
   long long intent_seq = 0, outcome_seq = 0;
   std::optional<long long> after_trip_ms;  ///< outcome (or intent) − trip
@@ -53,8 +54,8 @@ struct SignalImpact {
 
 struct Incident {
   std::string key, policy, service, environment, release, run;
-  bool alarm = false;      ///< raised by a person (with or without a policy)
-  std::string raised_by;   ///< alarm: who, as journaled
+  bool alarm = false;     ///< raised by a person (with or without a policy)
+  std::string raised_by;  ///< alarm: who, as journaled
   std::string alarm_reason;
   /// mitigated | mitigation_failed | fixed (mitigation lifted by a fix) | dry_run | open
   std::string state = "open";
@@ -65,7 +66,7 @@ struct Incident {
   std::vector<std::string> segments;  ///< the segments the flag steps targeted
   std::string experience;             ///< what users saw: failing expectation and evidence
   std::vector<SignalImpact> signals;
-  std::string frequency;              ///< "every time" | "sometimes" | "unknown"
+  std::string frequency;               ///< "every time" | "sometimes" | "as reported by a person" | "unknown"
   std::optional<long long> impact_ms;  ///< first failing observation → users recovered
   bool impact_ongoing = false;         ///< not recovered by the last record: impact_ms is a lower bound
 
@@ -73,11 +74,11 @@ struct Incident {
   std::string signal;  ///< deciding probe or condition; "alarm" when a person raised it
   std::vector<std::string> reasons;
   std::string release_started, first_failure, tripped, recovered;  ///< RFC 3339 ("" unknown)
-  long long release_seq = 0;  ///< the record that started the release (release_started or verify_started)
-  std::optional<long long> ttd_ms;                ///< release start → trip
+  long long release_seq = 0;        ///< the record that started the release (release_started or verify_started)
+  std::optional<long long> ttd_ms;  ///< release start → trip
   std::optional<long long> ttd_first_failure_ms;  ///< first failing observation → trip
   std::optional<long long> ttm_ms;                ///< release start → users recovered
-  std::string times_from;  ///< "policy_recovered" (the engine's own) or "record times"
+  std::string times_from;                         ///< "policy_recovered" (the engine's own) or "record times"
 
   std::vector<ActionEntry> actions;
   std::vector<TimelineEntry> timeline;
@@ -108,18 +109,18 @@ class ReviewBuilder {
   Incident* find(const std::string& key);
   void note(Incident& i, const boost::json::object& rec, std::string category, std::string text);
   Model model_;
-  std::map<std::string, size_t> by_key_;                 ///< incident key → index
-  std::map<std::string, std::string> active_;            ///< policy → incident key its records go to
+  std::map<std::string, size_t> by_key_;       ///< incident key → index
+  std::map<std::string, std::string> active_;  ///< policy → incident key its records go to
   struct Start {
     std::string time;
     long long seq = 0;
     bool watch = false;  ///< a watcher's start: a release announced since is the better start
   };
   const Start* start_of(const std::string& run, const std::string& service, const std::string& release) const;
-  std::map<std::string, Start> run_start_;      ///< run → its verify_started (or a watcher's config_loaded)
-  std::map<std::string, Start> release_start_;  ///< service \x1f release → its release_started
+  std::map<std::string, Start> run_start_;              ///< run → its verify_started (or a watcher's config_loaded)
+  std::map<std::string, Start> release_start_;          ///< service \x1f release → its release_started
   std::map<std::string, std::string> current_release_;  ///< service → its last release_started's release
-  std::map<std::string, std::string> policy_service_;    ///< policy → service (release_started lists them)
+  std::map<std::string, std::string> policy_service_;   ///< policy → service (release_started lists them)
   std::set<std::string> lifting_;  ///< incidents whose mitigation is being lifted (the fix shipped)
   std::map<std::string, boost::json::object> pending_alarm_;  ///< policy → its alarm_raised record (a trip follows)
 };

@@ -39,8 +39,9 @@ std::string decision_text(const json::object& rec) {
   if (kind == "policy_state") return "state " + str(d, "state");
   if (kind == "action_intent") {
     std::string a = str(d, "action");
-    if (a == "flag") return fmt::format("intent: flag {} → {} for {}", str(d, "flag"), str(d, "variant"),
-                                        str(d, "segment").empty() ? "everyone" : str(d, "segment"));
+    if (a == "flag")
+      return fmt::format("intent: flag {} → {} for {}", str(d, "flag"), str(d, "variant"),
+                         str(d, "segment").empty() ? "everyone" : str(d, "segment"));
     if (a == "rollback") return "intent: rollback " + str(d, "rollback");
     return "intent: " + a + " " + str(d, "flag");
   }
@@ -54,7 +55,8 @@ std::string decision_text(const json::object& rec) {
   if (kind == "policy_paused") return fmt::format("paused by {}: {}", str(d, "who"), str(d, "reason"));
   if (kind == "policy_resumed") return "resumed by " + str(d, "who");
   if (kind == "incident_intent") return fmt::format("{} to {}", str(d, "event"), str(d, "sink"));
-  if (kind.starts_with("incident_")) return fmt::format("{} at {} ({})", kind.substr(9), str(d, "sink"), str(d, "status"));
+  if (kind.starts_with("incident_"))
+    return fmt::format("{} at {} ({})", kind.substr(9), str(d, "sink"), str(d, "status"));
   if (kind == "mitigation_failed") return "mitigation failed: " + str(d, "reason");
   if (kind == "escalated") return "escalated to " + str(d, "to");
   return "";
@@ -75,8 +77,9 @@ std::string policy_card(const json::object& p) {
       continue;
     }
     std::string outcome = str(l, "outcome"), detail = str(l, "detail");
-    o += fmt::format("<li class=\"o-{}\"><span class=\"sig\">{}</span> <span class=\"outcome\">{}</span> <time>{}</time>{}</li>\n",
-                     h(outcome), h(sig), h(outcome), h(str(l, "at")), detail.empty() ? "" : " — " + h(text::excerpt(detail, 160)));
+    o += fmt::format(
+        "<li class=\"o-{}\"><span class=\"sig\">{}</span> <span class=\"outcome\">{}</span> <time>{}</time>{}</li>\n",
+        h(outcome), h(sig), h(outcome), h(str(l, "at")), detail.empty() ? "" : " — " + h(text::excerpt(detail, 160)));
   }
   o += "</ul>\n";
   const auto& actions = arr(p.if_contains("actions"));
@@ -91,7 +94,8 @@ std::string policy_card(const json::object& p) {
   }
   bool paused = state == "paused";
   o += fmt::format("<button type=\"button\" class=\"{}\" data-action=\"{}\" data-policy=\"{}\">{} {}</button>\n",
-                   paused ? "resume" : "pause", paused ? "resume" : "pause", h(name), paused ? "Resume" : "Pause", h(name));
+                   paused ? "resume" : "pause", paused ? "resume" : "pause", h(name), paused ? "Resume" : "Pause",
+                   h(name));
   o += "</article>\n";
   return o;
 }
@@ -100,11 +104,12 @@ std::string kpi_section(const kpi::Report& k) {
   std::string o = "<section id=\"kpis\">\n<h2>Incident KPIs</h2>\n";
   o += "<p class=\"note\">From this watcher's journal. TTD: release start → detected; TTM: release start → users "
        "recovered. Median and p90 are nearest-rank (the ⌈p·n⌉-th smallest).</p>\n";
-  o += fmt::format("<table class=\"kpi\"><thead><tr><th></th><th>n</th><th>median</th><th>p90</th></tr></thead><tbody>\n"
-                   "<tr><th scope=\"row\">TTD</th><td>{}</td><td>{}</td><td>{}</td></tr>\n"
-                   "<tr><th scope=\"row\">TTM</th><td>{}</td><td>{}</td><td>{}</td></tr>\n</tbody></table>\n",
-                   k.ttd.n, h(human_ms_opt(k.ttd.median)), h(human_ms_opt(k.ttd.p90)), k.ttm.n,
-                   h(human_ms_opt(k.ttm.median)), h(human_ms_opt(k.ttm.p90)));
+  o += fmt::format(
+      "<table class=\"kpi\"><thead><tr><th></th><th>n</th><th>median</th><th>p90</th></tr></thead><tbody>\n"
+      "<tr><th scope=\"row\">TTD</th><td>{}</td><td>{}</td><td>{}</td></tr>\n"
+      "<tr><th scope=\"row\">TTM</th><td>{}</td><td>{}</td><td>{}</td></tr>\n</tbody></table>\n",
+      k.ttd.n, h(human_ms_opt(k.ttd.median)), h(human_ms_opt(k.ttd.p90)), k.ttm.n, h(human_ms_opt(k.ttm.median)),
+      h(human_ms_opt(k.ttm.p90)));
   if (!k.services.empty()) {
     o += "<table class=\"kpi\"><thead><tr><th>service</th><th>incidents</th><th>best TTD</th><th>worst TTD</th>"
          "<th>best TTM</th><th>worst TTM</th></tr></thead><tbody>\n";
@@ -126,9 +131,10 @@ std::string kpi_section(const kpi::Report& k) {
     o += "<details><summary>Every incident</summary>\n<table class=\"kpi\"><thead><tr><th>incident</th><th>service</th>"
          "<th>state</th><th>detected</th><th>TTD</th><th>TTM</th></tr></thead><tbody>\n";
     for (auto it = k.incidents.rbegin(); it != k.incidents.rend(); ++it)
-      o += fmt::format("<tr><td><a href=\"/incidents/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-                       h(it->key), h(it->key), h(it->service), h(it->state), h(it->tripped), h(human_ms_opt(it->ttd_ms)),
-                       h(human_ms_opt(it->ttm_ms)));
+      o += fmt::format(
+          "<tr><td><a href=\"/incidents/{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+          h(it->key), h(it->key), h(it->service), h(it->state), h(it->tripped), h(human_ms_opt(it->ttd_ms)),
+          h(human_ms_opt(it->ttm_ms)));
     o += "</tbody></table>\n</details>\n";
   } else {
     o += "<p>No incident in the journal yet.</p>\n";
@@ -137,11 +143,12 @@ std::string kpi_section(const kpi::Report& k) {
 }
 
 std::string head_html(std::string_view title) {
-  return fmt::format("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-                     "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n"
-                     "<link rel=\"icon\" href=\"data:,\">\n<link rel=\"stylesheet\" href=\"/static/app.css\">\n"
-                     "<script src=\"/static/app.js\" defer></script>\n</head>\n",
-                     h(title));
+  return fmt::format(
+      "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n"
+      "<link rel=\"icon\" href=\"data:,\">\n<link rel=\"stylesheet\" href=\"/static/app.css\">\n"
+      "<script src=\"/static/app.js\" defer></script>\n</head>\n",
+      h(title));
 }
 
 }  // namespace
@@ -156,7 +163,8 @@ std::string render_live(const PageInput& in) {
   for (const auto& p : policies) o += policy_card(obj(&p));
   o += "</section>\n";
 
-  o += "<section id=\"releases\">\n<h2>Current releases</h2>\n<table><thead><tr><th>service</th><th>release</th></tr></thead><tbody>\n";
+  o += "<section id=\"releases\">\n<h2>Current "
+       "releases</h2>\n<table><thead><tr><th>service</th><th>release</th></tr></thead><tbody>\n";
   for (const auto& v : arr(s.if_contains("services")))
     o += fmt::format("<tr><td>{}</td><td class=\"release\">{}</td></tr>\n", h(str(obj(&v), "name")),
                      h(str(obj(&v), "release").empty() ? "unknown" : str(obj(&v), "release")));
@@ -168,9 +176,10 @@ std::string render_live(const PageInput& in) {
   for (const auto& v : incidents) {
     const json::object& i = obj(&v);
     std::string key = str(i, "key");
-    o += fmt::format("<article class=\"incident state-{}\" data-incident=\"{}\">\n<h3><a href=\"/incidents/{}\">{}</a> "
-                     "<span class=\"badge state-{}\">{}</span></h3>\n",
-                     h(str(i, "state")), h(key), h(key), h(key), h(str(i, "state")), h(str(i, "state")));
+    o += fmt::format(
+        "<article class=\"incident state-{}\" data-incident=\"{}\">\n<h3><a href=\"/incidents/{}\">{}</a> "
+        "<span class=\"badge state-{}\">{}</span></h3>\n",
+        h(str(i, "state")), h(key), h(key), h(key), h(str(i, "state")), h(str(i, "state")));
     o += fmt::format("<p class=\"meta\">{}service {} · scope: <span class=\"scope\">{}</span></p>\n",
                      str(i, "policy").empty() ? "raised by a person · " : "policy " + h(str(i, "policy")) + " · ",
                      h(str(i, "service")), h(str(i, "scope").empty() ? "the whole service" : str(i, "scope")));
@@ -214,12 +223,14 @@ std::string render_page(const PageInput& in) {
   const json::object& s = in.status;
   std::string title = fmt::format("{} ({}) — deployguard", str(s, "service"), str(s, "environment"));
   std::string o = head_html(title);
-  o += fmt::format("<body data-identity=\"{}\" data-trusted-header=\"{}\" data-alarm-token=\"{}\" data-read-token=\"{}\">\n",
-                   h(in.identity), h(in.trusted_header), in.alarm_token_configured ? "configured" : "none",
-                   in.read_token_configured ? "configured" : "none");
-  o += fmt::format("<header>\n<h1>{} <small>{}</small></h1>\n<p class=\"meta\">deployguard watch · journal head "
-                   "<code id=\"head\">{}</code> · <span id=\"live-status\">rendered by the server</span></p>\n</header>\n<main>\n",
-                   h(str(s, "service")), h(str(s, "environment")), h(str(s, "journal_head")));
+  o += fmt::format(
+      "<body data-identity=\"{}\" data-trusted-header=\"{}\" data-alarm-token=\"{}\" data-read-token=\"{}\">\n",
+      h(in.identity), h(in.trusted_header), in.alarm_token_configured ? "configured" : "none",
+      in.read_token_configured ? "configured" : "none");
+  o += fmt::format(
+      "<header>\n<h1>{} <small>{}</small></h1>\n<p class=\"meta\">deployguard watch · journal head "
+      "<code id=\"head\">{}</code> · <span id=\"live-status\">rendered by the server</span></p>\n</header>\n<main>\n",
+      h(str(s, "service")), h(str(s, "environment")), h(str(s, "journal_head")));
 
   // The big button. Its form never submits by itself (form-action 'none'):
   // the script posts JSON with the token, so a browser without it cannot
@@ -231,29 +242,36 @@ std::string render_page(const PageInput& in) {
        "<label for=\"alarm-reason\">What is wrong</label>\n"
        "<textarea id=\"alarm-reason\" name=\"reason\" rows=\"3\" maxlength=\"2000\" "
        "placeholder=\"e.g. the editor is empty for tenants without plugins\"></textarea>\n"
-       "<div class=\"row\">\n<div><label for=\"alarm-service\">Service</label>\n<select id=\"alarm-service\" name=\"service\">\n";
+       "<div class=\"row\">\n<div><label for=\"alarm-service\">Service</label>\n<select id=\"alarm-service\" "
+       "name=\"service\">\n";
   for (const auto& v : arr(s.if_contains("services"))) {
     std::string name = str(obj(&v), "name");
-    o += fmt::format("<option value=\"{}\"{}>{}</option>\n", h(name), name == str(s, "service") ? " selected" : "", h(name));
+    o += fmt::format("<option value=\"{}\"{}>{}</option>\n", h(name), name == str(s, "service") ? " selected" : "",
+                     h(name));
   }
   o += "</select></div>\n<div><label for=\"alarm-scope\">Who is affected (optional)</label>\n"
-       "<input id=\"alarm-scope\" name=\"scope\" maxlength=\"500\" placeholder=\"segment: pluginCount == 0\"></div>\n</div>\n";
+       "<input id=\"alarm-scope\" name=\"scope\" maxlength=\"500\" placeholder=\"segment: pluginCount == "
+       "0\"></div>\n</div>\n";
   if (in.identity.empty()) {
     o += "<div class=\"row\" id=\"who-row\">\n<div><label for=\"alarm-who\">Your name (optional)</label>\n"
          "<input id=\"alarm-who\" name=\"who\" maxlength=\"200\"></div>\n"
          "<div id=\"token-box\"><label for=\"alarm-token\">Alarm token</label>\n"
-         "<input id=\"alarm-token\" name=\"token\" type=\"password\" autocomplete=\"off\" placeholder=\"entered once, kept for this tab\">\n"
-         "<p id=\"token-kept\" class=\"note\" hidden>Token kept for this tab. <button type=\"button\" id=\"forget-token\">Forget it</button></p>\n"
+         "<input id=\"alarm-token\" name=\"token\" type=\"password\" autocomplete=\"off\" placeholder=\"entered once, "
+         "kept for this tab\">\n"
+         "<p id=\"token-kept\" class=\"note\" hidden>Token kept for this tab. <button type=\"button\" "
+         "id=\"forget-token\">Forget it</button></p>\n"
          "</div>\n</div>\n";
   } else {
-    o += fmt::format("<p class=\"note\" id=\"identity\">You are <strong>{}</strong> (from the sign-in proxy); that is "
-                     "what the journal records.</p>\n",
-                     h(in.identity));
+    o += fmt::format(
+        "<p class=\"note\" id=\"identity\">You are <strong>{}</strong> (from the sign-in proxy); that is "
+        "what the journal records.</p>\n",
+        h(in.identity));
   }
   o += "<button type=\"submit\" id=\"raise\" class=\"big\">Raise the alarm</button>\n"
        "<p id=\"alarm-result\" role=\"status\" aria-live=\"polite\"></p>\n</form>\n"
        "<noscript><p class=\"warn\">Raising the alarm from this page needs JavaScript. Without it: "
-       "<code>deployguard alarm --config FILE --reason TEXT</code>, or <code>POST /api/v1/alarm</code> with the token.</p></noscript>\n";
+       "<code>deployguard alarm --config FILE --reason TEXT</code>, or <code>POST /api/v1/alarm</code> with the "
+       "token.</p></noscript>\n";
   if (!in.alarm_token_configured && in.trusted_header.empty())
     o += "<p class=\"warn\" id=\"no-mutations\">This watcher takes no alarm from anyone: neither "
          "<code>watch.alarm_token</code> nor <code>watch.trusted_user_header</code> is configured.</p>\n";
@@ -270,10 +288,14 @@ std::string render_locked_page() {
   o += "<body data-locked=\"read-token\" data-identity=\"\" data-trusted-header=\"\" data-alarm-token=\"unknown\" "
        "data-read-token=\"configured\">\n<header><h1>deployguard</h1></header>\n<main>\n"
        "<section id=\"locked\">\n<h2>This status page needs the read token</h2>\n"
-       "<p>The watcher is configured with <code>watch.read_token</code>: send it as <code>Authorization: Bearer ...</code>, "
-       "reach the page through the sign-in proxy (<code>watch.trusted_user_header</code>), or enter the token here; it is "
-       "kept for this tab only.</p>\n<form id=\"read-form\" autocomplete=\"off\">\n<label for=\"read-token\">Read token</label>\n"
-       "<input id=\"read-token\" type=\"password\" autocomplete=\"off\">\n<button type=\"submit\">Show the status</button>\n"
+       "<p>The watcher is configured with <code>watch.read_token</code>: send it as <code>Authorization: Bearer "
+       "...</code>, "
+       "reach the page through the sign-in proxy (<code>watch.trusted_user_header</code>), or enter the token here; it "
+       "is "
+       "kept for this tab only.</p>\n<form id=\"read-form\" autocomplete=\"off\">\n<label for=\"read-token\">Read "
+       "token</label>\n"
+       "<input id=\"read-token\" type=\"password\" autocomplete=\"off\">\n<button type=\"submit\">Show the "
+       "status</button>\n"
        "<p id=\"read-result\" role=\"status\"></p>\n</form>\n"
        "<noscript><p class=\"warn\">Without JavaScript, send the token in an Authorization header.</p></noscript>\n"
        "</section>\n<div id=\"live\"></div>\n</main>\n</body>\n</html>\n";

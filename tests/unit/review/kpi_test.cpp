@@ -25,8 +25,8 @@ review::Incident incident(std::string key, std::string service, std::string trip
 
 TEST(Kpi, NearestRank) {
   std::vector<long long> ten{10, 1, 9, 2, 8, 3, 7, 4, 6, 5};
-  EXPECT_EQ(nearest_rank(ten, 0.5), 5);   // ⌈5⌉-th
-  EXPECT_EQ(nearest_rank(ten, 0.9), 9);   // ⌈9⌉-th, not 10 from 0.9·10 rounding up
+  EXPECT_EQ(nearest_rank(ten, 0.5), 5);  // ⌈5⌉-th
+  EXPECT_EQ(nearest_rank(ten, 0.9), 9);  // ⌈9⌉-th, not 10 from 0.9·10 rounding up
   EXPECT_EQ(nearest_rank(ten, 0.91), 10);
   EXPECT_EQ(nearest_rank(ten, 1.0), 10);
   EXPECT_EQ(nearest_rank({1, 2, 3, 4}, 0.5), 2);  // the lower middle: a value that occurred

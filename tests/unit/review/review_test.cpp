@@ -19,10 +19,12 @@ namespace json = boost::json;
 class FakeJournal {
  public:
   static constexpr const char* kT0 = "2026-11-02T10:00:00.000Z";
-  std::string at(long long ms) const { return text::rfc3339(*text::parse_rfc3339(kT0) + std::chrono::milliseconds(ms)); }
+  std::string at(long long ms) const {
+    return text::rfc3339(*text::parse_rfc3339(kT0) + std::chrono::milliseconds(ms));
+  }
   FakeJournal& add(long long ms, std::string kind, json::object data, std::string policy = "", std::string run = "r1") {
-    json::object r{{"seq", ++seq_}, {"time", at(ms)}, {"kind", kind}, {"service", "wiki"}, {"environment", "prod"},
-                   {"release", "2"}, {"run", run}};
+    json::object r{{"seq", ++seq_},         {"time", at(ms)}, {"kind", kind}, {"service", "wiki"},
+                   {"environment", "prod"}, {"release", "2"}, {"run", run}};
     if (!policy.empty()) r["policy"] = policy;
     r["data"] = std::move(data);
     r["hash"] = "h" + std::to_string(seq_);
@@ -48,13 +50,14 @@ json::object obs(const FakeJournal& j, std::string probe, long long ms, std::str
 }
 
 json::object tripped(const FakeJournal& j, std::string key, long long since_ms, json::array evidence) {
-  return {{"reasons", json::array{"probe editor: 3 consecutive failures"}},
-          {"probe", "editor"},
-          {"since", j.at(since_ms)},
-          {"dry_run", false},
-          {"release", "2"},
-          {"evidence", std::move(evidence)},
-          {"incident", {{"key", key}, {"affected", "tenants with zero plugins"}, {"experience", "the editor is empty"}}}};
+  return {
+      {"reasons", json::array{"probe editor: 3 consecutive failures"}},
+      {"probe", "editor"},
+      {"since", j.at(since_ms)},
+      {"dry_run", false},
+      {"release", "2"},
+      {"evidence", std::move(evidence)},
+      {"incident", {{"key", key}, {"affected", "tenants with zero plugins"}, {"experience", "the editor is empty"}}}};
 }
 
 // verify: bake starts at 0, trip at 1000, flip, recovered at 2500.
@@ -67,13 +70,26 @@ FakeJournal mitigated_journal() {
                 {obs(j, "editor", 10, "failed"), obs(j, "editor", 500, "failed"), obs(j, "editor", 990, "failed"),
                  obs(j, "other", 20, "passed"), obs(j, "other", 520, "passed")}),
         "p");
-  j.add(1001, "action_intent", {{"action", "flag"}, {"step", 1}, {"provider", "flags"}, {"flag", "framework"},
-                                {"variant", "off"}, {"segment", "pluginCount == 0"}}, "p");
-  j.add(1002, "action_outcome", {{"action", "flag"}, {"step", 1}, {"flag", "framework"}, {"ok", true}, {"changed", true},
-                                 {"detail", "wrote flags.json"}}, "p");
+  j.add(1001, "action_intent",
+        {{"action", "flag"},
+         {"step", 1},
+         {"provider", "flags"},
+         {"flag", "framework"},
+         {"variant", "off"},
+         {"segment", "pluginCount == 0"}},
+        "p");
+  j.add(1002, "action_outcome",
+        {{"action", "flag"},
+         {"step", 1},
+         {"flag", "framework"},
+         {"ok", true},
+         {"changed", true},
+         {"detail", "wrote flags.json"}},
+        "p");
   j.add(1003, "incident_intent", {{"sink", "log"}, {"key", "dg-one"}, {"event", "opened"}}, "p");
   j.add(1004, "incident_opened", {{"sink", "log"}, {"key", "dg-one"}, {"status", "mitigating"}, {"ok", true}}, "p");
-  j.add(2500, "verification", {{"step", 1}, {"result", "recovered"}, {"reasons", json::array{"3 consecutive passes"}}}, "p");
+  j.add(2500, "verification", {{"step", 1}, {"result", "recovered"}, {"reasons", json::array{"3 consecutive passes"}}},
+        "p");
   j.add(2500, "policy_recovered", {{"step", 1}, {"time_to_detect_ms", 999}, {"time_to_mitigate_ms", 2498}}, "p");
   j.add(2501, "incident_resolved", {{"sink", "log"}, {"key", "dg-one"}, {"status", "mitigated"}, {"ok", true}}, "p");
   j.add(2502, "verify_finished", {{"exit_code", 1}});
@@ -131,21 +147,35 @@ TEST(ReviewModel, AFailedLadderCountsFromRecordTimesAndKeepsEveryActionInOrder) 
   FakeJournal j;
   j.add(0, "verify_started", {});
   j.add(1500, "policy_tripped",
-        tripped(j, "dg-two", 300, {obs(j, "editor", 300, "failed"), obs(j, "editor", 700, "passed"),
-                                   obs(j, "editor", 900, "failed"), obs(j, "editor", 1400, "failed")}),
+        tripped(j, "dg-two", 300,
+                {obs(j, "editor", 300, "failed"), obs(j, "editor", 700, "passed"), obs(j, "editor", 900, "failed"),
+                 obs(j, "editor", 1400, "failed")}),
         "p");
   j.add(1501, "action_intent", {{"action", "flag"}, {"step", 1}, {"flag", "f"}, {"variant", "off"}}, "p");
   j.add(1502, "action_outcome", {{"action", "flag"}, {"step", 1}, {"ok", true}, {"changed", true}}, "p");
-  j.add(2600, "verification", {{"step", 1}, {"result", "still_failing"}, {"reasons", json::array{"still failing"}}}, "p");
+  j.add(2600, "verification", {{"step", 1}, {"result", "still_failing"}, {"reasons", json::array{"still failing"}}},
+        "p");
   j.add(2601, "action_intent", {{"action", "undo_flag"}, {"step", 1}, {"flag", "f"}}, "p");
   j.add(2602, "action_outcome", {{"action", "undo_flag"}, {"step", 1}, {"ok", true}, {"changed", true}}, "p");
   j.add(2603, "escalated", {{"from_step", 1}, {"to_step", 2}, {"to", "run rollback prev"}}, "p");
-  j.add(2603, "action_delayed", {{"action", "rollback"}, {"step", 2}, {"rollback", "prev"}, {"reason", "confirm"},
-                                 {"until", j.at(2650)}, {"detail", "waiting for a veto"}}, "p");
+  j.add(2603, "action_delayed",
+        {{"action", "rollback"},
+         {"step", 2},
+         {"rollback", "prev"},
+         {"reason", "confirm"},
+         {"until", j.at(2650)},
+         {"detail", "waiting for a veto"}},
+        "p");
   j.add(2603, "rollback_approved", {{"step", 2}, {"rollback", "prev"}, {"by", "oncall"}, {"reason", "go"}}, "p");
   j.add(2604, "action_intent", {{"action", "rollback"}, {"step", 2}, {"rollback", "prev"}}, "p");
-  j.add(2700, "action_outcome", {{"action", "rollback"}, {"step", 2}, {"ok", false}, {"exit_code", 7},
-                                 {"timed_out", false}, {"output", "rollback broke\n"}}, "p");
+  j.add(2700, "action_outcome",
+        {{"action", "rollback"},
+         {"step", 2},
+         {"ok", false},
+         {"exit_code", 7},
+         {"timed_out", false},
+         {"output", "rollback broke\n"}},
+        "p");
   j.add(2701, "mitigation_failed", {{"reason", "no step of the ladder recovered users"}}, "p");
   Model m = j.model();
   ASSERT_EQ(m.incidents.size(), 1u);
@@ -175,19 +205,22 @@ TEST(ReviewModel, AFailedLadderCountsFromRecordTimesAndKeepsEveryActionInOrder) 
   EXPECT_TRUE(approved);
 
   std::string md = render_markdown(m);
-  EXPECT_NE(md.find("| Time to detect | 1.500 s (1500 ms) from the release start; 1.200 s (1200 ms) from the first failing observation |"),
+  EXPECT_NE(md.find("| Time to detect | 1.500 s (1500 ms) from the release start; 1.200 s (1200 ms) from the first "
+                    "failing observation |"),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("| Time to mitigate | not mitigated |"), std::string::npos);
   EXPECT_NE(md.find("NOT mitigated"), std::string::npos);
   // Each action once, in order, in the response table.
-  auto a = md.find("| 1 | 1 | set flag f"), b = md.find("| 2 | 1 | restore flag f"), c = md.find("| 3 | 2 | run rollback prev");
+  auto a = md.find("| 1 | 1 | set flag f"), b = md.find("| 2 | 1 | restore flag f"),
+       c = md.find("| 3 | 2 | run rollback prev");
   ASSERT_NE(a, std::string::npos);
   ASSERT_NE(b, std::string::npos);
   ASSERT_NE(c, std::string::npos);
   EXPECT_LT(a, b);
   EXPECT_LT(b, c);
-  std::string response = md.substr(md.find("# Response and recovery"), md.find("# Timeline") - md.find("# Response and recovery"));
+  std::string response =
+      md.substr(md.find("# Response and recovery"), md.find("# Timeline") - md.find("# Response and recovery"));
   EXPECT_EQ(response.find("| 4 |"), std::string::npos) << response;
 }
 
@@ -195,13 +228,27 @@ TEST(ReviewModel, AnAlarmRaisedByHandAndPressedTwiceIsOneIncident) {
   FakeJournal j;
   j.add(0, "config_loaded", {{"mode", "watch"}}, "", "w1");
   j.add(4000, "release_started", {{"service", "wiki"}, {"release", "2"}, {"policies", json::array{"p"}}}, "", "w1");
-  j.add(9000, "alarm_raised", {{"who", "carol"}, {"reason", "editor empty"}, {"scope", "tenant acme"},
-                               {"service", "wiki"}, {"incident", "dg-alarm"}, {"updated", false}}, "", "w1");
-  j.add(9001, "incident_opened", {{"sink", "log"}, {"key", "dg-alarm"}, {"status", "investigating"}, {"ok", true}}, "", "w1");
-  j.add(9500, "alarm_raised", {{"who", "dave"}, {"reason", "still empty"}, {"scope", "tenant acme"},
-                               {"service", "wiki"}, {"incident", "dg-alarm"}, {"updated", true}}, "", "w1");
-  j.add(9501, "incident_updated", {{"sink", "log"}, {"key", "dg-alarm"}, {"status", "investigating"}, {"ok", false},
-                                   {"error", "HTTP 500"}}, "", "w1");
+  j.add(9000, "alarm_raised",
+        {{"who", "carol"},
+         {"reason", "editor empty"},
+         {"scope", "tenant acme"},
+         {"service", "wiki"},
+         {"incident", "dg-alarm"},
+         {"updated", false}},
+        "", "w1");
+  j.add(9001, "incident_opened", {{"sink", "log"}, {"key", "dg-alarm"}, {"status", "investigating"}, {"ok", true}}, "",
+        "w1");
+  j.add(9500, "alarm_raised",
+        {{"who", "dave"},
+         {"reason", "still empty"},
+         {"scope", "tenant acme"},
+         {"service", "wiki"},
+         {"incident", "dg-alarm"},
+         {"updated", true}},
+        "", "w1");
+  j.add(9501, "incident_updated",
+        {{"sink", "log"}, {"key", "dg-alarm"}, {"status", "investigating"}, {"ok", false}, {"error", "HTTP 500"}}, "",
+        "w1");
   Model m = j.model();
   ASSERT_EQ(m.incidents.size(), 1u);
   const Incident& i = m.incidents[0];
@@ -221,7 +268,8 @@ TEST(ReviewModel, AnAlarmRaisedByHandAndPressedTwiceIsOneIncident) {
 TEST(ReviewModel, AnAlarmWithAPolicyStartsItsLadderUnderOneIncident) {
   FakeJournal j;
   j.add(0, "config_loaded", {{"mode", "watch"}}, "", "w1");
-  j.add(3000, "alarm_raised", {{"who", "erin"}, {"reason", "checkout broken"}, {"scope", "eu"}, {"service", "wiki"}}, "p", "w1");
+  j.add(3000, "alarm_raised", {{"who", "erin"}, {"reason", "checkout broken"}, {"scope", "eu"}, {"service", "wiki"}},
+        "p", "w1");
   j.add(3000, "policy_tripped", tripped(j, "dg-pol", 3000, {}), "p", "w1");
   Model m = j.model();
   ASSERT_EQ(m.incidents.size(), 1u);
@@ -247,7 +295,8 @@ TEST(ReviewModel, RecordsGoToTheIncidentOfTheirPolicysLatestTrip) {
   Model m = j.model();
   ASSERT_EQ(m.incidents.size(), 3u);
   ASSERT_EQ(m.incidents[0].actions.size(), 2u);
-  EXPECT_NE(m.incidents[0].actions[1].intent.find("the fix shipped"), std::string::npos) << m.incidents[0].actions[1].intent;
+  EXPECT_NE(m.incidents[0].actions[1].intent.find("the fix shipped"), std::string::npos)
+      << m.incidents[0].actions[1].intent;
   EXPECT_EQ(m.incidents[0].state, "fixed");
   EXPECT_EQ(m.incidents[1].actions.size(), 1u);
   EXPECT_EQ(m.incidents[1].actions[0].action, "rollback");
@@ -265,18 +314,19 @@ TEST(ReviewModel, RecordsGoToTheIncidentOfTheirPolicysLatestTrip) {
 
 TEST(ReviewRender, SectionsProofAndEscaping) {
   FakeJournal j = mitigated_journal();
-  j.add(3000, "policy_tripped",
-        [&] {
-          auto d = tripped(j, "dg-xss", 2900, {});
-          d["reasons"] = json::array{"<script>alert(1)</script> | broke"};
-          return d;
-        }(),
-        "p");
+  j.add(
+      3000, "policy_tripped",
+      [&] {
+        auto d = tripped(j, "dg-xss", 2900, {});
+        d["reasons"] = json::array{"<script>alert(1)</script> | broke"};
+        return d;
+      }(),
+      "p");
   Model m = j.model();
   m.chain = "verified, 12 record(s)";
   std::string md = render_markdown(m), html = render_html(m);
-  for (const char* s : {"## Summary", "## Impact", "## Detection", "## Response and recovery", "## Timeline", "## Proof",
-                        "## Contributing factors", "## Lessons learned", "## Corrective actions"})
+  for (const char* s : {"## Summary", "## Impact", "## Detection", "## Response and recovery", "## Timeline",
+                        "## Proof", "## Contributing factors", "## Lessons learned", "## Corrective actions"})
     EXPECT_NE(md.find(s), std::string::npos) << s;
   EXPECT_NE(md.find("journal head 12:h12"), std::string::npos);
   EXPECT_NE(md.find("--head 12:h12"), std::string::npos);
@@ -287,7 +337,8 @@ TEST(ReviewRender, SectionsProofAndEscaping) {
   EXPECT_NE(html.find("&lt;script&gt;alert(1)&lt;/script&gt;"), std::string::npos);
   EXPECT_NE(html.find("<svg"), std::string::npos);
   EXPECT_NE(html.find("@media print"), std::string::npos);
-  EXPECT_NE(html.find("<style>" + html_style() + "</style>"), std::string::npos) << "the CSP hash covers this exact text";
+  EXPECT_NE(html.find("<style>" + html_style() + "</style>"), std::string::npos)
+      << "the CSP hash covers this exact text";
   EXPECT_TRUE(html.starts_with("<!DOCTYPE html>"));
 
   Model none = select(m, {.incident = "dg-none"});

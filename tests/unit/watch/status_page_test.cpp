@@ -27,9 +27,10 @@ json::object status() {
 
 TEST(StatusPage, ServerRenderedEscapedAndWithoutInlineCode) {
   json::object s = status();
-  json::array decisions = json::parse(R"([{"seq":6,"time":"t","kind":"alarm_raised","data":{"who":"carol","reason":"editor empty"}},
+  json::array decisions =
+      json::parse(R"([{"seq":6,"time":"t","kind":"alarm_raised","data":{"who":"carol","reason":"editor empty"}},
                                          {"seq":7,"time":"t","kind":"policy_state","policy":"editor","data":{"state":"mitigated"}}])")
-                              .as_array();
+          .as_array();
   kpi::Report k;
   std::string page = render_page({.status = s, .decisions = decisions, .kpis = k, .alarm_token_configured = true});
   EXPECT_TRUE(page.starts_with("<!DOCTYPE html>"));
@@ -39,7 +40,8 @@ TEST(StatusPage, ServerRenderedEscapedAndWithoutInlineCode) {
     EXPECT_EQ(page.find(inline_code), std::string::npos) << inline_code;
   EXPECT_NE(page.find("&lt;img src=x onerror=alert(1)&gt;"), std::string::npos);
   EXPECT_NE(page.find("class=\"badge state-mitigated\">mitigated</span>"), std::string::npos);
-  EXPECT_NE(page.find("data-action=\"resume\" data-policy=\"quiet\""), std::string::npos) << "a paused policy offers resume";
+  EXPECT_NE(page.find("data-action=\"resume\" data-policy=\"quiet\""), std::string::npos)
+      << "a paused policy offers resume";
   EXPECT_NE(page.find("data-action=\"pause\" data-policy=\"editor\""), std::string::npos);
   EXPECT_NE(page.find("<a href=\"/incidents/dg-1\">"), std::string::npos);
   EXPECT_NE(page.find("data-incident=\"dg-9\""), std::string::npos);
@@ -64,8 +66,8 @@ TEST(StatusPage, TheFormSaysWhatItNeeds) {
   kpi::Report k;
   std::string closed = render_page({.status = s, .decisions = none, .kpis = k});
   EXPECT_NE(closed.find("id=\"no-mutations\""), std::string::npos);
-  std::string proxied = render_page({.status = s, .decisions = none, .kpis = k, .identity = "dana <d@x>",
-                                     .trusted_header = "x-forwarded-user"});
+  std::string proxied = render_page(
+      {.status = s, .decisions = none, .kpis = k, .identity = "dana <d@x>", .trusted_header = "x-forwarded-user"});
   EXPECT_NE(proxied.find("You are <strong>dana &lt;d@x&gt;</strong>"), std::string::npos);
   EXPECT_EQ(proxied.find("id=\"alarm-token\""), std::string::npos) << "no token asked of a signed-in user";
   EXPECT_NE(proxied.find("data-trusted-header=\"x-forwarded-user\""), std::string::npos);
