@@ -1213,28 +1213,6 @@ struct Engine::Impl {
     return std::min(now, *t - (env.clock.wall() - now));
   }
 
-  static Incident incident_of(const json::object& o) {
-    Incident i;
-    // As to_json(Incident) writes it (dedup_key, affected), or the short names.
-    i.key = string_at(o, "dedup_key");
-    if (i.key.empty()) i.key = string_at(o, "key");
-    i.title = string_at(o, "title");
-    i.service = string_at(o, "service");
-    i.environment = string_at(o, "environment");
-    i.release = string_at(o, "release");
-    i.policy = string_at(o, "policy");
-    i.status = string_at(o, "status");
-    i.scope = string_at(o, "affected");
-    if (i.scope.empty()) i.scope = string_at(o, "scope");
-    if (auto t = text::parse_rfc3339(string_at(o, "since"))) i.since = *t;
-    i.experience = string_at(o, "experience");
-    i.journal = string_at(o, "journal");
-    if (const auto* a = o.if_contains("actions"); a && a->is_array())
-      for (const auto& x : a->as_array())
-        if (x.is_string()) i.actions.emplace_back(x.as_string());
-    return i;
-  }
-
   static LadderState state_named(const std::string& s) {
     for (auto st : {LadderState::Watching, LadderState::Tripped, LadderState::Mitigating, LadderState::Verifying,
                     LadderState::Mitigated, LadderState::Escalated, LadderState::Failed, LadderState::Paused})
@@ -1255,7 +1233,7 @@ struct Engine::Impl {
         if (const auto* step = o.if_contains("step"); step && step->is_int64())
           l->step = std::min<size_t>(static_cast<size_t>(step->as_int64()), l->spec->actions.size() - 1);
         if (const auto* inc = o.if_contains("incident"); inc && inc->is_object()) {
-          l->incident = incident_of(inc->as_object());
+          l->incident = incident_from_json(inc->as_object());
           l->res = PolicyResult{.name = l->spec->name, .state = string_at(o, "result"), .release = l->release};
           l->res.tripped_at = mono_of(o, "tripped_at");
           l->res.incident_key = l->incident.key;
@@ -1267,7 +1245,7 @@ struct Engine::Impl {
           l->undo = FlagOutcome{true, {flag, json::serialize(fo.at("previous_state"))},
                                 {flag, json::serialize(fo.at("written_state"))}, "restored from the journal"};
         }
-        if (const auto* li = o.if_contains("lifted_incident"); li && li->is_object()) l->lifted = incident_of(li->as_object());
+        if (const auto* li = o.if_contains("lifted_incident"); li && li->is_object()) l->lifted = incident_from_json(li->as_object());
         if (o.contains("lifting_until")) l->lifting_until = now + l->spec->verify_for;
         l->ended = false;
         l->dirty = true;
@@ -1320,7 +1298,7 @@ struct Engine::Impl {
     if (const auto* al = states.if_contains("alarms"); al && al->is_array())
       for (const auto& a : al->as_array()) {
         if (!a.is_object()) continue;
-        Incident i = incident_of(a.as_object());
+        Incident i = incident_from_json(a.as_object());
         if (!i.key.empty()) alarms[i.service + "\x1f" + i.scope] = i;
       }
   }

@@ -75,7 +75,9 @@ boost::json::object to_json(const Incident& i) {
 Incident incident_from_json(const boost::json::object& o) {
   Incident i;
   i.event = string_at(o, "event");
+  // As to_json(Incident) writes it (dedup_key, affected), or the short names.
   i.key = string_at(o, "dedup_key");
+  if (i.key.empty()) i.key = string_at(o, "key");
   i.title = string_at(o, "title");
   i.status = string_at(o, "status");
   i.service = string_at(o, "service");
@@ -83,6 +85,7 @@ Incident incident_from_json(const boost::json::object& o) {
   i.release = string_at(o, "release");
   i.policy = string_at(o, "policy");
   i.scope = string_at(o, "affected");
+  if (i.scope.empty()) i.scope = string_at(o, "scope");
   i.experience = string_at(o, "experience");
   if (auto t = text::parse_rfc3339(string_at(o, "since"))) i.since = *t;
   if (auto t = text::parse_rfc3339(string_at(o, "at"))) i.at = *t;
